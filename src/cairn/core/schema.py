@@ -1,0 +1,164 @@
+"""Frontmatter schemas for every workspace file, validated with pydantic.
+
+Unknown keys are allowed (kept in `model_extra` and in the raw frontmatter) so nothing
+the author wrote is ever dropped; the loader warns about them where the format is
+Cairn's own. Cross-file checks (a role naming an undefined model, an automation naming
+a missing space) live in the loader, which can point at the exact line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+NAME_RULE = "1-64 characters: lowercase letters, digits and single hyphens, no hyphen at either end"
+
+Scope = Literal["private", "team", "company"]
+MemoryMode = Literal["permissive", "balanced", "cautious"]
+Decision = Literal["allow", "ask", "deny"]
+
+V = TypeVar("V")
+
+
+def _freeze_map(value: Mapping[str, V]) -> Mapping[str, V]:
+    return MappingProxyType(dict(value))
+
+
+def _none_as_empty(value: Any) -> Any:
+    # `roles:` with nothing after it is YAML null; treat it as "none given".
+    return {} if value is None else value
+
+
+def _str_list(value: Any) -> Any:
+    """Accept `[a, b]`, `a b` or `a, b` for lists of names (other tools write all three)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part for part in re.split(r"[\s,]+", value) if part)
+    return value
+
+
+FrozenMap = Annotated[Mapping[str, V], BeforeValidator(_none_as_empty), AfterValidator(_freeze_map)]
+NameList = Annotated[tuple[str, ...], BeforeValidator(_str_list)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+
+class ModelSpec(Schema):
+    """A named model: a local GGUF file or a model id litellm understands."""
+
+    engine: Literal["local", "litellm"]
+    path: str | None = None
+    model: str | None = None
+    api_base: str | None = None
+    context: Annotated[int, Field(gt=0)] | None = None
+    gpu_layers: int | None = None
+    threads: Annotated[int, Field(gt=0)] | None = None
+    chat_format: str | None = None
+
+    @model_validator(mode="after")
+    def _engine_needs_target(self) -> ModelSpec:
+        if self.engine == "local" and not self.path:
+            raise ValueError("a local model needs 'path:' (the GGUF file)")
+        if self.engine == "litellm" and not self.model:
+            raise ValueError("a litellm model needs 'model:' (e.g. openai/gpt-4o-mini)")
+        return self
+
+
+class BudgetLimit(Schema):
+    tokens: Annotated[int, Field(gt=0)] | None = None
+    usd: Annotated[float, Field(ge=0)] | None = None
+    minutes: Annotated[float, Field(gt=0)] | None = None
+
+
+class Budgets(Schema):
+    task: BudgetLimit | None = None
+    automation_run: BudgetLimit | None = None
+    day: BudgetLimit | None = None
+    warn_at: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+
+class PermissionRule(Schema):
+    """First matching rule wins; `tool` may be `*`; `path` is a glob relative to the workspace."""
+
+    tool: Text
+    decision: Decision
+    action: str | None = None
+    path: str | None = None
+
+
+class Providers(Schema):
+    allow: NameList = ()
+    deny: NameList = ()
+
+
+class AgentsPolicy(Schema):
+    """The frontmatter of `agents.md`: the runtime boundary."""
+
+    name: str | None = None
+    models: FrozenMap[ModelSpec] = Field(default_factory=dict)
+    roles: FrozenMap[NameList] = Field(default_factory=dict)
+    routing: FrozenMap[str] = Field(default_factory=dict)
+    providers: Providers = Field(default_factory=Providers)
+    permissions: tuple[PermissionRule, ...] = ()
+    budgets: Budgets = Field(default_factory=Budgets)
+    plan_approval: Literal["always", "multi-step", "never"] = "multi-step"
+
+
+class SpaceMeta(Schema):
+    description: str | None = None
+    scope: Scope | None = None
+    memory: MemoryMode = "balanced"
+    routing: FrozenMap[str] = Field(default_factory=dict)
+
+
+class SkillMeta(Schema):
+    """The Agent Skills fields; anything else is kept untouched for other tools."""
+
+    name: Text
+    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    license: str | None = None
+    compatibility: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    metadata: FrozenMap[Any] | None = None
+    allowed_tools: NameList = Field(default=(), alias="allowed-tools")
+
+
+class OperatorMeta(Schema):
+    name: str | None = None
+    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    when: str | None = None
+
+
+class Headless(Schema):
+    """What an automation run may do with nobody at the keyboard."""
+
+    allow: NameList = ()
+    on_approval: Literal["queue", "skip"] = "queue"
+
+
+class AutomationMeta(Schema):
+    description: str | None = None
+    schedule: Text
+    timezone: Text = "local"
+    enabled: bool = True
+    space: Text
+    skill: str | None = None
+    operator: str | None = None
+    budget: BudgetLimit | None = None
+    headless: Headless = Field(default_factory=Headless)
+    routing: FrozenMap[str] = Field(default_factory=dict)

@@ -1,0 +1,139 @@
+"""Live reload: watchdog events, debounced, folded into the workspace model.
+
+Editors save in many ways (write in place, write a temporary file and rename it over
+the original, delete and re-create). The watcher does not interpret event types: it
+collects every path an event mentions (source and destination, and their folders for
+folder events) and, once the burst has been quiet for `debounce` seconds, asks the model
+to refresh those paths. The model compares content hashes, so a burst that ends with
+the same bytes, or Cairn's own write, produces no update.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from cairn.core.loader import WorkspaceModel, WorkspaceUpdate
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceWatcher:
+    """Watch a workspace folder and call `on_update` with each non-empty update."""
+
+    def __init__(
+        self,
+        model: WorkspaceModel,
+        root: str | os.PathLike[str],
+        on_update: Callable[[WorkspaceUpdate], None],
+        *,
+        debounce: float = 0.15,
+    ) -> None:
+        self._model = model
+        self._root = Path(root).resolve()
+        self._on_update = on_update
+        self._debounce = debounce
+        self._pending: set[str] = set()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._observer = Observer()
+        self._flusher = threading.Thread(target=self._run, name="cairn-watch-flush", daemon=True)
+
+    def start(self) -> None:
+        handler = _Collector(self)
+        self._observer.schedule(handler, str(self._root), recursive=True)
+        self._observer.start()
+        self._flusher.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        self._observer.stop()
+        self._observer.join(timeout=5)
+        self._flusher.join(timeout=5)
+
+    def __enter__(self) -> WorkspaceWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def notice(self, absolute: str) -> None:
+        relative = self._relative(absolute)
+        if relative is None:
+            return
+        with self._wake:
+            self._pending.add(relative)
+            self._wake.notify_all()
+
+    def _relative(self, absolute: str) -> str | None:
+        try:
+            rel = Path(absolute).resolve().relative_to(self._root).as_posix()
+        except (ValueError, OSError):
+            return None
+        if rel == ".":
+            return ""
+        first = rel.split("/", 1)[0]
+        if first in (".cairn", ".git"):
+            return None
+        return rel
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                # Quiet period: wait until no new path arrived for `debounce` seconds.
+                while True:
+                    seen = len(self._pending)
+                    self._wake.wait(self._debounce)
+                    if self._stopping:
+                        return
+                    if len(self._pending) == seen:
+                        break
+                batch, self._pending = self._pending, set()
+            self._flush(batch)
+
+    def _flush(self, batch: set[str]) -> None:
+        # Hidden names (editors' temporary files, Cairn's own) never hold model content;
+        # when one is renamed over a real file, the event names the real file too.
+        paths = {p for p in batch if not _hidden(p)}
+        if not paths:
+            return
+        try:
+            update = self._model.refresh(sorted(paths))
+        except Exception:  # the watcher must outlive any one bad refresh
+            log.exception("refreshing %s failed", sorted(paths))
+            return
+        if update.changes:
+            try:
+                self._on_update(update)
+            except Exception:
+                log.exception("a workspace update listener failed")
+
+
+def _hidden(path: str) -> bool:
+    return any(part.startswith(".") for part in path.split("/"))
+
+
+class _Collector(FileSystemEventHandler):
+    def __init__(self, watcher: WorkspaceWatcher) -> None:
+        self._watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(raw) if raw else ""
+            if path:
+                self._watcher.notice(path)
