@@ -141,6 +141,14 @@ _FIXES = {
 }
 
 
+def _code(error_type: str) -> str:
+    if error_type == "missing":
+        return "missing-key"
+    if error_type.endswith(("_type", "_parsing")):
+        return "wrong-type"
+    return "invalid-value"
+
+
 def validate(
     schema: type[M], doc: Document, problems: list[Diagnostic], *, warn_unknown: bool = True
 ) -> M | None:
@@ -160,7 +168,7 @@ def validate(
             problems.append(
                 error(
                     doc.path,
-                    f"invalid-{err['type'].replace('_', '-')}",
+                    _code(err["type"]),
                     f"'{where}': {message}",
                     _FIXES.get(err["type"], "correct the value").format(key=key),
                     doc.line_of(loc),

@@ -1,0 +1,1 @@
+"""The `cairn` command line over the same core the desktop shell uses."""

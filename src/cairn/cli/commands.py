@@ -1,0 +1,204 @@
+"""The workspace commands: init, check, ls, watch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cairn.core.diagnostics import Diagnostic
+from cairn.core.errors import WorkspaceNotFoundError
+from cairn.core.loader import WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace import Workspace
+from cairn.infra.files import LocalFileStore
+from cairn.infra.starter import copy_starter, looks_like_workspace
+
+
+def _open(directory: str) -> tuple[Path, WorkspaceModel]:
+    root = Path(directory).expanduser()
+    if not root.is_dir():
+        raise WorkspaceNotFoundError(f"{root} is not a folder")
+    if not looks_like_workspace(root):
+        raise WorkspaceNotFoundError(
+            f"{root} is not a Cairn workspace (no agents.md, spaces/, skills/, operators/ or "
+            f"automations/); create one with: cairn init {directory}"
+        )
+    model = WorkspaceModel(LocalFileStore(root))
+    model.load()
+    return root, model
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _emit(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def run_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir).expanduser()
+    target.mkdir(parents=True, exist_ok=True)
+    report = copy_starter(target)
+    for path in report.created:
+        print(f"  created {path}")
+    for path in report.kept:
+        print(f"  kept    {path} (already exists; not overwritten)")
+    print(f"Cairn workspace ready in {target.resolve()}: {len(report.created)} files created, "
+          f"{len(report.kept)} kept. Next: cairn check {args.dir}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    root, model = _open(args.dir)
+    workspace = model.workspace
+    errors, warnings = len(workspace.errors), len(workspace.warnings)
+    if args.json:
+        _emit({
+            "root": str(root.resolve()),
+            "files": len(workspace.files),
+            "errors": errors,
+            "warnings": warnings,
+            "diagnostics": [d.to_json() for d in workspace.diagnostics],
+        })
+    else:
+        for diagnostic in workspace.diagnostics:
+            print(diagnostic.format())
+        verdict = "clean" if not workspace.diagnostics else (
+            f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
+            f"{', ' + _count(len(workspace.diagnostics) - errors - warnings, 'note')}"
+            if len(workspace.diagnostics) > errors + warnings else
+            f"{_count(errors, 'error')}, {_count(warnings, 'warning')}")
+        print(f"checked {len(workspace.files)} files in {root}: {verdict}")
+    return 1 if errors else 0
+
+
+def _next_runs(workspace: Workspace) -> dict[str, str | None]:
+    from cairn.infra.triggers import next_fire_time
+
+    now = datetime.now().astimezone()
+    result: dict[str, str | None] = {}
+    for name, auto in workspace.automations.items():
+        when = next_fire_time(auto.schedule, auto.meta.timezone, now) if auto.enabled else None
+        result[name] = when.isoformat(timespec="minutes") if when else None
+    return result
+
+
+def _listing(workspace: Workspace) -> dict[str, Any]:
+    next_runs = _next_runs(workspace)
+
+    def skill_row(skill: Any) -> dict[str, Any]:
+        return {"name": skill.name, "description": skill.description, "path": skill.path,
+                "space": skill.space}
+
+    def operator_row(op: Any) -> dict[str, Any]:
+        return {"name": op.name, "description": op.description, "when": op.meta.when,
+                "path": op.path, "space": op.space}
+
+    return {
+        "agents": workspace.agents.path if workspace.agents else None,
+        "spaces": [
+            {"name": s.name, "scope": s.scope, "memory": s.meta.memory,
+             "description": s.meta.description, "path": s.path,
+             "skills": [skill_row(k) for k in s.skills.values()],
+             "operators": [operator_row(o) for o in s.operators.values()]}
+            for s in workspace.spaces.values()
+        ],
+        "skills": [skill_row(k) for k in workspace.skills.values()],
+        "operators": [operator_row(o) for o in workspace.operators.values()],
+        "automations": [
+            {"name": a.name, "schedule": a.meta.schedule, "describe": a.schedule.describe(),
+             "timezone": a.meta.timezone, "enabled": a.enabled, "space": a.meta.space,
+             "skill": a.meta.skill, "operator": a.meta.operator, "next_run": next_runs[a.name],
+             "path": a.path}
+            for a in workspace.automations.values()
+        ],
+        "errors": len(workspace.errors),
+        "warnings": len(workspace.warnings),
+    }
+
+
+def _clip(text: str | None, width: int = 70) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    root, model = _open(args.dir)
+    data = _listing(model.workspace)
+    if args.json:
+        _emit(data)
+        return 0
+    print(f"Workspace {root.resolve()}")
+    print(f"\nSpaces ({len(data['spaces'])})")
+    for s in data["spaces"]:
+        extra = [f"{len(s['skills'])} skills"] if s["skills"] else []
+        extra += [f"{len(s['operators'])} operators"] if s["operators"] else []
+        print(f"  {s['name']:<22} {s['scope']:<8} memory: {s['memory']:<10} "
+              f"{_clip(s['description'], 50)}{'  (' + ', '.join(extra) + ')' if extra else ''}")
+    print(f"\nSkills ({len(data['skills'])})")
+    for k in data["skills"]:
+        print(f"  {k['name']:<22} {_clip(k['description'])}")
+    print(f"\nOperators ({len(data['operators'])})")
+    for o in data["operators"]:
+        print(f"  {o['name']:<22} {_clip(o['description'])}")
+    print(f"\nAutomations ({len(data['automations'])})")
+    for a in data["automations"]:
+        state = f"next {a['next_run']}" if a["enabled"] and a["next_run"] else (
+            "disabled" if not a["enabled"] else "no further runs")
+        uses = ", ".join(x for x in (a["skill"], a["operator"]) if x)
+        print(f"  {a['name']:<22} {a['describe']:<28} {a['timezone']:<14} space: {a['space']}"
+              f"{' (' + uses + ')' if uses else ''}; {state}")
+    if data["errors"] or data["warnings"]:
+        print(f"\n{_count(data['errors'], 'error')}, {_count(data['warnings'], 'warning')}: "
+              "run `cairn check` for details")
+    return 0
+
+
+def _report(update: WorkspaceUpdate, as_json: bool) -> None:
+    changed = {c.path for c in update.changes}
+    diagnostics: list[Diagnostic] = [d for d in update.workspace.diagnostics if d.path in changed]
+    if as_json:
+        _emit({
+            "time": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "changes": [{"kind": c.kind, "what": c.what, "name": c.name, "path": c.path}
+                        for c in update.changes],
+            "diagnostics": [d.to_json() for d in diagnostics],
+        })
+    else:
+        stamp = datetime.now().strftime("%H:%M:%S")
+        for change in update.changes:
+            if change.what != "file":
+                print(f"{stamp} {change.kind:<8} {change.what} {change.name}  ({change.path})")
+        if not any(c.what != "file" for c in update.changes):
+            for change in update.changes:
+                print(f"{stamp} {change.kind:<8} {change.path}")
+        for diagnostic in diagnostics:
+            print(f"{stamp} {diagnostic.format()}")
+    sys.stdout.flush()
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from cairn.infra.watcher import WorkspaceWatcher
+
+    root, model = _open(args.dir)
+    workspace = model.workspace
+    if not args.json:
+        print(f"watching {root.resolve()}: {_count(len(workspace.files), 'file')}, "
+              f"{_count(len(workspace.errors), 'error')}, "
+              f"{_count(len(workspace.warnings), 'warning')} (Ctrl-C to stop)")
+    else:
+        _emit({"watching": str(root.resolve()), "files": len(workspace.files),
+               "errors": len(workspace.errors), "warnings": len(workspace.warnings)})
+    sys.stdout.flush()
+    with WorkspaceWatcher(model, root, lambda update: _report(update, args.json)):
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0

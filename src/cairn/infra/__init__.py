@@ -1,0 +1,1 @@
+"""Real implementations of the core's IO seams: files, watching, scheduling triggers."""

@@ -1,0 +1,33 @@
+"""Shared fixtures: real folders on tmp_path, built from the repository's starter workspace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations")
+
+# Qt must never try to reach a display in tests, and litellm must never fetch its cost map.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def copy_starter(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in STARTER_ENTRIES:
+        source = REPO / entry
+        if source.is_dir():
+            shutil.copytree(source, target / entry)
+        else:
+            shutil.copyfile(source, target / entry)
+    return target
+
+
+@pytest.fixture
+def starter(tmp_path: Path) -> Path:
+    """A fresh copy of the starter workspace."""
+    return copy_starter(tmp_path / "workspace")
