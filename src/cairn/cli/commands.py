@@ -68,11 +68,10 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         for diagnostic in workspace.diagnostics:
             print(diagnostic.format())
-        verdict = "clean" if not workspace.diagnostics else (
-            f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
-            f"{', ' + _count(len(workspace.diagnostics) - errors - warnings, 'note')}"
-            if len(workspace.diagnostics) > errors + warnings else
-            f"{_count(errors, 'error')}, {_count(warnings, 'warning')}")
+        notes = len(workspace.diagnostics) - errors - warnings
+        parts = [_count(errors, "error"), _count(warnings, "warning")]
+        parts += [_count(notes, "note")] if notes else []
+        verdict = ", ".join(parts) if workspace.diagnostics else "clean"
         print(f"checked {len(workspace.files)} files in {root}: {verdict}")
     return 1 if errors else 0
 

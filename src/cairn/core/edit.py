@@ -19,11 +19,11 @@ class EditError(CairnError):
     """The file cannot be edited safely as asked (for example, its frontmatter is invalid)."""
 
 
-def _dump_key(key: str, value: Any, newline: str) -> str:
+def _dump_key(key: str, value: Any, newline: str, indent: str = "") -> str:
     text = yaml.safe_dump(
         {key: value}, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000
     )
-    return text.rstrip("\n").replace("\n", newline)
+    return indent + text.rstrip("\n").replace("\n", newline + indent)
 
 
 def update_frontmatter(
@@ -56,6 +56,8 @@ def update_frontmatter(
         raise EditError("the frontmatter is not a set of 'key: value' lines; fix the file first")
 
     pairs = list(node.value) if node is not None else []
+    # Keep the author's indentation of top-level keys (YAML allows the whole block indented).
+    indent = " " * pairs[0][0].start_mark.column if pairs else ""
     spans: list[tuple[int, int, str | None]] = []  # (start, end, replacement or None=delete)
     for index, (key_node, value_node) in enumerate(pairs):
         key = str(key_node.value)
@@ -68,13 +70,17 @@ def update_frontmatter(
             spans.append((key_start, next_start, ""))
         elif key in changes:
             value_end = _value_end(fm, value_node, next_start)
-            spans.append((key_start, value_end, _dump_key(key, changes.pop(key), newline)))
+            spans.append((key_start, value_end, _dump_key(key, changes.pop(key), newline, indent)))
     for start_offset, end_offset, replacement in sorted(spans, reverse=True):
         fm = fm[:start_offset] + (replacement or "") + fm[end_offset:]
     if changes:
         if fm and not fm.endswith("\n"):
             fm += newline
-        fm += "".join(_dump_key(k, v, newline) + newline for k, v in changes.items())
+        fm += "".join(_dump_key(k, v, newline, indent) + newline for k, v in changes.items())
+    try:
+        yaml.compose(fm, Loader=_Loader)
+    except yaml.YAMLError as exc:  # a safety net: never hand back text that no longer parses
+        raise EditError(f"the edit would leave invalid YAML ({exc}); nothing was changed") from exc
     return text[:start] + fm + text[end:]
 
 

@@ -231,12 +231,11 @@ def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]
 
     for by_name in skills.values():
         for name, skill in by_name.items():
-            if skill.folder:
-                by_name[name] = replace(skill, resources=_resources(skill, resources))
+            bundled = _resources(skill, resources) if skill.folder else skill.resources
+            if bundled != skill.resources:
+                by_name[name] = replace(skill, resources=bundled)
 
-    for space_name in sorted(set(skills) | set(operators)):
-        if space_name is None:
-            continue
+    for space_name in sorted(n for n in set(skills) | set(operators) if n is not None):
         if space_name not in spaces:
             stray = next(iter({**skills.get(space_name, {}), **operators.get(space_name, {})}.values()))
             problems.append(
