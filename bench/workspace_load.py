@@ -105,9 +105,9 @@ def operator(rng: random.Random, name: str) -> str:
             f"---\n\n" + body(rng, name, rng.randint(1200, 3000), ("How to review", "Flag", "Report")))
 
 
-def generate(root: Path, total: int, rng: random.Random, flat: bool) -> dict[str, int]:
+def generate(root: Path, total: int, rng: random.Random) -> dict[str, int]:
     """Write exactly `total` model files under `root`; return the counts to expect."""
-    per_space = (0, 0) if flat else (4, 3)  # space-level skills, operators
+    per_space = (4, 3)  # space-level skills, operators
     n_spaces, n_ops, n_autos = max(1, total // 25), total * 16 // 100, total // 10
     n_skills = total - 1 - n_spaces * (1 + sum(per_space)) - n_ops - n_autos
     if n_skills < 1:
@@ -137,7 +137,7 @@ def generate(root: Path, total: int, rng: random.Random, flat: bool) -> dict[str
         files[f"operators/{name}/OPERATOR.md" if i % 8 == 0 else f"operators/{name}.md"] = (
             operator(rng, name))
     for i in range(n_autos):
-        use = rng.choice(skills) if flat or rng.random() < 0.7 else f"local-{rng.randint(0, 3)}"
+        use = rng.choice(skills) if rng.random() < 0.7 else f"local-{rng.randint(0, 3)}"
         op = f"operator: {rng.choice(ops)}\n" if ops and rng.random() < 0.4 else ""
         files[f"automations/job-{i:04d}.md"] = (
             f"---\ndescription: \"{prose(rng)}\"\nschedule: \"{rng.choice(SCHEDULES)}\"\n"
@@ -237,8 +237,6 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=5000, help="model files (default 5000)")
     parser.add_argument("--dir", type=Path, help="generate here (an empty or new folder)")
     parser.add_argument("--runs", type=int, default=5, help="cold-load processes (default 5)")
-    parser.add_argument("--flat", action="store_true",
-                        help="no skills or operators inside spaces (the rest absorb them)")
     parser.add_argument("--updates", type=int, default=200, help="skill edits (default 200)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cairn-bench-") as temp:
@@ -246,7 +244,7 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
         if any(root.iterdir()):
             parser.error(f"{root} is not empty")
-        expected = generate(root, args.files, random.Random(7), args.flat)
+        expected = generate(root, args.files, random.Random(7))
         model = validate(root, expected)
         cold_load(root, args.runs, expected)
         incremental(model, root, args.updates)

@@ -19,7 +19,10 @@ def test_import_linter_contract_is_kept() -> None:
     assert lint_imports.exists() or shutil.which("lint-imports"), "import-linter must be installed"
     result = subprocess.run(
         [str(lint_imports) if lint_imports.exists() else "lint-imports", "--no-cache"],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 kept, 0 broken" in result.stdout
@@ -33,7 +36,9 @@ def test_importing_every_core_module_loads_nothing_forbidden() -> None:
         + "".join(f"import {name}\n" for name in modules)
         + f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -44,5 +49,7 @@ def test_version_imports_nothing_heavy() -> None:
         "heavy = ('pydantic', 'yaml', 'frontmatter') + " + repr(FORBIDDEN) + "\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -16,10 +16,18 @@ import pytest
 from tests.conftest import REPO
 
 
-def cairn(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-          ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cairn", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, check=False, timeout=120)
+def cairn(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=120,
+    )
 
 
 def test_version() -> None:
@@ -51,7 +59,8 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
 
 def test_check_reports_errors_with_exit_1_and_json(starter: Path) -> None:
     (starter / "automations/morning-brief.md").write_text(
-        "---\nschedule: '99 * * * *'\nspace: team\n---\nx\n")
+        "---\nschedule: '99 * * * *'\nspace: team\n---\nx\n"
+    )
     human = cairn("check", str(starter))
     assert human.returncode == 1
     assert "automations/morning-brief.md:2: error:" in human.stdout
@@ -67,8 +76,15 @@ def test_ls_json_lists_everything(starter: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {s["name"]: s["scope"] for s in data["spaces"]} == {
-        "chief-of-staff": "private", "team": "team", "company": "company"}
-    assert {a["name"] for a in data["automations"]} >= {"morning-brief", "weekly-review", "inbox-scan"}
+        "chief-of-staff": "private",
+        "team": "team",
+        "company": "company",
+    }
+    assert {a["name"] for a in data["automations"]} >= {
+        "morning-brief",
+        "weekly-review",
+        "inbox-scan",
+    }
     assert all(a["next_run"] for a in data["automations"] if a["enabled"])
     human = cairn("ls", str(starter))
     assert "Automations (3)" in human.stdout and "next " in human.stdout
@@ -83,8 +99,13 @@ def test_not_a_workspace_exits_2(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_watch_prints_changes_live(starter: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "cairn", "watch", str(starter), "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "watch", str(starter), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert process.stdout is not None
         first = json.loads(process.stdout.readline())
@@ -93,8 +114,12 @@ def test_watch_prints_changes_live(starter: Path) -> None:
         skill = starter / "skills/weekly-review/SKILL.md"
         skill.write_text(skill.read_text() + "\nOne more step.\n")
         event = json.loads(process.stdout.readline())
-        assert {"kind": "modified", "what": "skill", "name": "weekly-review",
-                "path": "skills/weekly-review/SKILL.md"} in event["changes"]
+        assert {
+            "kind": "modified",
+            "what": "skill",
+            "name": "weekly-review",
+            "path": "skills/weekly-review/SKILL.md",
+        } in event["changes"]
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
@@ -102,9 +127,13 @@ def test_watch_prints_changes_live(starter: Path) -> None:
 
 @pytest.mark.slow
 def test_wheel_ships_the_starter_workspace(tmp_path: Path) -> None:
-    build = subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d",
-                            str(tmp_path / "dist")], cwd=REPO, capture_output=True, text=True,
-                           check=False)
+    build = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path / "dist")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert build.returncode == 0, build.stdout + build.stderr
     wheel = next((tmp_path / "dist").glob("*.whl"))
     with zipfile.ZipFile(wheel) as archive:
@@ -113,8 +142,14 @@ def test_wheel_ships_the_starter_workspace(tmp_path: Path) -> None:
         assert "cairn/starter/skills/weekly-review/SKILL.md" in names
         archive.extractall(tmp_path / "site")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
-    where = subprocess.run([sys.executable, "-c", "import cairn; print(cairn.__file__)"],
-                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import cairn; print(cairn.__file__)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert where.stdout.startswith(str(tmp_path / "site"))
     result = cairn("init", str(tmp_path / "from-wheel"), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr

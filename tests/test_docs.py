@@ -28,7 +28,13 @@ DOCS = sorted((REPO / "docs").glob("*.md"))
 
 def test_every_format_page_has_examples() -> None:
     with_examples = {d.name for d in DOCS if examples(d)}
-    assert {"agents.md", "spaces.md", "skills.md", "operators.md", "automations.md"} <= with_examples
+    assert {
+        "agents.md",
+        "spaces.md",
+        "skills.md",
+        "operators.md",
+        "automations.md",
+    } <= with_examples
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,7 @@ enabled: true
 ---
 # Body
 
-Untouched text with trailing spaces   
-and no final newline"""
+Untouched text with trailing spaces   \nand no final newline"""
 
 
 def meta(text: str) -> dict[str, object]:

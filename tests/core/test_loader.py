@@ -39,7 +39,10 @@ def test_starter_workspace_is_clean_and_complete(starter: Path) -> None:
 def test_real_agent_skill_folder_loads_unchanged(tmp_path: Path) -> None:
     # Shaped like skills published for other agent tools: extra fields, a licence file,
     # scripts, references and assets, list-valued allowed-tools.
-    write(tmp_path, "skills/pdf-tools/SKILL.md", """
+    write(
+        tmp_path,
+        "skills/pdf-tools/SKILL.md",
+        """
         ---
         name: pdf-tools
         description: Extract text and tables from PDF files. Use when working with PDFs.
@@ -53,7 +56,8 @@ def test_real_agent_skill_folder_loads_unchanged(tmp_path: Path) -> None:
         ---
         # PDF tools
         See [forms](forms.md) and run scripts/extract.py.
-        """)
+        """,
+    )
     write(tmp_path, "skills/pdf-tools/LICENSE.txt", "Apache 2.0\n")
     write(tmp_path, "skills/pdf-tools/forms.md", "# Forms\n")
     write(tmp_path, "skills/pdf-tools/scripts/extract.py", "print('x')\n")
@@ -70,18 +74,25 @@ def test_real_agent_skill_folder_loads_unchanged(tmp_path: Path) -> None:
     assert skill.resources.scripts == ("skills/pdf-tools/scripts/extract.py",)
     assert skill.resources.references == ("skills/pdf-tools/references/api.md",)
     assert skill.resources.assets == ("skills/pdf-tools/assets/template.docx",)
-    assert set(skill.resources.other) == {"skills/pdf-tools/LICENSE.txt", "skills/pdf-tools/forms.md"}
+    assert set(skill.resources.other) == {
+        "skills/pdf-tools/LICENSE.txt",
+        "skills/pdf-tools/forms.md",
+    }
     assert (tmp_path / "skills/pdf-tools/SKILL.md").read_bytes() == before  # loading writes nothing
 
 
 def test_space_skill_takes_precedence(starter: Path) -> None:
-    write(starter, "spaces/team/skills/weekly-review.md", """
+    write(
+        starter,
+        "spaces/team/skills/weekly-review.md",
+        """
         ---
         name: weekly-review
         description: The team's own weekly review.
         ---
         Team version.
-        """)
+        """,
+    )
     _, ws = load(starter)
     assert ws.skills_for("team")["weekly-review"].space == "team"
     assert ws.skills_for("chief-of-staff")["weekly-review"].space is None
@@ -91,13 +102,17 @@ def test_space_skill_takes_precedence(starter: Path) -> None:
 
 
 def test_duplicate_skill_folder_wins(starter: Path) -> None:
-    write(starter, "skills/weekly-review.md", """
+    write(
+        starter,
+        "skills/weekly-review.md",
+        """
         ---
         name: weekly-review
         description: Duplicate.
         ---
         Body.
-        """)
+        """,
+    )
     _, ws = load(starter)
     assert ws.skills["weekly-review"].path == "skills/weekly-review/SKILL.md"
     assert "duplicate-skill" in codes_for(ws, "skills/weekly-review.md")
@@ -117,7 +132,10 @@ def test_one_bad_file_never_stops_the_rest(starter: Path) -> None:
 
 
 def test_wrong_types_point_at_the_line(starter: Path) -> None:
-    write(starter, "automations/nightly.md", """
+    write(
+        starter,
+        "automations/nightly.md",
+        """
         ---
         description: Wrong types.
         schedule: "@daily"
@@ -127,7 +145,8 @@ def test_wrong_types_point_at_the_line(starter: Path) -> None:
           tokens: lots
         ---
         Do it.
-        """)
+        """,
+    )
     _, ws = load(starter)
     problems = {d.code: d for d in ws.diagnostics if d.path == "automations/nightly.md"}
     assert problems["wrong-type"].line in (5, 7)
@@ -160,7 +179,9 @@ def test_workspace_objects_are_immutable(starter: Path) -> None:
 
 def test_space_without_readme_and_missing_scope(tmp_path: Path) -> None:
     write(tmp_path, "agents.md", "Instructions.\n")
-    write(tmp_path, "spaces/loose/skills/a-skill.md", "---\nname: a-skill\ndescription: d\n---\nx\n")
+    write(
+        tmp_path, "spaces/loose/skills/a-skill.md", "---\nname: a-skill\ndescription: d\n---\nx\n"
+    )
     write(tmp_path, "spaces/plain/readme.md", "# Plain space\n")
     _, ws = load(tmp_path)
     assert "space-without-readme" in codes_for(ws, "spaces/loose/skills/a-skill.md")
@@ -182,6 +203,10 @@ def test_refresh_updates_incrementally(starter: Path) -> None:
     text = (starter / path).read_text()
     (starter / path).write_text(text + "\nOne more step.\n")
     update = model.refresh([path])
-    assert ("modified", "skill", "weekly-review") in {(c.kind, c.what, c.name) for c in update.changes}
-    assert update.workspace.skills["draft-a-reply"] is old.skills["draft-a-reply"]  # untouched reused
+    assert ("modified", "skill", "weekly-review") in {
+        (c.kind, c.what, c.name) for c in update.changes
+    }
+    assert (
+        update.workspace.skills["draft-a-reply"] is old.skills["draft-a-reply"]
+    )  # untouched reused
     assert model.refresh([path]).changes == ()  # nothing changed since

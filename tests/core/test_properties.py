@@ -30,9 +30,29 @@ yaml_scalars = st.one_of(
     st.sampled_from(["*", "&a", "*a", "!!binary x", ": :", "'", '"', "- - -", "{", "[", "|", ">"]),
 )
 yaml_keys = st.one_of(
-    st.sampled_from(["name", "description", "schedule", "space", "scope", "models", "roles",
-                     "routing", "permissions", "budgets", "metadata", "enabled", "timezone",
-                     "headless", "memory", "allowed-tools", "when", "skill", "operator"]),
+    st.sampled_from(
+        [
+            "name",
+            "description",
+            "schedule",
+            "space",
+            "scope",
+            "models",
+            "roles",
+            "routing",
+            "permissions",
+            "budgets",
+            "metadata",
+            "enabled",
+            "timezone",
+            "headless",
+            "memory",
+            "allowed-tools",
+            "when",
+            "skill",
+            "operator",
+        ]
+    ),
     st.text(alphabet=string.ascii_letters + "-_ :#", min_size=1, max_size=12),
 )
 

@@ -48,8 +48,10 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"  created {path}")
     for path in report.kept:
         print(f"  kept    {path} (already exists; not overwritten)")
-    print(f"Cairn workspace ready in {target.resolve()}: {len(report.created)} files created, "
-          f"{len(report.kept)} kept. Next: cairn check {args.dir}")
+    print(
+        f"Cairn workspace ready in {target.resolve()}: {len(report.created)} files created, "
+        f"{len(report.kept)} kept. Next: cairn check {args.dir}"
+    )
     return 0
 
 
@@ -58,13 +60,15 @@ def run_check(args: argparse.Namespace) -> int:
     workspace = model.workspace
     errors, warnings = len(workspace.errors), len(workspace.warnings)
     if args.json:
-        _emit({
-            "root": str(root.resolve()),
-            "files": len(workspace.files),
-            "errors": errors,
-            "warnings": warnings,
-            "diagnostics": [d.to_json() for d in workspace.diagnostics],
-        })
+        _emit(
+            {
+                "root": str(root.resolve()),
+                "files": len(workspace.files),
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": [d.to_json() for d in workspace.diagnostics],
+            }
+        )
     else:
         for diagnostic in workspace.diagnostics:
             print(diagnostic.format())
@@ -91,29 +95,51 @@ def _listing(workspace: Workspace) -> dict[str, Any]:
     next_runs = _next_runs(workspace)
 
     def skill_row(skill: Any) -> dict[str, Any]:
-        return {"name": skill.name, "description": skill.description, "path": skill.path,
-                "space": skill.space}
+        return {
+            "name": skill.name,
+            "description": skill.description,
+            "path": skill.path,
+            "space": skill.space,
+        }
 
     def operator_row(op: Any) -> dict[str, Any]:
-        return {"name": op.name, "description": op.description, "when": op.meta.when,
-                "path": op.path, "space": op.space}
+        return {
+            "name": op.name,
+            "description": op.description,
+            "when": op.meta.when,
+            "path": op.path,
+            "space": op.space,
+        }
 
     return {
         "agents": workspace.agents.path if workspace.agents else None,
         "spaces": [
-            {"name": s.name, "scope": s.scope, "memory": s.meta.memory,
-             "description": s.meta.description, "path": s.path,
-             "skills": [skill_row(k) for k in s.skills.values()],
-             "operators": [operator_row(o) for o in s.operators.values()]}
+            {
+                "name": s.name,
+                "scope": s.scope,
+                "memory": s.meta.memory,
+                "description": s.meta.description,
+                "path": s.path,
+                "skills": [skill_row(k) for k in s.skills.values()],
+                "operators": [operator_row(o) for o in s.operators.values()],
+            }
             for s in workspace.spaces.values()
         ],
         "skills": [skill_row(k) for k in workspace.skills.values()],
         "operators": [operator_row(o) for o in workspace.operators.values()],
         "automations": [
-            {"name": a.name, "schedule": a.meta.schedule, "describe": a.schedule.describe(),
-             "timezone": a.meta.timezone, "enabled": a.enabled, "space": a.meta.space,
-             "skill": a.meta.skill, "operator": a.meta.operator, "next_run": next_runs[a.name],
-             "path": a.path}
+            {
+                "name": a.name,
+                "schedule": a.meta.schedule,
+                "describe": a.schedule.describe(),
+                "timezone": a.meta.timezone,
+                "enabled": a.enabled,
+                "space": a.meta.space,
+                "skill": a.meta.skill,
+                "operator": a.meta.operator,
+                "next_run": next_runs[a.name],
+                "path": a.path,
+            }
             for a in workspace.automations.values()
         ],
         "errors": len(workspace.errors),
@@ -137,8 +163,10 @@ def run_ls(args: argparse.Namespace) -> int:
     for s in data["spaces"]:
         extra = [f"{len(s['skills'])} skills"] if s["skills"] else []
         extra += [f"{len(s['operators'])} operators"] if s["operators"] else []
-        print(f"  {s['name']:<22} {s['scope']:<8} memory: {s['memory']:<10} "
-              f"{_clip(s['description'], 50)}{'  (' + ', '.join(extra) + ')' if extra else ''}")
+        print(
+            f"  {s['name']:<22} {s['scope']:<8} memory: {s['memory']:<10} "
+            f"{_clip(s['description'], 50)}{'  (' + ', '.join(extra) + ')' if extra else ''}"
+        )
     print(f"\nSkills ({len(data['skills'])})")
     for k in data["skills"]:
         print(f"  {k['name']:<22} {_clip(k['description'])}")
@@ -147,14 +175,21 @@ def run_ls(args: argparse.Namespace) -> int:
         print(f"  {o['name']:<22} {_clip(o['description'])}")
     print(f"\nAutomations ({len(data['automations'])})")
     for a in data["automations"]:
-        state = f"next {a['next_run']}" if a["enabled"] and a["next_run"] else (
-            "disabled" if not a["enabled"] else "no further runs")
+        state = (
+            f"next {a['next_run']}"
+            if a["enabled"] and a["next_run"]
+            else ("disabled" if not a["enabled"] else "no further runs")
+        )
         uses = ", ".join(x for x in (a["skill"], a["operator"]) if x)
-        print(f"  {a['name']:<22} {a['describe']:<28} {a['timezone']:<14} space: {a['space']}"
-              f"{' (' + uses + ')' if uses else ''}; {state}")
+        print(
+            f"  {a['name']:<22} {a['describe']:<28} {a['timezone']:<14} space: {a['space']}"
+            f"{' (' + uses + ')' if uses else ''}; {state}"
+        )
     if data["errors"] or data["warnings"]:
-        print(f"\n{_count(data['errors'], 'error')}, {_count(data['warnings'], 'warning')}: "
-              "run `cairn check` for details")
+        print(
+            f"\n{_count(data['errors'], 'error')}, {_count(data['warnings'], 'warning')}: "
+            "run `cairn check` for details"
+        )
     return 0
 
 
@@ -162,12 +197,16 @@ def _report(update: WorkspaceUpdate, as_json: bool) -> None:
     changed = {c.path for c in update.changes}
     diagnostics: list[Diagnostic] = [d for d in update.workspace.diagnostics if d.path in changed]
     if as_json:
-        _emit({
-            "time": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "changes": [{"kind": c.kind, "what": c.what, "name": c.name, "path": c.path}
-                        for c in update.changes],
-            "diagnostics": [d.to_json() for d in diagnostics],
-        })
+        _emit(
+            {
+                "time": datetime.now().astimezone().isoformat(timespec="seconds"),
+                "changes": [
+                    {"kind": c.kind, "what": c.what, "name": c.name, "path": c.path}
+                    for c in update.changes
+                ],
+                "diagnostics": [d.to_json() for d in diagnostics],
+            }
+        )
     else:
         stamp = datetime.now().strftime("%H:%M:%S")
         for change in update.changes:
@@ -187,12 +226,20 @@ def run_watch(args: argparse.Namespace) -> int:
     root, model = _open(args.dir)
     workspace = model.workspace
     if not args.json:
-        print(f"watching {root.resolve()}: {_count(len(workspace.files), 'file')}, "
-              f"{_count(len(workspace.errors), 'error')}, "
-              f"{_count(len(workspace.warnings), 'warning')} (Ctrl-C to stop)")
+        print(
+            f"watching {root.resolve()}: {_count(len(workspace.files), 'file')}, "
+            f"{_count(len(workspace.errors), 'error')}, "
+            f"{_count(len(workspace.warnings), 'warning')} (Ctrl-C to stop)"
+        )
     else:
-        _emit({"watching": str(root.resolve()), "files": len(workspace.files),
-               "errors": len(workspace.errors), "warnings": len(workspace.warnings)})
+        _emit(
+            {
+                "watching": str(root.resolve()),
+                "files": len(workspace.files),
+                "errors": len(workspace.errors),
+                "warnings": len(workspace.warnings),
+            }
+        )
     sys.stdout.flush()
     with WorkspaceWatcher(model, root, lambda update: _report(update, args.json)):
         try:

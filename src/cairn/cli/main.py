@@ -26,8 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("watch", "print changes live as files are edited (Ctrl-C to stop)"),
     ):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("dir", nargs="?", default=".", metavar="DIR",
-                         help="the workspace folder (default: the current folder)")
+        sub.add_argument(
+            "dir",
+            nargs="?",
+            default=".",
+            metavar="DIR",
+            help="the workspace folder (default: the current folder)",
+        )
         sub.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 

@@ -28,7 +28,9 @@ class Diagnostic:
         return f"{self.path}:{self.line}" if self.line else self.path
 
     def format(self) -> str:
-        return f"{self.location}: {self.severity}: {self.message} [{self.code}]\n    fix: {self.fix}"
+        return (
+            f"{self.location}: {self.severity}: {self.message} [{self.code}]\n    fix: {self.fix}"
+        )
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -104,7 +104,9 @@ def split_sections(body: str, first_line: int = 1) -> tuple[Section, ...]:
         heading = None if in_fence else _HEADING.match(raw)
         if heading:
             if current:
-                sections.append(Section(current[0], current[1], current[2], "\n".join(lines).strip()))
+                sections.append(
+                    Section(current[0], current[1], current[2], "\n".join(lines).strip())
+                )
             current = (heading.group(2).strip(), len(heading.group(1)), first_line + offset)
             lines = []
         else:
@@ -210,7 +212,9 @@ def parse_document(path: str, raw: bytes) -> tuple[Document | None, list[Diagnos
     return doc, problems
 
 
-def _load_yaml(path: str, fm_text: str, fm_line: int) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+def _load_yaml(
+    path: str, fm_text: str, fm_line: int
+) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
     loader = _Loader(fm_text)
     try:
         node = loader.get_single_node()

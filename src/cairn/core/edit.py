@@ -63,7 +63,8 @@ def update_frontmatter(
         key = str(key_node.value)
         key_start = _line_start(fm, key_node.start_mark.index)
         next_start = (
-            _line_start(fm, pairs[index + 1][0].start_mark.index) if index + 1 < len(pairs)
+            _line_start(fm, pairs[index + 1][0].start_mark.index)
+            if index + 1 < len(pairs)
             else len(fm)
         )
         if key in removals:

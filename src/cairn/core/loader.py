@@ -88,8 +88,9 @@ class WorkspaceModel:
             self._workspace = assemble(self._parsed, self._resources)
             return self._workspace
 
-    def refresh(self, paths: Iterable[str], origin: Literal["external", "cairn"] = "external"
-                ) -> WorkspaceUpdate:
+    def refresh(
+        self, paths: Iterable[str], origin: Literal["external", "cairn"] = "external"
+    ) -> WorkspaceUpdate:
         """Bring the given files or folders up to date (added, changed, deleted or moved)."""
         with self._lock:
             candidates: set[str] = set()
@@ -126,8 +127,12 @@ class WorkspaceModel:
         found: set[str] = set()
 
         def relevant(path: str) -> bool:
-            return (not within or path == within or path.startswith(within + "/")
-                    or within.startswith(path + "/"))
+            return (
+                not within
+                or path == within
+                or path.startswith(within + "/")
+                or within.startswith(path + "/")
+            )
 
         def visit(folder: str) -> None:
             files, folders = self._store.scan(folder)
@@ -211,15 +216,25 @@ def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]
             if agents is None:
                 agents = entity
             else:
-                problems.append(warning(path, "duplicate-agents",
-                                        f"both {agents.path} and {path} exist; {path} is ignored",
-                                        "merge them into one file and delete the other"))
+                problems.append(
+                    warning(
+                        path,
+                        "duplicate-agents",
+                        f"both {agents.path} and {path} exist; {path} is ignored",
+                        "merge them into one file and delete the other",
+                    )
+                )
         elif isinstance(entity, Space):
             if entity.name in spaces:
-                problems.append(warning(path, "duplicate-space",
-                                        f"space '{entity.name}' has two readme files; "
-                                        f"{spaces[entity.name].path} is used",
-                                        "keep only one of readme.md and README.md"))
+                problems.append(
+                    warning(
+                        path,
+                        "duplicate-space",
+                        f"space '{entity.name}' has two readme files; "
+                        f"{spaces[entity.name].path} is used",
+                        "keep only one of readme.md and README.md",
+                    )
+                )
             else:
                 spaces[entity.name] = entity
         elif isinstance(entity, Skill):
@@ -237,20 +252,32 @@ def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]
 
     for space_name in sorted(n for n in set(skills) | set(operators) if n is not None):
         if space_name not in spaces:
-            stray = next(iter({**skills.get(space_name, {}), **operators.get(space_name, {})}.values()))
+            strays: list[Skill | Operator] = [
+                *skills.get(space_name, {}).values(),
+                *operators.get(space_name, {}).values(),
+            ]
             problems.append(
-                warning(stray.path, "space-without-readme",
-                        f"folder spaces/{space_name} has skills or operators but no readme.md, "
-                        "so they are not loaded",
-                        f"create spaces/{space_name}/readme.md with a description and a scope"))
+                warning(
+                    strays[0].path,
+                    "space-without-readme",
+                    f"folder spaces/{space_name} has skills or operators but no readme.md, "
+                    "so they are not loaded",
+                    f"create spaces/{space_name}/readme.md with a description and a scope",
+                )
+            )
             continue
         own_skills = skills.get(space_name, {})
         for name, skill in own_skills.items():
             if name in skills.get(None, {}):
-                problems.append(info(skill.path, "skill-shadows",
-                                     f"space skill '{name}' takes precedence over the workspace "
-                                     "skill of the same name in this space",
-                                     "nothing to do if that is intended; rename one otherwise"))
+                problems.append(
+                    info(
+                        skill.path,
+                        "skill-shadows",
+                        f"space skill '{name}' takes precedence over the workspace "
+                        "skill of the same name in this space",
+                        "nothing to do if that is intended; rename one otherwise",
+                    )
+                )
         spaces[space_name] = replace(
             spaces[space_name],
             skills=MappingProxyType(own_skills),
@@ -268,10 +295,14 @@ def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]
     )
     problems.extend(_check_references(workspace, parsed))
     if agents is None and parsed:
-        problems.append(warning("agents.md", "missing-agents",
-                                "the workspace has no agents.md, so there are no instructions "
-                                "and no model policy",
-                                "create agents.md (cairn init writes a starter one)"))
+        problems.append(
+            warning(
+                "agents.md",
+                "missing-agents",
+                "the workspace has no agents.md, so there are no instructions and no model policy",
+                "create agents.md (cairn init writes a starter one)",
+            )
+        )
     problems.sort(key=lambda d: (d.path, d.line or 0, d.code))
     return replace(workspace, diagnostics=tuple(problems))
 
@@ -283,16 +314,24 @@ def _precedence(path: str) -> tuple[int, str]:
     return (0 if preferred else 1, path)
 
 
-def _add_unique(by_name: dict[str, Skill] | dict[str, Operator], entity: Skill | Operator,
-                what: str, problems: list[Diagnostic]) -> None:
+def _add_unique(
+    by_name: dict[str, Skill] | dict[str, Operator],
+    entity: Skill | Operator,
+    what: str,
+    problems: list[Diagnostic],
+) -> None:
     existing = by_name.get(entity.name)
     if existing is None:
         by_name[entity.name] = entity  # type: ignore[assignment]
         return
-    problems.append(error(entity.path, f"duplicate-{what}",
-                          f"{what} '{entity.name}' is already defined by {existing.path}; "
-                          "this file is ignored",
-                          "rename one of them or delete the duplicate"))
+    problems.append(
+        error(
+            entity.path,
+            f"duplicate-{what}",
+            f"{what} '{entity.name}' is already defined by {existing.path}; this file is ignored",
+            "rename one of them or delete the duplicate",
+        )
+    )
 
 
 def _resources(skill: Skill, resources: Mapping[str, set[str]]) -> SkillResources:
@@ -300,8 +339,10 @@ def _resources(skill: Skill, resources: Mapping[str, set[str]]) -> SkillResource
     prefix = f"{skill.folder}/"
     grouped: dict[str, list[str]] = {name: [] for name in (*RESOURCE_FOLDERS, "other")}
     for path in files:
-        top = path[len(prefix):].split("/", 1)[0]
-        grouped[top if top in RESOURCE_FOLDERS and "/" in path[len(prefix):] else "other"].append(path)
+        top = path[len(prefix) :].split("/", 1)[0]
+        grouped[top if top in RESOURCE_FOLDERS and "/" in path[len(prefix) :] else "other"].append(
+            path
+        )
     return SkillResources(
         scripts=tuple(grouped["scripts"]),
         references=tuple(grouped["references"]),
@@ -321,11 +362,16 @@ def _check_references(workspace: Workspace, parsed: Mapping[str, ParsedFile]) ->
     def check_routing(path: str, routing: Mapping[str, str]) -> None:
         for kind, role in routing.items():
             if role not in roles:
-                problems.append(error(path, "unknown-role",
-                                      f"routing override sends '{kind}' to role '{role}', which "
-                                      "agents.md does not define",
-                                      f"use one of: {', '.join(roles) or 'no roles defined yet'}",
-                                      line(path, ("routing", kind))))
+                problems.append(
+                    error(
+                        path,
+                        "unknown-role",
+                        f"routing override sends '{kind}' to role '{role}', which "
+                        "agents.md does not define",
+                        f"use one of: {', '.join(roles) or 'no roles defined yet'}",
+                        line(path, ("routing", kind)),
+                    )
+                )
 
     for space in workspace.spaces.values():
         check_routing(space.path, space.meta.routing)
@@ -333,29 +379,45 @@ def _check_references(workspace: Workspace, parsed: Mapping[str, ParsedFile]) ->
         check_routing(auto.path, auto.meta.routing)
         meta = auto.meta
         if meta.space not in workspace.spaces:
-            problems.append(error(auto.path, "unknown-space",
-                                  f"automation runs in space '{meta.space}', which does not exist",
-                                  f"create spaces/{meta.space}/readme.md or use one of: "
-                                  f"{', '.join(workspace.spaces) or 'no spaces yet'}",
-                                  line(auto.path, ("space",))))
+            problems.append(
+                error(
+                    auto.path,
+                    "unknown-space",
+                    f"automation runs in space '{meta.space}', which does not exist",
+                    f"create spaces/{meta.space}/readme.md or use one of: "
+                    f"{', '.join(workspace.spaces) or 'no spaces yet'}",
+                    line(auto.path, ("space",)),
+                )
+            )
             continue
         if meta.skill and meta.skill not in workspace.skills_for(meta.space):
-            problems.append(error(auto.path, "unknown-skill",
-                                  f"automation uses skill '{meta.skill}', which is not in the "
-                                  f"workspace or in space '{meta.space}'",
-                                  "fix the name or add the skill",
-                                  line(auto.path, ("skill",))))
+            problems.append(
+                error(
+                    auto.path,
+                    "unknown-skill",
+                    f"automation uses skill '{meta.skill}', which is not in the "
+                    f"workspace or in space '{meta.space}'",
+                    "fix the name or add the skill",
+                    line(auto.path, ("skill",)),
+                )
+            )
         if meta.operator and meta.operator not in workspace.operators_for(meta.space):
-            problems.append(error(auto.path, "unknown-operator",
-                                  f"automation uses operator '{meta.operator}', which is not in "
-                                  f"the workspace or in space '{meta.space}'",
-                                  "fix the name or add the operator",
-                                  line(auto.path, ("operator",))))
+            problems.append(
+                error(
+                    auto.path,
+                    "unknown-operator",
+                    f"automation uses operator '{meta.operator}', which is not in "
+                    f"the workspace or in space '{meta.space}'",
+                    "fix the name or add the operator",
+                    line(auto.path, ("operator",)),
+                )
+            )
     return problems
 
 
-def diff(old: Workspace, new: Workspace, origin: Literal["external", "cairn"] = "external"
-         ) -> list[Change]:
+def diff(
+    old: Workspace, new: Workspace, origin: Literal["external", "cairn"] = "external"
+) -> list[Change]:
     """What objects were added, modified or removed between two workspaces."""
     changes: list[Change] = []
 
@@ -369,8 +431,11 @@ def diff(old: Workspace, new: Workspace, origin: Literal["external", "cairn"] = 
             elif a is not None and b is not None and _hash(a) != _hash(b):
                 changes.append(Change("modified", what, name, _path(b), origin))
 
-    compare("agents", {"agents": old.agents} if old.agents else {},
-            {"agents": new.agents} if new.agents else {})
+    compare(
+        "agents",
+        {"agents": old.agents} if old.agents else {},
+        {"agents": new.agents} if new.agents else {},
+    )
     compare("space", old.spaces, new.spaces)
     compare("skill", _all(old, "skills"), _all(new, "skills"))
     compare("operator", _all(old, "operators"), _all(new, "operators"))

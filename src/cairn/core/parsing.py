@@ -65,7 +65,9 @@ def classify(path: str) -> FileRole | None:
             return None
         space, rest = parts[1], parts[2:]
         if len(rest) == 1:
-            return FileRole("space", space, space) if rest[0] in ("readme.md", "README.md") else None
+            return (
+                FileRole("space", space, space) if rest[0] in ("readme.md", "README.md") else None
+            )
     head = rest[0]
     if head == "skills":
         if len(rest) == 2 and rest[1].endswith(".md"):
@@ -219,8 +221,13 @@ def _check_name(
     line = doc.line_of(("name",))
     if len(name) > 64 or not NAME_PATTERN.match(name):
         problems.append(
-            error(doc.path, "invalid-name", f"{what} name '{name}' breaks the naming rule",
-                  f"use {NAME_RULE}", line)
+            error(
+                doc.path,
+                "invalid-name",
+                f"{what} name '{name}' breaks the naming rule",
+                f"use {NAME_RULE}",
+                line,
+            )
         )
         return False
     if name != expected:
@@ -271,8 +278,12 @@ def _parse_agents(doc: Document, role: FileRole, problems: list[Diagnostic]) -> 
             )
     if not doc.body.strip():
         problems.append(
-            warning(doc.path, "empty-instructions", "agents.md has no instructions in its body",
-                    "write who the agent is and how it should work below the frontmatter")
+            warning(
+                doc.path,
+                "empty-instructions",
+                "agents.md has no instructions in its body",
+                "write who the agent is and how it should work below the frontmatter",
+            )
         )
     return Agents(doc.path, policy, doc.body, doc.frontmatter, doc.content_hash)
 
@@ -283,16 +294,27 @@ def _parse_space(doc: Document, role: FileRole, problems: list[Diagnostic]) -> S
         return None
     if not meta.description:
         problems.append(
-            warning(doc.path, "missing-description", "space has no description",
-                    "add 'description: ...' saying what this space is for", doc.line_of(()))
+            warning(
+                doc.path,
+                "missing-description",
+                "space has no description",
+                "add 'description: ...' saying what this space is for",
+                doc.line_of(()),
+            )
         )
     if meta.scope is None:
         problems.append(
-            warning(doc.path, "missing-scope", "space has no scope; it is treated as private",
-                    "add 'scope: private', 'scope: team' or 'scope: company'", doc.line_of(()))
+            warning(
+                doc.path,
+                "missing-scope",
+                "space has no scope; it is treated as private",
+                "add 'scope: private', 'scope: team' or 'scope: company'",
+                doc.line_of(()),
+            )
         )
-    return Space(role.name, doc.path, meta, doc.body, doc.sections(), doc.frontmatter,
-                 doc.content_hash)
+    return Space(
+        role.name, doc.path, meta, doc.body, doc.sections(), doc.frontmatter, doc.content_hash
+    )
 
 
 def _parse_skill(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Skill | None:
@@ -302,18 +324,34 @@ def _parse_skill(doc: Document, role: FileRole, problems: list[Diagnostic]) -> S
         return None
     if meta.metadata and any(not isinstance(v, str) for v in meta.metadata.values()):
         problems.append(
-            info(doc.path, "metadata-not-text",
-                 "Agent Skills 'metadata' values should be text; other tools may reject it",
-                 "quote the values under 'metadata:'", doc.line_of(("metadata",)))
+            info(
+                doc.path,
+                "metadata-not-text",
+                "Agent Skills 'metadata' values should be text; other tools may reject it",
+                "quote the values under 'metadata:'",
+                doc.line_of(("metadata",)),
+            )
         )
     if not doc.body.strip():
         problems.append(
-            warning(doc.path, "empty-skill", "skill has no instructions in its body",
-                    "write the procedure below the frontmatter")
+            warning(
+                doc.path,
+                "empty-skill",
+                "skill has no instructions in its body",
+                "write the procedure below the frontmatter",
+            )
         )
     folder = doc.path.rsplit("/", 1)[0] if doc.path.endswith("/SKILL.md") else None
-    return Skill(meta.name, doc.path, meta, doc.body, doc.frontmatter, doc.content_hash,
-                 space=role.space, folder=folder)
+    return Skill(
+        meta.name,
+        doc.path,
+        meta,
+        doc.body,
+        doc.frontmatter,
+        doc.content_hash,
+        space=role.space,
+        folder=folder,
+    )
 
 
 def _parse_operator(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Operator | None:
@@ -324,17 +362,27 @@ def _parse_operator(doc: Document, role: FileRole, problems: list[Diagnostic]) -
         return None
     if not meta.when:
         problems.append(
-            warning(doc.path, "missing-when", "operator does not say when to consult it",
-                    "add 'when: ...' describing the tasks this lens suits", doc.line_of(()))
+            warning(
+                doc.path,
+                "missing-when",
+                "operator does not say when to consult it",
+                "add 'when: ...' describing the tasks this lens suits",
+                doc.line_of(()),
+            )
         )
     if not doc.body.strip():
         problems.append(
-            error(doc.path, "empty-lens", "operator has no lens prompt in its body",
-                  "write how to review or work through this lens below the frontmatter")
+            error(
+                doc.path,
+                "empty-lens",
+                "operator has no lens prompt in its body",
+                "write how to review or work through this lens below the frontmatter",
+            )
         )
         return None
-    return Operator(role.name, doc.path, meta, doc.body, doc.frontmatter, doc.content_hash,
-                    space=role.space)
+    return Operator(
+        role.name, doc.path, meta, doc.body, doc.frontmatter, doc.content_hash, space=role.space
+    )
 
 
 def _parse_automation(
@@ -348,23 +396,30 @@ def _parse_automation(
         validate_timezone(meta.timezone)
     except ScheduleError as exc:
         key = "timezone" if "timezone" in str(exc) else "schedule"
-        problems.append(
-            error(doc.path, f"invalid-{key}", str(exc), exc.fix, doc.line_of((key,)))
-        )
+        problems.append(error(doc.path, f"invalid-{key}", str(exc), exc.fix, doc.line_of((key,))))
         return None
     if not NAME_PATTERN.match(role.name):
         problems.append(
-            warning(doc.path, "invalid-name", f"automation name '{role.name}' breaks the naming rule",
-                    f"rename the file: {NAME_RULE}")
+            warning(
+                doc.path,
+                "invalid-name",
+                f"automation name '{role.name}' breaks the naming rule",
+                f"rename the file: {NAME_RULE}",
+            )
         )
     if not doc.body.strip():
         problems.append(
-            error(doc.path, "empty-instruction", "automation has no instruction in its body",
-                  "write what the run should do below the frontmatter")
+            error(
+                doc.path,
+                "empty-instruction",
+                "automation has no instruction in its body",
+                "write what the run should do below the frontmatter",
+            )
         )
         return None
-    return Automation(role.name, doc.path, meta, schedule, doc.body, doc.frontmatter,
-                      doc.content_hash)
+    return Automation(
+        role.name, doc.path, meta, schedule, doc.body, doc.frontmatter, doc.content_hash
+    )
 
 
 def _no_entity(doc: Document, role: FileRole, problems: list[Diagnostic]) -> None:

@@ -25,8 +25,12 @@ class ScheduleError(CairnError):
         self.fix = fix
 
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
 _DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -37,7 +41,7 @@ _MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-_FIELDS = (
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
@@ -45,10 +49,18 @@ _FIELDS = (
     ("day of week", 0, 7, _DAYS),
 )
 _UNITS = {
-    "minute": "minutes", "minutes": "minutes", "min": "minutes", "mins": "minutes",
-    "hour": "hours", "hours": "hours", "h": "hours",
-    "day": "days", "days": "days", "d": "days",
-    "week": "weeks", "weeks": "weeks",
+    "minute": "minutes",
+    "minutes": "minutes",
+    "min": "minutes",
+    "mins": "minutes",
+    "hour": "hours",
+    "hours": "hours",
+    "h": "hours",
+    "day": "days",
+    "days": "days",
+    "d": "days",
+    "week": "weeks",
+    "weeks": "weeks",
 }
 _EVERY = re.compile(r"^every\s+(?:(\d+)\s*)?([a-z]+)$")
 _ONCE = re.compile(r"^(?:once|at)\s+(.+)$")
@@ -187,11 +199,12 @@ def _parse_field(
     field: str, name: str, low: int, high: int, names: dict[str, int]
 ) -> frozenset[int]:
     result: set[int] = set()
-    for part in field.split(","):
+    for item in field.split(","):
         step = 1
-        has_step = "/" in part
+        has_step = "/" in item
+        part = item
         if has_step:
-            part, _, step_text = part.partition("/")
+            part, _, step_text = item.partition("/")
             if not step_text.isdigit() or int(step_text) < 1:
                 raise ScheduleError(
                     f"{name} field: step '/{step_text}' must be a positive number",

@@ -100,8 +100,8 @@ class LocalFileStore:
                 os.fsync(handle.fileno())
             actual = self.current_hash(path)
             if actual != base_hash:
-                raise WriteConflictError(path, base_hash, actual)
-            os.replace(temp, target)
+                raise WriteConflictError(path, base_hash, actual)  # noqa: TRY301
+            temp.replace(target)
         except BaseException:
             with contextlib.suppress(OSError):
                 temp.unlink()

@@ -38,7 +38,9 @@ def copy_starter(target: Path) -> InitReport:
     report = InitReport()
     for entry in STARTER_ENTRIES:
         origin = source / entry
-        files = [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
+        files = (
+            [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
+        )
         for file in files:
             if "__pycache__" in file.parts:
                 continue

@@ -57,4 +57,5 @@ def _cron_trigger(schedule: CronSchedule, tz: tzinfo) -> BaseTrigger:
 
 
 def next_fire_time(schedule: Schedule, timezone: str, now: datetime) -> datetime | None:
-    return to_trigger(schedule, timezone).get_next_fire_time(None, now)
+    when: datetime | None = to_trigger(schedule, timezone).get_next_fire_time(None, now)
+    return when
