@@ -53,3 +53,17 @@ def test_version_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_product_dependency_is_installed() -> None:
+    # CI must install the whole product, llama.cpp included: a missing engine is a failure.
+    code = (
+        "import os; os.environ['LITELLM_LOCAL_MODEL_COST_MAP'] = 'True'\n"
+        "import llama_cpp, litellm, PySide6, watchdog, apscheduler, keyring, tiktoken, gguf\n"
+        "import frontmatter, pydantic\n"
+        "print(llama_cpp.__version__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,9 +13,6 @@ from cairn.core.documents import content_hash
 from cairn.core.errors import CairnError, PathOutsideWorkspaceError, WriteConflictError
 from cairn.core.loader import WorkspaceModel
 from cairn.infra.files import TEMP_MARKER, LocalFileStore
-
-STARTER = Path(__file__).resolve().parents[2]
-STARTER_ITEMS = ("agents.md", "spaces", "skills", "operators", "automations")
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
@@ -67,15 +63,6 @@ def umask_022() -> Iterator[None]:
 
 def temporaries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if TEMP_MARKER in p.name)
-
-
-def starter_copy(root: Path) -> None:
-    for name in STARTER_ITEMS:
-        source = STARTER / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        else:
-            shutil.copy2(source, root / name)
 
 
 # --- resolve: confinement --------------------------------------------------------------------
@@ -132,8 +119,12 @@ def test_resolve_refuses_a_symlinked_folder_leading_outside(
     store: LocalFileStore, root: Path, outside: Path, symlink: Callable[[Path, Path], None]
 ) -> None:
     symlink(root / "skills" / "escape", outside)
-    for path in ("skills/escape", "skills/escape/secret.md", "skills/escape/new.md",
-                 "skills/escape/deeper/new.md"):
+    for path in (
+        "skills/escape",
+        "skills/escape/secret.md",
+        "skills/escape/new.md",
+        "skills/escape/deeper/new.md",
+    ):
         with pytest.raises(PathOutsideWorkspaceError):
             store.resolve(path)
 
@@ -237,8 +228,9 @@ def test_scan_of_missing_file_or_escaping_folder_is_empty(
     assert store.scan("../outside") == ([], [])
 
 
-def test_is_dir(store: LocalFileStore, root: Path, outside: Path,
-                symlink: Callable[[Path, Path], None]) -> None:
+def test_is_dir(
+    store: LocalFileStore, root: Path, outside: Path, symlink: Callable[[Path, Path], None]
+) -> None:
     (root / "sub").mkdir()
     (root / "a.md").write_text("a", encoding="utf-8")
     symlink(root / "escape", outside)
@@ -251,11 +243,12 @@ def test_is_dir(store: LocalFileStore, root: Path, outside: Path,
 
 
 def test_model_does_not_descend_into_symlinked_folders(
-    root: Path, outside: Path, symlink: Callable[[Path, Path], None]
+    starter: Path, outside: Path, symlink: Callable[[Path, Path], None]
 ) -> None:
-    starter_copy(root)
+    root = starter  # a copy of the starter workspace (tests/conftest.py)
     (outside / "SKILL.md").write_text(
-        "---\nname: escape\ndescription: d\n---\nbody\n", encoding="utf-8")
+        "---\nname: escape\ndescription: d\n---\nbody\n", encoding="utf-8"
+    )
     symlink(root / "skills" / "escape", outside)  # would load an outside skill
     symlink(root / "skills" / "alias", root / "skills" / "morning-brief")  # would duplicate
     symlink(root / "skills" / "loop", root / "skills")  # would never end
@@ -264,15 +257,16 @@ def test_model_does_not_descend_into_symlinked_folders(
     assert "alias" not in workspace.skills
     assert "loop" not in workspace.skills
     assert "morning-brief" in workspace.skills
-    assert not any(p.startswith(("skills/escape", "skills/alias", "skills/loop"))
-                   for p in workspace.files)
+    assert not any(
+        p.startswith(("skills/escape", "skills/alias", "skills/loop")) for p in workspace.files
+    )
     assert not [d for d in workspace.diagnostics if d.severity == "error"]
 
 
 def test_model_reports_a_symlinked_file_leading_outside_as_unreadable(
-    root: Path, outside: Path, symlink: Callable[[Path, Path], None]
+    starter: Path, outside: Path, symlink: Callable[[Path, Path], None]
 ) -> None:
-    starter_copy(root)
+    root = starter
     (outside / "lens.md").write_text("---\ndescription: d\n---\nLens.\n", encoding="utf-8")
     symlink(root / "operators" / "lens.md", outside / "lens.md")
     workspace = WorkspaceModel(LocalFileStore(root)).load()
@@ -413,12 +407,12 @@ def test_file_restored_to_the_same_bytes_is_not_a_conflict(
         0o644,
         0o755,
         0o444,
-        pytest.param(0o664, marks=pytest.mark.xfail(
-            strict=True, reason="BUG files.py:90: the temporary file is created with "
-            "os.open(..., mode) which the umask filters; group/other write bits are lost")),
-        pytest.param(0o666, marks=pytest.mark.xfail(
-            strict=True, reason="BUG files.py:90: the umask filters the preserved mode")),
+        # Regression: the mode used to go through os.open(), which the umask filters,
+        # so group/other write bits were lost under the usual umask 022.
+        0o664,
+        0o666,
     ],
+    ids=oct,
 )
 def test_write_preserves_the_file_mode(store: LocalFileStore, root: Path, mode: int) -> None:
     target = root / "a.md"
@@ -494,8 +488,9 @@ def test_remove_stale_temporaries(store: LocalFileStore, root: Path) -> None:
     assert store.remove_stale_temporaries() == []
 
 
-def test_temporaries_are_invisible_to_scan_and_model(store: LocalFileStore, root: Path) -> None:
-    starter_copy(root)
+def test_temporaries_are_invisible_to_scan_and_model(starter: Path) -> None:
+    root = starter
+    store = LocalFileStore(root)
     leftovers = [
         f"skills/morning-brief/.SKILL.md{TEMP_MARKER}abcd1234",
         f"operators/.clarity-editor.md{TEMP_MARKER}abcd1234",
@@ -509,6 +504,7 @@ def test_temporaries_are_invisible_to_scan_and_model(store: LocalFileStore, root
     assert not any(TEMP_MARKER in p for p in workspace.files)
     assert not any(TEMP_MARKER in p for p in workspace.skills["decision-memo"].resources.other)
     assert workspace.skills["decision-memo"].resources.references == (
-        "skills/decision-memo/references/memo-template.md",)
+        "skills/decision-memo/references/memo-template.md",
+    )
     assert not any(TEMP_MARKER in d.path for d in workspace.diagnostics)
     assert sorted(store.remove_stale_temporaries()) == sorted(leftovers)

@@ -66,6 +66,8 @@ class Document:
         """
         if not self.has_frontmatter:
             return 1
+        if not loc:
+            return self._fm_line + 1
         try:
             node = yaml.compose(self._fm_text, Loader=_Loader)
         except yaml.YAMLError:

@@ -8,8 +8,10 @@ assembly, parsing does not.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
@@ -76,7 +78,7 @@ class WorkspaceModel:
 
     def load(self) -> Workspace:
         """Read the whole workspace from scratch."""
-        with self._lock:
+        with self._lock, _no_gc_pauses():
             self._parsed.clear()
             self._resources.clear()
             for path in sorted(self._discover("")):
@@ -194,6 +196,19 @@ class WorkspaceModel:
             return True
         self._parsed[path] = parse_file(path, role, raw)
         return True
+
+
+@contextlib.contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    # A full load allocates many long-lived objects and no cycles worth collecting;
+    # pausing the cyclic collector meanwhile saves roughly a tenth of the time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- assembly: from parsed files to one Workspace ---------------------------------------------
@@ -390,7 +405,7 @@ def _check_references(workspace: Workspace, parsed: Mapping[str, ParsedFile]) ->
                 )
             )
             continue
-        if meta.skill and meta.skill not in workspace.skills_for(meta.space):
+        if meta.skill and workspace.find_skill(meta.skill, meta.space) is None:
             problems.append(
                 error(
                     auto.path,
@@ -401,7 +416,7 @@ def _check_references(workspace: Workspace, parsed: Mapping[str, ParsedFile]) ->
                     line(auto.path, ("skill",)),
                 )
             )
-        if meta.operator and meta.operator not in workspace.operators_for(meta.space):
+        if meta.operator and workspace.find_operator(meta.operator, meta.space) is None:
             problems.append(
                 error(
                     auto.path,

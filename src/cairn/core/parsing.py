@@ -218,7 +218,6 @@ def _warn_nested(
 def _check_name(
     doc: Document, name: str, expected: str, what: str, problems: list[Diagnostic]
 ) -> bool:
-    line = doc.line_of(("name",))
     if len(name) > 64 or not NAME_PATTERN.match(name):
         problems.append(
             error(
@@ -226,7 +225,7 @@ def _check_name(
                 "invalid-name",
                 f"{what} name '{name}' breaks the naming rule",
                 f"use {NAME_RULE}",
-                line,
+                doc.line_of(("name",)),
             )
         )
         return False
@@ -237,7 +236,7 @@ def _check_name(
                 "name-mismatch",
                 f"{what} name '{name}' does not match its file or folder name '{expected}'",
                 f"set 'name: {expected}' or rename the file or folder to '{name}'",
-                line,
+                doc.line_of(("name",)),
             )
         )
         return False

@@ -139,6 +139,15 @@ class Workspace:
     def warnings(self) -> tuple[Diagnostic, ...]:
         return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
 
+    def find_skill(self, name: str, space: str | None = None) -> Skill | None:
+        """The skill a task in `space` gets for `name` (space-level first), without copying."""
+        own = self.spaces.get(space) if space else None
+        return (own.skills.get(name) if own else None) or self.skills.get(name)
+
+    def find_operator(self, name: str, space: str | None = None) -> Operator | None:
+        own = self.spaces.get(space) if space else None
+        return (own.operators.get(name) if own else None) or self.operators.get(name)
+
     def skills_for(self, space: str | None) -> Mapping[str, Skill]:
         """Skills visible to a task in `space`: the space's own shadow workspace-level ones."""
         merged = dict(self.skills)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from cairn.core.documents import content_hash
 from cairn.core.errors import PathOutsideWorkspaceError, WriteConflictError
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 
 TEMP_MARKER = ".cairn-tmp-"
 """Temporary files are named `.<name>.cairn-tmp-<random>`: hidden, so nothing loads them."""
@@ -20,6 +24,9 @@ class LocalFileStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+        self._root_text = str(self.root)
+        self._root_prefix = os.path.join(self._root_text, "")
+        self._safe_folders: set[tuple[str, int, int]] = set()
 
     def resolve(self, path: str) -> Path:
         """The absolute path for a workspace-relative one, refusing escapes.
@@ -27,23 +34,46 @@ class LocalFileStore:
         `..`, absolute paths, drive letters and symlinks whose target is outside the
         workspace are refused with `PathOutsideWorkspaceError`.
         """
-        pure = PurePosixPath(path.replace("\\", "/"))
-        if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+        full = self._join(path)
+        self._confine(full, path)
+        return Path(full)
+
+    def _join(self, path: str) -> str:
+        parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
+        if path.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
             raise PathOutsideWorkspaceError(
                 f"'{path}' is outside the workspace: use a path relative to {self.root} "
                 "without '..'"
             )
-        full = self.root.joinpath(*pure.parts)
-        real = full.resolve()  # follows symlinks, including dangling ones as far as possible
-        if real != self.root and self.root not in real.parents:
+        return os.path.join(self._root_text, *parts)
+
+    def _confine(self, full: str, path: str) -> None:
+        # realpath follows every symlink on the way (dangling ones as far as they go).
+        real = os.path.realpath(full)
+        if real != self._root_text and not real.startswith(self._root_prefix):
             raise PathOutsideWorkspaceError(
                 f"'{path}' leads outside the workspace (through a symbolic link to {real})"
             )
-        return full
+
+    def _confine_folder(self, full: str, path: str) -> None:
+        """`_confine` for folders, remembered by identity: loading reads thousands of files
+        from the same few folders, and one stat is far cheaper than a realpath walk.
+
+        A folder that is later swapped for a link elsewhere has another (device, inode),
+        so it misses the cache and is checked again.
+        """
+        info = os.stat(full)
+        key = (full, info.st_dev, info.st_ino)
+        if key not in self._safe_folders:
+            self._confine(full, path)
+            if len(self._safe_folders) > 50_000:
+                self._safe_folders.clear()
+            self._safe_folders.add(key)
 
     def scan(self, folder: str) -> tuple[list[str], list[str]]:
         try:
-            base = self.resolve(folder) if folder else self.root
+            base = self._join(folder) if folder else self._root_text
+            self._confine_folder(base, folder)
             entries = list(os.scandir(base))
         except (FileNotFoundError, NotADirectoryError, PathOutsideWorkspaceError):
             return [], []
@@ -69,7 +99,20 @@ class LocalFileStore:
             return False
 
     def read(self, path: str, limit: int) -> bytes:
-        with self.resolve(path).open("rb") as handle:
+        full = self._join(path)
+        folder = os.path.dirname(full)
+        self._confine_folder(folder, os.path.dirname(path))
+        if not _NOFOLLOW:
+            self._confine(full, path)
+        try:
+            # The file itself must not be a link (O_NOFOLLOW), or else pass the full check.
+            fd = os.open(full, os.O_RDONLY | _NOFOLLOW | _BINARY)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EMLINK) or not _NOFOLLOW:
+                raise
+            self._confine(full, path)
+            fd = os.open(full, os.O_RDONLY | _BINARY)
+        with os.fdopen(fd, "rb") as handle:
             return handle.read(limit + 1)
 
     def current_hash(self, path: str) -> str | None:
@@ -93,7 +136,9 @@ class LocalFileStore:
             mode = stat.S_IMODE(target.stat().st_mode)
         temp = target.with_name(f".{target.name}{TEMP_MARKER}{secrets.token_hex(4)}")
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode or 0o644)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)  # keep the original's permissions exactly (umask aside)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

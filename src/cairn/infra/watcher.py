@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,12 +35,16 @@ class WorkspaceWatcher:
         on_update: Callable[[WorkspaceUpdate], None],
         *,
         debounce: float = 0.15,
+        max_delay: float = 2.0,
     ) -> None:
         self._model = model
         self._root = Path(root).resolve()
         self._on_update = on_update
         self._debounce = debounce
+        self._max_delay = max_delay  # a steady stream of events still flushes this often
         self._pending: set[str] = set()
+        self._first_event = 0.0
+        self._last_event = 0.0
         self._wake = threading.Condition()
         self._stopping = False
         self._observer = Observer()
@@ -71,16 +76,21 @@ class WorkspaceWatcher:
         if relative is None:
             return
         with self._wake:
+            now = time.monotonic()
+            if not self._pending:
+                self._first_event = now
+            self._last_event = now
             self._pending.add(relative)
             self._wake.notify_all()
 
     def _relative(self, absolute: str) -> str | None:
-        try:
-            rel = Path(absolute).resolve().relative_to(self._root).as_posix()
-        except (ValueError, OSError):
-            return None
+        # No symlink resolution: watchdog reports paths under the (resolved) root, and
+        # resolving could fail on a symlink loop or point outside the workspace.
+        rel = os.path.relpath(os.path.abspath(absolute), self._root).replace(os.sep, "/")
         if rel == ".":
             return ""
+        if rel == ".." or rel.startswith("../"):
+            return None
         first = rel.split("/", 1)[0]
         if first in (".cairn", ".git"):
             return None
@@ -93,14 +103,16 @@ class WorkspaceWatcher:
                     self._wake.wait()
                 if self._stopping:
                     return
-                # Quiet period: wait until no new path arrived for `debounce` seconds.
+                # Quiet period: wait until no event arrived for `debounce` seconds (or the
+                # burst has lasted `max_delay`), then take everything collected.
                 while True:
-                    seen = len(self._pending)
-                    self._wake.wait(self._debounce)
+                    now = time.monotonic()
+                    quiet = now - self._last_event
+                    if quiet >= self._debounce or now - self._first_event >= self._max_delay:
+                        break
+                    self._wake.wait(self._debounce - quiet)
                     if self._stopping:
                         return
-                    if len(self._pending) == seen:
-                        break
                 batch, self._pending = self._pending, set()
             self._flush(batch)
 
