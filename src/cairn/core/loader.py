@@ -66,6 +66,7 @@ class WorkspaceModel:
         self._lock = threading.RLock()
         self._parsed: dict[str, ParsedFile] = {}
         self._resources: dict[str, set[str]] = {}  # SKILL.md path -> bundled files
+        self._order: list[str] | None = None  # parsed paths by precedence; None: re-sort
         self._workspace = assemble({}, {})
 
     @property
@@ -87,7 +88,8 @@ class WorkspaceModel:
                     self._resources.setdefault(role.owner, set()).add(path)
                 else:
                     self._read(path)
-            self._workspace = assemble(self._parsed, self._resources)
+            self._order = None
+            self._workspace = assemble(self._parsed, self._resources, self._ordered())
             return self._workspace
 
     def refresh(
@@ -110,7 +112,10 @@ class WorkspaceModel:
             ]
             if not file_changes:
                 return WorkspaceUpdate(self._workspace, ())
-            old, self._workspace = self._workspace, assemble(self._parsed, self._resources)
+            if any(change.kind != "modified" for change in file_changes):
+                self._order = None
+            old = self._workspace
+            self._workspace = assemble(self._parsed, self._resources, self._ordered())
             entity_changes = diff(old, self._workspace, origin)
             return WorkspaceUpdate(self._workspace, (*file_changes, *entity_changes))
 
@@ -123,6 +128,11 @@ class WorkspaceModel:
         with self._lock:
             self._store.write(path, text.encode("utf-8"), base_hash=base_hash)
             return self.refresh([path], origin="cairn")
+
+    def _ordered(self) -> list[str]:
+        if self._order is None:
+            self._order = sorted(self._parsed, key=precedence)
+        return self._order
 
     def _discover(self, within: str) -> set[str]:
         """Model files under `within`, scanning only folders that can hold them."""
@@ -214,8 +224,15 @@ def _no_gc_pauses() -> Iterator[None]:
 # --- assembly: from parsed files to one Workspace ---------------------------------------------
 
 
-def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]) -> Workspace:
-    """Build the immutable Workspace and run the checks that span files."""
+def assemble(
+    parsed: Mapping[str, ParsedFile],
+    resources: Mapping[str, set[str]],
+    order: Iterable[str] | None = None,
+) -> Workspace:
+    """Build the immutable Workspace and run the checks that span files.
+
+    `order` is `parsed`'s keys sorted by `precedence`, when the caller keeps it sorted.
+    """
     problems: list[Diagnostic] = []
     agents: Agents | None = None
     spaces: dict[str, Space] = {}
@@ -223,7 +240,7 @@ def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]
     operators: dict[str | None, dict[str, Operator]] = {}
     automations: dict[str, Automation] = {}
 
-    for path in sorted(parsed, key=_precedence):
+    for path in order if order is not None else sorted(parsed, key=precedence):
         item = parsed[path]
         problems.extend(item.diagnostics)
         entity = item.entity
@@ -261,9 +278,8 @@ def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]
 
     for by_name in skills.values():
         for name, skill in by_name.items():
-            bundled = _resources(skill, resources) if skill.folder else skill.resources
-            if bundled != skill.resources:
-                by_name[name] = replace(skill, resources=bundled)
+            if skill.folder and resources.get(skill.path):
+                by_name[name] = replace(skill, resources=_resources(skill, resources))
 
     for space_name in sorted(n for n in set(skills) | set(operators) if n is not None):
         if space_name not in spaces:
@@ -322,7 +338,7 @@ def assemble(parsed: Mapping[str, ParsedFile], resources: Mapping[str, set[str]]
     return replace(workspace, diagnostics=tuple(problems))
 
 
-def _precedence(path: str) -> tuple[int, str]:
+def precedence(path: str) -> tuple[int, str]:
     # Folder skills and operators win over single files of the same name, and the
     # lowercase spelling over the uppercase one: sort them first.
     preferred = path.endswith(("/SKILL.md", "/OPERATOR.md", "agents.md", "/readme.md"))
@@ -439,6 +455,8 @@ def diff(
     def compare(what: str, before: Mapping[str, object], after: Mapping[str, object]) -> None:
         for name in sorted(set(before) | set(after)):
             a, b = before.get(name), after.get(name)
+            if a is b:
+                continue
             if a is None and b is not None:
                 changes.append(Change("added", what, name, _path(b), origin))
             elif b is None and a is not None:
