@@ -181,7 +181,8 @@ class WorkspaceModel:
         after = self._parsed[path]
         if before is None:
             return Change("added", "file", path, path, origin)
-        if before.content_hash == after.content_hash and after.content_hash is not None:
+        if before.content_hash == after.content_hash and before.diagnostics == after.diagnostics:
+            # Same bytes (or still unreadable for the same reason): nothing to report.
             self._parsed[path] = before  # unchanged bytes: keep the old objects
             return None
         return Change("modified", "file", path, path, origin)
