@@ -406,7 +406,7 @@ def test_file_restored_to_the_same_bytes_is_not_a_conflict(
         0o640,
         0o644,
         0o755,
-        0o444,
+        # (0o444 is read-only: such files are refused, see test_read_only_files_are_left_alone)
         # Regression: the mode used to go through os.open(), which the umask filters,
         # so group/other write bits were lost under the usual umask 022.
         0o664,
@@ -508,3 +508,25 @@ def test_temporaries_are_invisible_to_scan_and_model(starter: Path) -> None:
     )
     assert not any(TEMP_MARKER in d.path for d in workspace.diagnostics)
     assert sorted(store.remove_stale_temporaries()) == sorted(leftovers)
+
+
+def test_read_only_files_are_left_alone(tmp_path: Path) -> None:
+    from cairn.core.errors import ReadOnlyFileError
+
+    store = LocalFileStore(tmp_path)
+    target = tmp_path / "locked.md"
+    target.write_text("keep me\n")
+    target.chmod(0o444)
+    base = store.current_hash("locked.md")
+    with pytest.raises(ReadOnlyFileError):
+        store.write("locked.md", b"changed\n", base_hash=base)
+    assert target.read_text() == "keep me\n"
+
+
+def test_writing_through_an_inside_link_keeps_the_link(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    (tmp_path / "real.md").write_text("old\n")
+    (tmp_path / "alias.md").symlink_to("real.md")
+    store.write("alias.md", b"new\n", base_hash=store.current_hash("alias.md"))
+    assert (tmp_path / "alias.md").is_symlink()
+    assert (tmp_path / "real.md").read_text() == "new\n"

@@ -29,5 +29,9 @@ class PathOutsideWorkspaceError(CairnError):
     """A path would leave the workspace folder (`..`, an absolute path or a symlink)."""
 
 
+class ReadOnlyFileError(CairnError):
+    """The file is marked read-only; Cairn respects that and writes nothing."""
+
+
 class WorkspaceNotFoundError(CairnError):
     """The folder given is not a Cairn workspace."""

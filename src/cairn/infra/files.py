@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 from cairn.core.documents import content_hash
-from cairn.core.errors import PathOutsideWorkspaceError, WriteConflictError
+from cairn.core.errors import PathOutsideWorkspaceError, ReadOnlyFileError, WriteConflictError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -129,11 +129,16 @@ class LocalFileStore:
         rename, to keep the window in which an editor's save could slip through as
         small as the file system allows.
         """
-        target = self.resolve(path)
+        # Write through a link that stays inside the workspace: the link itself is kept.
+        target = Path(os.path.realpath(self.resolve(path)))
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = None
         with contextlib.suppress(FileNotFoundError):
             mode = stat.S_IMODE(target.stat().st_mode)
+        if mode is not None and not mode & stat.S_IWUSR:
+            raise ReadOnlyFileError(
+                f"{path} is read-only, so Cairn leaves it alone; make it writable to allow changes"
+            )
         temp = target.with_name(f".{target.name}{TEMP_MARKER}{secrets.token_hex(4)}")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
