@@ -23,8 +23,9 @@ from cairn.core.diagnostics import Diagnostic, error, warning
 MAX_FILE_BYTES = 1024 * 1024
 """Markdown files larger than this are reported and skipped: they are not instructions."""
 
-_BOUNDARY: re.Pattern[str] = YAMLHandler.FM_BOUNDARY
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 5-10x faster
+FRONTMATTER_BOUNDARY: re.Pattern[str] = YAMLHandler.FM_BOUNDARY
+# libyaml's loader when PyYAML was built with it: several times faster than pure Python.
+YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 
@@ -69,7 +70,7 @@ class Document:
         if not loc:
             return self._fm_line + 1
         try:
-            node = yaml.compose(self._fm_text, Loader=_Loader)
+            node = yaml.compose(self._fm_text, Loader=YamlLoader)
         except yaml.YAMLError:
             return self._fm_line + 1
         line = self._fm_line
@@ -181,11 +182,11 @@ def parse_document(path: str, raw: bytes) -> tuple[Document | None, list[Diagnos
     if text is None:
         return None, problems
     digest = content_hash(raw)
-    opening = _BOUNDARY.match(text)
+    opening = FRONTMATTER_BOUNDARY.match(text)
     if opening is None:
         doc = Document(path, text, digest, MappingProxyType({}), text, 1, False)
         return doc, problems
-    closing = _BOUNDARY.search(text, opening.end())
+    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
     if closing is None:
         return None, [
             error(
@@ -217,7 +218,7 @@ def parse_document(path: str, raw: bytes) -> tuple[Document | None, list[Diagnos
 def _load_yaml(
     path: str, fm_text: str, fm_line: int
 ) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
-    loader = _Loader(fm_text)
+    loader = YamlLoader(fm_text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from cairn.core.documents import _BOUNDARY, _Loader
+from cairn.core.documents import FRONTMATTER_BOUNDARY, YamlLoader
 from cairn.core.errors import CairnError
 
 
@@ -33,13 +33,13 @@ def update_frontmatter(
     changes = dict(changes or {})
     removals = set(remove)
     newline = "\r\n" if "\r\n" in text else "\n"
-    opening = _BOUNDARY.match(text)
+    opening = FRONTMATTER_BOUNDARY.match(text)
     if opening is None:
         if not changes:
             return text
         block = newline.join(_dump_key(k, v, newline) for k, v in changes.items())
         return f"---{newline}{block}{newline}---{newline}{text}"
-    closing = _BOUNDARY.search(text, opening.end())
+    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
     if closing is None:
         raise EditError("the frontmatter has no closing '---' line; fix the file first")
     start, end = opening.end(), closing.start()
@@ -49,7 +49,7 @@ def update_frontmatter(
         start += 1
     fm = text[start:end]
     try:
-        node = yaml.compose(fm, Loader=_Loader)
+        node = yaml.compose(fm, Loader=YamlLoader)
     except yaml.YAMLError as exc:
         raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
     if node is not None and not isinstance(node, yaml.MappingNode):
@@ -79,7 +79,7 @@ def update_frontmatter(
             fm += newline
         fm += "".join(_dump_key(k, v, newline, indent) + newline for k, v in changes.items())
     try:
-        yaml.compose(fm, Loader=_Loader)
+        yaml.compose(fm, Loader=YamlLoader)
     except yaml.YAMLError as exc:  # a safety net: never hand back text that no longer parses
         raise EditError(f"the edit would leave invalid YAML ({exc}); nothing was changed") from exc
     return text[:start] + fm + text[end:]
@@ -87,8 +87,8 @@ def update_frontmatter(
 
 def replace_body(text: str, body: str) -> str:
     """Swap the body and keep the frontmatter block exactly as it is."""
-    opening = _BOUNDARY.match(text)
-    closing = _BOUNDARY.search(text, opening.end()) if opening else None
+    opening = FRONTMATTER_BOUNDARY.match(text)
+    closing = FRONTMATTER_BOUNDARY.search(text, opening.end()) if opening else None
     if opening is None or closing is None:
         return body
     head_end = closing.end()
