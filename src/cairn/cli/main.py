@@ -34,6 +34,37 @@ def build_parser() -> argparse.ArgumentParser:
             help="the workspace folder (default: the current folder)",
         )
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+
+    keys = commands.add_parser("keys", help="store, list or delete API keys for cloud models")
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    key_set = actions.add_parser("set", help="store PROVIDER's key (from a prompt or stdin)")
+    key_set.add_argument("provider", metavar="PROVIDER", help="e.g. openai, anthropic")
+    # Swallowed only to refuse it without echoing it: a key never comes from argv.
+    key_set.add_argument("value", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    key_list = actions.add_parser("list", help="list keys: provider, source, masked hint")
+    key_list.add_argument("--json", action="store_true", help="machine-readable output")
+    actions.add_parser("delete", help="delete PROVIDER's key from the keychain").add_argument(
+        "provider", metavar="PROVIDER"
+    )
+
+    models = commands.add_parser(
+        "models", help="list configured models and the GGUF files found on this machine"
+    )
+    models.add_argument(
+        "dir",
+        nargs="?",
+        default=".",
+        metavar="DIR",
+        help="the workspace whose agents.md names models (default: the current folder)",
+    )
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.add_argument(
+        "--folder",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also search PATH for GGUF files (repeatable)",
+    )
     return parser
 
 
@@ -43,9 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    # Command modules are imported only when used: each pulls in more of Cairn.
-    from cairn.cli import commands
+    import importlib
+
     from cairn.core.errors import CairnError
+
+    # Command modules are imported only when used: each pulls in more of Cairn.
+    own = {"keys": "cairn.cli.keys", "models": "cairn.cli.models"}
+    module = own.get(args.command, "cairn.cli.commands")
+    commands = importlib.import_module(module)
 
     try:
         return int(getattr(commands, f"run_{args.command}")(args))

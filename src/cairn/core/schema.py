@@ -70,6 +70,9 @@ class ModelSpec(Schema):
     gpu_layers: int | None = None
     threads: Annotated[int, Field(gt=0)] | None = None
     chat_format: str | None = None
+    # Whether data sent to this model stays on this machine. Default: local engines
+    # yes; litellm models only when api_base is a loopback address.
+    local: bool | None = None
 
     @model_validator(mode="after")
     def _engine_needs_target(self) -> ModelSpec:

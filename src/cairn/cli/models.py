@@ -1,0 +1,164 @@
+"""`cairn models`: the models agents.md names, and the GGUF files found on this machine.
+
+Choosing a local model starts with knowing what is already on disk: LM Studio, Ollama and
+the Hugging Face cache each keep their own. This lists them with what their headers say,
+so a `path:` for agents.md can be copied from the output. A folder that is not a
+workspace is fine: discovery still runs and the configured list is simply empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cairn.engines.discovery import (
+    GgufReadError,
+    ModelFolder,
+    model_folders,
+    read_gguf_info,
+    scan_gguf,
+)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    root = Path(args.dir).expanduser()
+    workspace, configured, note = _configured(root)
+    folders = model_folders()
+    folders += [ModelFolder(Path(f).expanduser(), "configured") for f in args.folder or ()]
+    scan = scan_gguf(folders)
+    by_real = {os.path.realpath(c["path"]): c["name"] for c in configured if c.get("path")}
+    discovered = []
+    for info in scan.models:
+        row = info.to_json()
+        row["size"] = human_size(info.size_bytes)
+        row["configured_as"] = [
+            name for real, name in by_real.items() if real == os.path.realpath(info.path)
+        ]
+        discovered.append(row)
+    data: dict[str, Any] = {
+        "workspace": str(workspace) if workspace else None,
+        "note": note,
+        "configured": configured,
+        "folders": [{"path": str(f.path), "source": f.source} for f in scan.folders],
+        "discovered": discovered,
+        "problems": [p.to_json() for p in scan.problems],
+    }
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        _print(data)
+    return 0
+
+
+def _configured(root: Path) -> tuple[Path | None, list[dict[str, Any]], str | None]:
+    """The models agents.md names, each checked against the disk when it is a local file."""
+    from cairn.infra.starter import looks_like_workspace
+
+    if not root.is_dir() or not looks_like_workspace(root):
+        return None, [], f"{root} is not a Cairn workspace, so no models are configured"
+    from cairn.core.loader import WorkspaceModel
+    from cairn.infra.files import LocalFileStore
+
+    workspace = WorkspaceModel(LocalFileStore(root)).load()
+    if workspace.agents is None:
+        return root.resolve(), [], "the workspace has no agents.md, so no models are configured"
+    rows: list[dict[str, Any]] = []
+    for name, spec in workspace.agents.policy.models.items():
+        row: dict[str, Any] = {
+            "name": name,
+            "engine": spec.engine,
+            "target": spec.path if spec.engine == "local" else spec.model,
+            "api_base": spec.api_base,
+            "context": spec.context,
+            "path": None,
+            "exists": None,
+            "gguf": None,
+            "error": None,
+        }
+        if spec.engine == "local" and spec.path:
+            # As the local engine resolves it (expanduser only), so both agree on "exists".
+            path = Path(spec.path).expanduser()
+            row["path"] = str(path)
+            row["exists"] = path.is_file()
+            if row["exists"]:
+                try:
+                    row["gguf"] = read_gguf_info(path).to_json()
+                except GgufReadError as exc:
+                    row["error"] = exc.reason
+        rows.append(row)
+    note = None
+    if workspace.errors:
+        note = f"agents.md or other files have {len(workspace.errors)} errors: run `cairn check`"
+    return root.resolve(), rows, note
+
+
+def human_size(n: int) -> str:
+    """Binary units, as file managers on Linux and Windows show them: 1.9 GiB."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _ctx(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-"
+
+
+def _print(data: dict[str, Any]) -> None:
+    where = f"agents.md in {data['workspace']}" if data["workspace"] else "no workspace"
+    print(f"Configured models ({where})")
+    if not data["configured"]:
+        print("  none" + (f": {data['note']}" if data["note"] else ""))
+    for row in data["configured"]:
+        if row["engine"] == "local":
+            gguf = row["gguf"]
+            if gguf:
+                state = (
+                    f"{gguf['architecture'] or '?'} {gguf['quantisation'] or '?'}, "
+                    f"{human_size(gguf['size_bytes'])}, trained context "
+                    f"{_ctx(gguf['context_length'])}"
+                )
+            elif row["error"]:
+                state = f"unreadable: {row['error']}"
+            else:
+                state = "file not found"
+        else:
+            state = f"via {row['api_base']}" if row["api_base"] else ""
+        print(
+            f"  {row['name']:<18} {row['engine']:<8} ctx {_ctx(row['context']):<8} "
+            f"{row['target']}{'  (' + state + ')' if state else ''}"
+        )
+    if data["configured"] and data["note"]:
+        print(f"  note: {data['note']}")
+
+    models, folders = data["discovered"], data["folders"]
+    print(f"\nGGUF files found ({len(models)} in {len(folders)} folders)")
+    if not folders:
+        print(
+            "  no model folders on this machine: add one with --folder PATH or the "
+            "CAIRN_MODEL_PATH environment variable (see docs/models.md)"
+        )
+    if models:
+        print(f"  {'NAME':<34} {'SIZE':>9}  {'ARCH':<10} {'QUANT':<8} {'CTX':>8}  SOURCE")
+    for row in models:
+        used = f"  [agents.md: {', '.join(row['configured_as'])}]" if row["configured_as"] else ""
+        print(
+            f"  {_clip(row['display_name'], 34):<34} {row['size']:>9}  "
+            f"{_clip(row['architecture'] or '?', 10):<10} {row['quantisation'] or '?':<8} "
+            f"{_ctx(row['context_length']):>8}  {row['source']}{used}\n"
+            f"      {row['path']}"
+        )
+    if data["problems"]:
+        print(f"\nSkipped ({len(data['problems'])})")
+        for problem in data["problems"]:
+            print(f"  {problem['path']}: {problem['message']}")
+    print("\nSearched: " + (", ".join(f["path"] for f in folders) or "nothing"))
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,180 @@
+"""The one seam every model call goes through: chat messages in, typed events out.
+
+Engines (`cairn.engines.local`, `cairn.engines.cloud`) implement `ChatEngine`. The core
+only sees these types, so the router and the task loop never import a model client.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from cairn.core.errors import CairnError
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "content_filter"]
+FailureKind = Literal[
+    "unavailable",  # the model cannot be reached or loaded (server down, file missing)
+    "timeout",
+    "rate_limited",  # retry after `retry_after` seconds when given
+    "context_too_long",  # the prompt does not fit the model's window
+    "authentication",  # missing or rejected key
+    "bad_request",  # the request itself is wrong; retrying elsewhere will not help
+    "out_of_memory",  # the model does not fit in memory
+    "server_error",  # the provider failed (HTTP 5xx, malformed stream)
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to run a tool. `arguments` is the parsed JSON object."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None  # for role "tool": which call this answers
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: `parameters` is a JSON schema for its arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    json_schema: Mapping[str, Any] | None = None  # constrain the answer to this schema
+    max_tokens: int | None = None
+    temperature: float = 0.2
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequested:
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None = None  # None: unknown; 0.0 for local models
+    cached_input_tokens: int = 0  # prompt tokens served from a reused prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    reason: FinishReason
+
+
+EngineEvent = TextDelta | ToolCallRequested | Usage | Finished
+
+
+class EngineError(CairnError):
+    """A classified model failure; the router decides what to do from `kind`."""
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        model: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
+        self.model = model
+        self.retry_after = retry_after
+
+
+class CancelToken:
+    """Set from any thread to stop a stream at the next token."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@runtime_checkable
+class ChatEngine(Protocol):
+    """A model that streams chat completions."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def is_local(self) -> bool: ...
+
+    @property
+    def context_window(self) -> int | None: ...
+
+    def stream(
+        self, request: ChatRequest, cancel: CancelToken | None = None
+    ) -> Iterator[EngineEvent]:
+        """Yield events; the last is `Finished`, preceded by one `Usage`.
+
+        Raises `EngineError` for failures (before or during the stream).
+        """
+        ...
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the messages take in this model's prompt (for context budgets)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole answer gathered from a stream (see `collect`)."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    usage: Usage
+    finish_reason: FinishReason
+
+
+def collect(events: Iterator[EngineEvent]) -> Completion:
+    """Drain a stream into one `Completion`."""
+    parts: list[str] = []
+    calls: list[ToolCall] = []
+    usage = Usage(0, 0)
+    reason: FinishReason = "stop"
+    for event in events:
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        elif isinstance(event, ToolCallRequested):
+            calls.append(event.call)
+        elif isinstance(event, Usage):
+            usage = event
+        else:
+            reason = event.reason
+    return Completion("".join(parts), tuple(calls), usage, reason)

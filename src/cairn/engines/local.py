@@ -1,0 +1,460 @@
+"""The local engine: any GGUF model through llama.cpp (llama-cpp-python).
+
+Design notes
+- Cairn formats the chat prompt itself (the file's own chat template, or a named
+  llama-cpp-python format) and calls the completion API with the token list. That
+  gives exact prompt token counts, lets Cairn count the prefix llama.cpp reused, and
+  lets one grammar path serve structured output and tool calls alike.
+- Prefix reuse: llama.cpp keeps the KV cache of the last prompt; a new prompt that
+  starts with the same tokens (instructions, space readme and skill text repeat across
+  a task's steps) only evaluates the new suffix. Keeping one `Llama` warm between
+  steps is what makes that work, so the engine holds it until it is idle.
+- Tool calls: small local models rarely follow a native tool-call format, so tools are
+  offered through a JSON protocol whose output is constrained by a grammar: the model
+  can only answer `{"answer": ...}` or `{"tool": ..., "arguments": {...}}`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gc
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cairn.core.engine import (
+    CancelToken,
+    ChatRequest,
+    EngineError,
+    EngineEvent,
+    Finished,
+    FinishReason,
+    Message,
+    TextDelta,
+    ToolCall,
+    ToolCallRequested,
+    ToolSpec,
+    Usage,
+)
+from cairn.engines.discovery import read_gguf_info
+from cairn.engines.memory import MemoryEstimate, available_memory, estimate
+
+DEFAULT_CONTEXT = 4096
+_CONTEXT_MARGIN = 8
+
+
+class LocalEngine:
+    """A GGUF model loaded on demand, kept warm, unloaded when idle or on request."""
+
+    def __init__(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        context: int | None = None,
+        gpu_layers: int = 0,
+        threads: int | None = None,
+        chat_format: str | None = None,
+        idle_unload_s: float | None = 600.0,
+        available: int | None = None,  # memory to plan against; None: measured at load
+    ) -> None:
+        self._name = name
+        self.path = Path(path).expanduser()
+        self._context = context
+        self._gpu_layers = gpu_layers
+        self._threads = threads
+        self._chat_format = chat_format
+        self._idle_unload_s = idle_unload_s
+        self._available = available
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._lock = threading.RLock()  # one generation at a time per loaded model
+        self._idle_timer: threading.Timer | None = None
+        self._grammars: dict[str, Any] = {}
+
+    # --- ChatEngine -------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def is_local(self) -> bool:
+        return True
+
+    @property
+    def context_window(self) -> int | None:
+        if self._context:
+            return self._context
+        if self._llm is not None:
+            return int(self._llm.n_ctx())
+        return None
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        with self._lock:
+            llm = self._ensure_loaded()
+            return len(self._prompt_tokens(llm, messages, ())[0])
+
+    def stream(
+        self, request: ChatRequest, cancel: CancelToken | None = None
+    ) -> Iterator[EngineEvent]:
+        with self._lock:
+            self._cancel_idle_timer()
+            try:
+                yield from self._stream(request, cancel)
+            finally:
+                self._schedule_idle_unload()
+
+    # --- loading ------------------------------------------------------------------------
+
+    def check_fit(self) -> MemoryEstimate:
+        """Estimate memory from the file header; raise `out_of_memory` if it cannot fit."""
+        if not self.path.is_file():
+            raise EngineError(
+                "unavailable",
+                f"model file {self.path} does not exist: fix 'path:' for model "
+                f"'{self._name}' in agents.md, or run `cairn models` to see the GGUF files "
+                "found on this machine",
+                model=self._name,
+            )
+        try:
+            info = read_gguf_info(self.path)
+        except Exception as exc:
+            raise EngineError(
+                "unavailable", f"{self.path} is not a readable GGUF model: {exc}", model=self._name
+            ) from exc
+        context = self._context or min(info.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+        available = self._available if self._available is not None else available_memory()
+        fit = estimate(info, self.path, context, self._gpu_layers, available)
+        if not fit.fits:
+            raise EngineError(
+                "out_of_memory",
+                f"model '{self._name}' with a {context:,}-token context {fit.describe()}. "
+                "Lower 'context:' in agents.md, use a smaller quantisation, offload layers "
+                "to a GPU with 'gpu_layers:', or close other programs.",
+                model=self._name,
+            )
+        return fit
+
+    def load(self) -> None:
+        with self._lock:
+            self._ensure_loaded()
+
+    def unload(self) -> None:
+        """Free the model's memory now; the next call loads it again."""
+        with self._lock:
+            self._cancel_idle_timer()
+            llm, self._llm, self._formatter = self._llm, None, None
+            self._grammars.clear()
+            if llm is not None:
+                llm.close()
+                del llm
+                gc.collect()
+
+    def _ensure_loaded(self) -> Any:
+        if self._llm is not None:
+            return self._llm
+        self.check_fit()
+        from llama_cpp import Llama
+
+        info = read_gguf_info(self.path)
+        context = self._context or min(info.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+        llm = None
+        try:
+            llm = Llama(
+                model_path=str(self.path),
+                n_ctx=context,
+                n_gpu_layers=self._gpu_layers,
+                n_threads=self._threads,
+                verbose=False,
+            )
+            self._formatter = self._make_formatter(llm)
+        except EngineError:
+            if llm is not None:
+                llm.close()
+            gc.collect()
+            raise
+        except Exception as exc:  # llama.cpp reports load failures as ValueError or OSError
+            if llm is not None:
+                llm.close()
+            del llm
+            gc.collect()  # a failed load must release everything it allocated
+            raise EngineError(
+                "unavailable", f"llama.cpp could not load {self.path}: {exc}", model=self._name
+            ) from exc
+        self._llm = llm
+        return llm
+
+    def _make_formatter(self, llm: Any) -> Any:
+        from llama_cpp import llama_chat_format
+
+        if self._chat_format:
+            function = getattr(
+                llama_chat_format, "format_" + self._chat_format.replace("-", "_"), None
+            )
+            if function is None:
+                known = sorted(n[7:] for n in dir(llama_chat_format) if n.startswith("format_"))
+                raise EngineError(
+                    "bad_request",
+                    f"unknown chat_format '{self._chat_format}' for model '{self._name}'; "
+                    f"known formats: {', '.join(known)} (or leave it out to use the model "
+                    "file's own template)",
+                    model=self._name,
+                )
+            return function
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return llama_chat_format.format_chatml  # the most common convention
+        eos, bos = llm.token_eos(), llm.token_bos()
+        return llama_chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _schedule_idle_unload(self) -> None:
+        if self._idle_unload_s is None or self._llm is None:
+            return
+        self._idle_timer = threading.Timer(self._idle_unload_s, self._unload_if_idle)
+        self._idle_timer.daemon = True
+        self._idle_timer.start()
+
+    def _unload_if_idle(self) -> None:
+        if self._lock.acquire(blocking=False):  # busy means not idle
+            try:
+                self.unload()
+            finally:
+                self._lock.release()
+
+    # --- generation ---------------------------------------------------------------------
+
+    def _prompt_tokens(
+        self, llm: Any, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> tuple[list[int], list[str], Any]:
+        wire = [_to_wire(m) for m in _with_tool_protocol(messages, tools)]
+        formatted = self._formatter(messages=wire)
+        tokens = llm.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]
+        return tokens, [s for s in stop if s], formatted.stopping_criteria
+
+    def _grammar(self, schema: Mapping[str, Any]) -> Any:
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            try:
+                self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            except Exception as exc:
+                raise EngineError(
+                    "bad_request",
+                    f"cannot turn the JSON schema into a grammar: {exc}",
+                    model=self._name,
+                ) from exc
+        return self._grammars[key]
+
+    def _stream(self, request: ChatRequest, cancel: CancelToken | None) -> Iterator[EngineEvent]:
+        llm = self._ensure_loaded()
+        tokens, stop, stopping = self._prompt_tokens(llm, request.messages, request.tools)
+        window = int(llm.n_ctx())
+        # llama-cpp-python can overshoot max_tokens by a few tokens (an unfinished UTF-8
+        # character) and fails at the very end of the context: keep a small margin.
+        room = window - len(tokens) - _CONTEXT_MARGIN
+        if room <= 0:
+            raise EngineError(
+                "context_too_long",
+                f"the prompt is {len(tokens):,} tokens; model '{self._name}' has a "
+                f"{window:,}-token context",
+                model=self._name,
+            )
+        cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        schema = _tool_protocol_schema(request.tools) if request.tools else request.json_schema
+        grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse
+        limit = min(request.max_tokens or room, room)
+        stops = [s for s in (*stop, *request.stop) if s]
+        parts: list[str] = []
+        reason: FinishReason = "length"
+        counter = [0]
+        for text, ended in _generate(
+            llm,
+            tokens,
+            request=request,
+            grammar=grammar,
+            stopping=stopping,
+            stops=stops,
+            limit=limit,
+            cancel=cancel,
+            counter=counter,
+        ):
+            if text:
+                parts.append(text)
+                if not request.tools:
+                    yield TextDelta(text)
+            if ended:
+                reason = ended
+                break
+        text = "".join(parts)
+        if request.tools and reason != "cancelled":
+            events, reason = _parse_tool_protocol(text, reason)
+            yield from events
+        yield Usage(len(tokens), counter[0], 0.0, cached)
+        yield Finished(reason)
+
+
+def _generate(
+    llm: Any,
+    tokens: list[int],
+    *,
+    request: ChatRequest,
+    grammar: Any,
+    stopping: Any,
+    stops: list[str],
+    limit: int,
+    cancel: CancelToken | None,
+    counter: list[int],
+) -> Iterator[tuple[str, FinishReason | None]]:
+    """Sample token by token: (text to show, why it ended or None) per generated token;
+    `counter[0]` counts the tokens generated.
+
+    Cairn drives llama.cpp's token generator itself rather than its completion API:
+    decoding text incrementally keeps streaming linear in the answer's length, holds
+    back only what could still become a stop string, and makes `max_tokens` exact.
+    """
+    import llama_cpp
+
+    if request.seed is not None:
+        llm.set_seed(request.seed)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""  # text that may be the start of a stop string
+    hold = max((len(s) for s in stops), default=1) - 1
+    first = True
+    generator = llm.generate(
+        tokens,
+        temp=request.temperature,
+        top_k=40,
+        top_p=0.95,
+        min_p=0.05,
+        repeat_penalty=1.0,
+        grammar=grammar,
+        stopping_criteria=stopping,
+    )
+    try:
+        for token in generator:
+            if cancel is not None and cancel.cancelled:
+                yield "", "cancelled"
+                return
+            if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                yield decoder.decode(b"", final=True) + pending, "stop"
+                return
+            counter[0] += 1
+            pending += decoder.decode(llm.detokenize([token]))
+            if first and pending:
+                pending, first = pending.lstrip(" "), False  # SentencePiece's leading space
+            for stop in stops:
+                if stop in pending:
+                    yield pending[: pending.index(stop)], "stop"
+                    return
+            ready, pending = (pending[:-hold], pending[-hold:]) if hold else (pending, "")
+            if counter[0] >= limit:
+                yield ready + pending, "length"
+                return
+            yield ready, None
+    finally:
+        generator.close()
+    yield pending, "stop"  # the stopping criteria ended generation
+
+
+def _common_prefix(before: list[int], after: list[int]) -> int:
+    count = 0
+    for a, b in zip(before, after, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+def _to_wire(message: Message) -> dict[str, Any]:
+    content = message.content
+    if message.role == "assistant" and message.tool_calls:
+        calls = [{"tool": c.name, "arguments": dict(c.arguments)} for c in message.tool_calls]
+        content = json.dumps(calls[0] if len(calls) == 1 else calls)
+    if message.role == "tool":
+        # Templates differ in how they show tool results; a labelled user turn works with all.
+        return {"role": "user", "content": f"Result of tool {message.name or ''}:\n{content}"}
+    return {"role": message.role, "content": content}
+
+
+_PROTOCOL = (
+    "You can use tools. Reply with exactly one JSON object and nothing else: either "
+    '{{"answer": "<your reply to the user>"}} or {{"tool": "<tool name>", "arguments": '
+    "{{...}}}} to call one of these tools:\n{tools}"
+)
+
+
+def _with_tool_protocol(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[Message]:
+    if not tools:
+        return list(messages)
+    listing = "\n".join(
+        f"- {t.name}: {t.description} Arguments (JSON schema): {json.dumps(dict(t.parameters))}"
+        for t in tools
+    )
+    protocol = _PROTOCOL.format(tools=listing)
+    result = list(messages)
+    if result and result[0].role == "system":
+        result[0] = Message("system", f"{result[0].content}\n\n{protocol}")
+    else:
+        result.insert(0, Message("system", protocol))
+    return result
+
+
+def _tool_protocol_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    options: list[dict[str, Any]] = [
+        {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"],
+        }
+    ]
+    for tool in tools:
+        options.append(
+            {
+                "type": "object",
+                "properties": {"tool": {"const": tool.name}, "arguments": dict(tool.parameters)},
+                "required": ["tool", "arguments"],
+            }
+        )
+    return {"oneOf": options}
+
+
+def _parse_tool_protocol(text: str, reason: FinishReason) -> tuple[list[EngineEvent], FinishReason]:
+    try:
+        # The JSON grammar lets raw control characters into strings; accept them.
+        data = json.loads(text, strict=False)
+    except json.JSONDecodeError:
+        # Ran out of tokens mid-object, most likely: pass the raw text on, say why it ended.
+        return [TextDelta(text)] if text else [], reason
+    if isinstance(data, dict) and isinstance(data.get("tool"), str):
+        arguments = data.get("arguments")
+        call = ToolCall(
+            id=f"call_{uuid.uuid4().hex[:12]}",
+            name=data["tool"],
+            arguments=arguments if isinstance(arguments, dict) else {},
+        )
+        return [ToolCallRequested(call)], "tool_calls"
+    if isinstance(data, dict) and isinstance(data.get("answer"), str):
+        return [TextDelta(data["answer"])], reason
+    return [TextDelta(text)], reason

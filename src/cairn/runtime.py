@@ -1,0 +1,82 @@
+"""The composition root: build real engines (and later the router and loop) from settings.
+
+Nothing else in Cairn constructs engines or reaches for the keychain; front ends ask
+this module. Heavy libraries stay unimported until an engine actually runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cairn.core.engine import ChatEngine
+from cairn.core.errors import CairnError
+from cairn.core.schema import AgentsPolicy, ModelSpec
+
+
+class ModelNotFoundError(CairnError):
+    """`--model` names nothing Cairn can run."""
+
+
+def resolve_key(provider: str) -> str | None:
+    """The provider's API key from the OS keychain (or the documented env fallback)."""
+    from cairn.infra.keychain import KeyStore
+
+    found = KeyStore().get(provider)
+    return found.value if found else None
+
+
+def build_engine(name: str, spec: ModelSpec) -> ChatEngine:
+    if spec.engine == "local":
+        from cairn.engines.local import LocalEngine
+
+        assert spec.path is not None  # the schema requires it for local models
+        return LocalEngine(
+            name,
+            spec.path,
+            context=spec.context,
+            gpu_layers=spec.gpu_layers or 0,
+            threads=spec.threads,
+            chat_format=spec.chat_format,
+        )
+    from cairn.engines.cloud import CloudEngine
+
+    assert spec.model is not None
+    return CloudEngine(
+        name,
+        spec.model,
+        api_base=spec.api_base,
+        context=spec.context,
+        resolve_key=resolve_key,
+        local=spec.local,
+    )
+
+
+def engine_for(choice: str | None, policy: AgentsPolicy | None) -> ChatEngine:
+    """`--model NAME_OR_GGUF_PATH`: a model named in agents.md, a GGUF file, or a litellm id.
+
+    Without a choice, the first model of the role that handles `work` steps.
+    """
+    models = policy.models if policy else {}
+    if choice is None:
+        if policy is None or not models:
+            raise ModelNotFoundError(
+                "no model to use: pass --model with a GGUF file or a litellm model id, or "
+                "define models in agents.md"
+            )
+        role = policy.routing.get("work")
+        candidates = list(policy.roles.get(role, ())) if role else []
+        choice = candidates[0] if candidates else next(iter(models))
+    if choice in models:
+        return build_engine(choice, models[choice])
+    path = Path(choice).expanduser()
+    if choice.lower().endswith(".gguf") or path.is_file():
+        if not path.is_file():
+            raise ModelNotFoundError(f"{path} does not exist; `cairn models` lists GGUF files")
+        return build_engine(path.stem, ModelSpec(engine="local", path=str(path)))
+    if "/" in choice:
+        return build_engine(choice, ModelSpec(engine="litellm", model=choice))
+    known = ", ".join(models) or "none defined"
+    raise ModelNotFoundError(
+        f"'{choice}' is not a model in agents.md ({known}), a GGUF file, or a litellm id "
+        "like openai/gpt-4o-mini"
+    )

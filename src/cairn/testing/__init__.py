@@ -1,0 +1,1 @@
+"""Utilities for tests and benchmarks, shipped so users can reproduce them."""
