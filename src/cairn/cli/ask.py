@@ -27,7 +27,10 @@ def _policy(directory: str) -> tuple[AgentsPolicy | None, str]:
 
 
 def run_ask(args: argparse.Namespace) -> int:
+    from cairn.infra.redaction import install_log_redaction
     from cairn.runtime import engine_for
+
+    install_log_redaction()
 
     policy, instructions = _policy(args.workspace)
     engine = engine_for(args.model, policy)

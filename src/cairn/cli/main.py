@@ -65,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also search PATH for GGUF files (repeatable)",
     )
+    ask = commands.add_parser("ask", help="stream one answer from a model")
+    ask.add_argument("prompt", metavar="PROMPT")
+    ask.add_argument(
+        "--model",
+        metavar="NAME_OR_GGUF_PATH",
+        help="a model named in agents.md, a GGUF file, or a litellm id (default: the first "
+        "model of the role that handles work steps)",
+    )
+    ask.add_argument(
+        "--workspace", default=".", metavar="DIR", help="the workspace (default: here)"
+    )
+    ask.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    ask.add_argument(
+        "--no-instructions", action="store_true", help="do not send agents.md as the system prompt"
+    )
     return parser
 
 
@@ -79,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cairn.core.errors import CairnError
 
     # Command modules are imported only when used: each pulls in more of Cairn.
-    own = {"keys": "cairn.cli.keys", "models": "cairn.cli.models"}
+    own = {"keys": "cairn.cli.keys", "models": "cairn.cli.models", "ask": "cairn.cli.ask"}
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)
 

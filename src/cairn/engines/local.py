@@ -132,7 +132,7 @@ class LocalEngine:
             ) from exc
         context = self._context or min(info.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
         available = self._available if self._available is not None else available_memory()
-        fit = estimate(info, self.path, context, self._gpu_layers, available)
+        fit = estimate(info, context, self._gpu_layers, available)
         if not fit.fits:
             raise EngineError(
                 "out_of_memory",

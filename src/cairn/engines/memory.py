@@ -8,7 +8,6 @@ header (no weights are loaded) and compared with the memory available now.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from cairn.engines.discovery import GgufInfo
 
@@ -47,26 +46,13 @@ def available_memory() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def kv_cache_bytes(info: GgufInfo, context: int) -> int:
-    """Keys and values for every layer and position: layers × ctx × kv_heads × (k + v dims)."""
-    heads = info.head_count or 1
-    kv_heads = info.head_count_kv or heads
-    head_dim = (info.embedding_length or 0) // heads
-    key_dim = info.key_length or head_dim
-    value_dim = info.value_length or head_dim
-    layers = info.block_count or 0
-    return layers * context * kv_heads * (key_dim + value_dim) * _KV_BYTES_PER_VALUE
-
-
-def estimate(
-    info: GgufInfo, path: Path, context: int, gpu_layers: int, available: int
-) -> MemoryEstimate:
-    weights = path.stat().st_size
+def estimate(info: GgufInfo, context: int, gpu_layers: int, available: int) -> MemoryEstimate:
+    weights = info.size_bytes  # every part of a split model
     layers = info.block_count or 0
     if gpu_layers and layers:
         offloaded = layers if gpu_layers < 0 else min(gpu_layers, layers)
         weights = int(weights * (1 - offloaded / layers))
-    kv = kv_cache_bytes(info, context)
+    kv = info.kv_cache_bytes(context, _KV_BYTES_PER_VALUE) or 0  # unknown shape: weights only
     # Working buffers scale with context and width; a tenth of the KV cache is a fair bound.
     overhead = _OVERHEAD_BYTES + kv // 10
     return MemoryEstimate(weights, kv, overhead, available)
