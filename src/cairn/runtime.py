@@ -25,14 +25,22 @@ def resolve_key(provider: str) -> str | None:
     return found.value if found else None
 
 
-def build_engine(name: str, spec: ModelSpec) -> ChatEngine:
+def model_path(spec_path: str, root: Path | None) -> Path:
+    """A GGUF `path:` from agents.md: `~` expands; a relative path is the workspace's."""
+    path = Path(spec_path).expanduser()
+    if not path.is_absolute() and root is not None:
+        path = root / path
+    return path
+
+
+def build_engine(name: str, spec: ModelSpec, root: Path | None = None) -> ChatEngine:
     if spec.engine == "local":
         from cairn.engines.local import LocalEngine
 
         assert spec.path is not None  # the schema requires it for local models
         return LocalEngine(
             name,
-            spec.path,
+            model_path(spec.path, root),
             context=spec.context,
             gpu_layers=spec.gpu_layers or 0,
             threads=spec.threads,
@@ -51,7 +59,9 @@ def build_engine(name: str, spec: ModelSpec) -> ChatEngine:
     )
 
 
-def engine_for(choice: str | None, policy: AgentsPolicy | None) -> ChatEngine:
+def engine_for(
+    choice: str | None, policy: AgentsPolicy | None, root: Path | None = None
+) -> ChatEngine:
     """`--model NAME_OR_GGUF_PATH`: a model named in agents.md, a GGUF file, or a litellm id.
 
     Without a choice, the first model of the role that handles `work` steps.
@@ -67,7 +77,7 @@ def engine_for(choice: str | None, policy: AgentsPolicy | None) -> ChatEngine:
         candidates = list(policy.roles.get(role, ())) if role else []
         choice = candidates[0] if candidates else next(iter(models))
     if choice in models:
-        return build_engine(choice, models[choice])
+        return build_engine(choice, models[choice], root)
     path = Path(choice).expanduser()
     if choice.lower().endswith(".gguf") or path.is_file():
         if not path.is_file():

@@ -12,18 +12,18 @@ from cairn.core.engine import Usage as UsageEvent
 from cairn.core.schema import AgentsPolicy
 
 
-def _policy(directory: str) -> tuple[AgentsPolicy | None, str]:
+def _policy(directory: str) -> tuple[AgentsPolicy | None, str, Path | None]:
     from cairn.core.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
     from cairn.infra.starter import looks_like_workspace
 
     root = Path(directory).expanduser()
     if not root.is_dir() or not looks_like_workspace(root):
-        return None, ""
+        return None, "", None
     workspace = WorkspaceModel(LocalFileStore(root)).load()
     if workspace.agents is None:
-        return None, ""
-    return workspace.agents.policy, workspace.agents.instructions
+        return None, "", root
+    return workspace.agents.policy, workspace.agents.instructions, root
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -32,8 +32,8 @@ def run_ask(args: argparse.Namespace) -> int:
 
     install_log_redaction()
 
-    policy, instructions = _policy(args.workspace)
-    engine = engine_for(args.model, policy)
+    policy, instructions, root = _policy(args.workspace)
+    engine = engine_for(args.model, policy, root)
     messages = [Message("user", args.prompt)]
     if instructions.strip() and not args.no_instructions:
         messages.insert(0, Message("system", instructions))

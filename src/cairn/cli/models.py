@@ -21,6 +21,7 @@ from cairn.engines.discovery import (
     read_gguf_info,
     scan_gguf,
 )
+from cairn.runtime import model_path
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -79,8 +80,8 @@ def _configured(root: Path) -> tuple[Path | None, list[dict[str, Any]], str | No
             "error": None,
         }
         if spec.engine == "local" and spec.path:
-            # As the local engine resolves it (expanduser only), so both agree on "exists".
-            path = Path(spec.path).expanduser()
+            # Resolved as the engine resolves it, so both agree on whether it exists.
+            path = model_path(spec.path, root)
             row["path"] = str(path)
             row["exists"] = path.is_file()
             if row["exists"]:

@@ -1,0 +1,100 @@
+"""`cairn ask` end to end, in a separate process, against a real model and a loopback stub."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from cairn.testing.openai_stub import OpenAIStub
+from tests.conftest import copy_starter
+
+
+def ask(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", "ask", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_ask_a_gguf_file(tiny_model_path: Path, tmp_path: Path) -> None:
+    workspace = copy_starter(tmp_path / "ws")
+    result = ask(
+        "--model",
+        str(tiny_model_path),
+        "--max-tokens",
+        "8",
+        "--workspace",
+        str(workspace),
+        "--no-instructions",
+        "Say hello.",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = result.stderr.strip().splitlines()[-1]
+    assert "tiny (local)" in summary and "tokens in" in summary
+    assert re.search(r", [1-8] out", summary)
+    assert "$0.000000" in summary
+
+
+def test_ask_a_configured_cloud_model_with_a_keychain_key(tmp_path: Path) -> None:
+    workspace = copy_starter(tmp_path / "ws")
+    keyring_file = tmp_path / "keyring.json"
+    env = {
+        "PYTHON_KEYRING_BACKEND": "cairn.testing.memory_keyring.MemoryKeyring",
+        "CAIRN_TEST_KEYRING_FILE": str(keyring_file),
+        "HOME": str(tmp_path),
+        "OPENAI_API_KEY": "",
+    }
+    stored = subprocess.run(
+        [sys.executable, "-m", "cairn", "keys", "set", "openai"],
+        input="sk-test-ask-4242424242\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert stored.returncode == 0, stored.stderr
+    with OpenAIStub() as stub:
+        agents = workspace / "agents.md"
+        text = agents.read_text()
+        agents.write_text(
+            text.replace(
+                "  cloud-fast:\n    engine: litellm\n    model: openai/gpt-4o-mini\n",
+                f"  cloud-fast:\n    engine: litellm\n    model: openai/gpt-4o-mini\n"
+                f"    api_base: {stub.base_url}\n    local: false\n",
+                1,
+            )
+        )
+        result = ask("--model", "cloud-fast", "--workspace", str(workspace), "Hi", env=env)
+        assert result.returncode == 0, result.stderr
+        assert stub.state.reply in result.stdout
+        summary = result.stderr.strip().splitlines()[-1]
+        assert "cloud-fast (cloud)" in summary and "$0.000" in summary
+        assert stub.requests[-1].headers["Authorization"] == "Bearer sk-test-ask-4242424242"
+        # agents.md's instructions went along as the system prompt.
+        assert stub.requests[-1].body["messages"][0]["role"] == "system"
+
+
+def test_ask_explains_what_is_wrong(tmp_path: Path, tiny_model_path: Path) -> None:
+    missing = ask("--model", str(tmp_path / "nope.gguf"), "--workspace", str(tmp_path), "hi")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    unknown = ask("--model", "no-such-model", "--workspace", str(tmp_path), "hi")
+    assert unknown.returncode == 2 and "not a model in agents.md" in unknown.stderr
+    workspace = copy_starter(tmp_path / "ws")
+    agents = workspace / "agents.md"
+    agents.write_text(
+        agents.read_text().replace(
+            "    path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf\n    context: 8192",
+            f"    path: {tiny_model_path}\n    context: 900000000",
+            1,
+        )
+    )
+    too_big = ask("--model", "local-small", "--workspace", str(workspace), "hi")
+    assert too_big.returncode == 1
+    assert "out_of_memory" in too_big.stderr and "Lower 'context:'" in too_big.stderr
