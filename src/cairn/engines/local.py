@@ -39,7 +39,7 @@ from cairn.core.engine import (
     ToolSpec,
     Usage,
 )
-from cairn.engines.discovery import read_gguf_info
+from cairn.engines.gguf_header import read_gguf_info
 from cairn.engines.memory import MemoryEstimate, available_memory, estimate
 
 DEFAULT_CONTEXT = 4096

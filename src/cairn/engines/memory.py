@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cairn.engines.discovery import GgufInfo
+from cairn.engines.gguf_header import GgufInfo
 
 MIB = 1024 * 1024
 _KV_BYTES_PER_VALUE = 2  # llama.cpp's default KV cache type is f16

@@ -1,0 +1,232 @@
+"""An offline detector for personal data and secrets in text.
+
+It decides whether a step must stay on a local model, so it errs on the side of
+flagging, but every numeric finding that has a checksum (card numbers, IBANs) must pass
+it: a random 16-digit order number is not a card. Findings never carry the matched
+value itself, only its kind, position and a masked hint, so the routing decision that
+lists them can be shown and stored safely.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_FINDINGS = 50  # enough to explain a decision; scanning stops counting after this
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str  # email, phone, iban, card, national-id, api-key, private-key, token, password
+    start: int
+    end: int
+    hint: str  # masked, e.g. "j…@e…com" or "…4242"
+
+    def describe(self) -> str:
+        return f"{self.kind} at {self.start} ({self.hint})"
+
+
+def _mask(value: str, keep: int = 4) -> str:
+    compact = re.sub(r"\s", "", value)
+    return "…" + compact[-keep:] if len(compact) > keep * 2 else "…"
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _iban_valid(text: str) -> bool:
+    compact = re.sub(r"\s", "", text).upper()
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged)
+    return int(number) % 97 == 1
+
+
+def _card_valid(text: str) -> bool:
+    digits = re.sub(r"[ -]", "", text)
+    return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn(digits)
+
+
+def _email_hint(text: str) -> str:
+    user, _, domain = text.partition("@")
+    return f"{user[:1]}…@{domain[:1]}…{domain.rsplit('.', 1)[-1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    kind: str
+    pattern: re.Pattern[str]
+    valid: Callable[[str], bool] | None = None
+    hint: Callable[[str], str] = _mask
+    group: int = 0
+
+
+# Secrets: each rule runs only when a cheap substring test says it can match (below).
+_PRIVATE_KEY = _Rule(
+    "private-key",
+    re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"),
+    hint=lambda _: "PEM block",
+)
+_API_KEY = _Rule(
+    "api-key",
+    re.compile(
+        r"(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}"
+        r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+        r"|AIza[0-9A-Za-z_-]{35}|gsk_[A-Za-z0-9]{30,}|hf_[A-Za-z0-9]{30,}"
+        r"|[sr]k_live_[A-Za-z0-9]{20,})"
+    ),
+)
+_API_KEY_PREFIXES = ("sk-", "AKIA", "ASIA", "xox", "AIza")
+_UNDERSCORED_PREFIXES = (
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "gsk_",
+    "hf_",
+    "k_live_",
+)  # looked for only when the text has an underscore at all
+_TOKEN = _Rule(
+    "token",
+    re.compile(
+        r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
+        r"|(?i:bearer\s+)[A-Za-z0-9._~+/-]{20,}=*"
+    ),
+)
+_PASSWORD = _Rule(
+    "password",
+    re.compile(
+        r"(?i)\b(?:password|passwd|pwd|passcode|passwort|mot de passe)\b\s*(?:is|[:=])\s*"
+        r"(?P<secret>[^\s,;'\"]{4,})"
+    ),
+    group=1,
+    hint=lambda _: "…",
+)
+_PASSWORD_HINTS = ("pass", "pwd")  # every password word above contains one of these
+
+# Personal data.
+_EMAIL = _Rule(
+    "email", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), hint=_email_hint
+)
+_IBAN = _Rule(
+    "iban",
+    re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b"),
+    valid=_iban_valid,
+)
+_CARD = _Rule("card", re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), valid=_card_valid)
+_NATIONAL_ID = _Rule(
+    "national-id",
+    re.compile(
+        r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b"  # US social security number
+        r"|\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"  # UK NI number
+    ),
+)
+_PHONE = _Rule(
+    "phone",
+    re.compile(
+        r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?!\w)"
+        r"|(?<![\w+])\+\d{9,14}(?!\w)"
+    ),
+    valid=lambda s: (
+        9 <= len(re.sub(r"\D", "", s)) <= 15 and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s.strip())
+    ),
+)
+_NUMBER_RULES = (_IBAN, _CARD, _NATIONAL_ID, _PHONE)  # most specific first
+
+# Trying each detailed pattern at every position of a long context is slow in Python's
+# regex engine; one pass over runs of digits finds the few places worth a closer look.
+_DIGITS = re.compile(r"\d\d+")  # a lone digit cannot start a number worth checking
+_SEPARATORS = frozenset(" ().-+/")
+_MIN_DIGITS = 6  # the shortest shape checked: a UK national insurance number
+_WINDOW = 8  # characters before a number: IBAN country codes, NI letters, "+"
+_WINDOW_AFTER = 16  # after it: IBANs can carry letters between digit groups
+
+
+def _number_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of digit groups joined by short separators, holding enough digits to matter."""
+    spans: list[tuple[int, int]] = []
+    start = end = digits = 0
+    for match in _DIGITS.finditer(text):
+        first, last = match.span()
+        gap = text[end:first]
+        if digits and len(gap) <= 3 and _SEPARATORS.issuperset(gap):
+            end, digits = last, digits + last - first
+            continue
+        if digits >= _MIN_DIGITS:
+            spans.append((start, end))
+        start, end, digits = first, last, last - first
+    if digits >= _MIN_DIGITS:
+        spans.append((start, end))
+    return spans
+
+
+def scan(text: str, limit: int = MAX_FINDINGS) -> tuple[Finding, ...]:
+    """Every personal-data or secret shape in `text`, overlapping matches removed."""
+    found = _Found(limit)
+    lowered = text.lower()
+    if "private key" in lowered:
+        found.add_all(_PRIVATE_KEY, text, 0)
+    if any(prefix in text for prefix in _API_KEY_PREFIXES) or (
+        "_" in text and any(prefix in text for prefix in _UNDERSCORED_PREFIXES)
+    ):
+        found.add_all(_API_KEY, text, 0)
+    if "eyJ" in text or "bearer" in lowered:
+        found.add_all(_TOKEN, text, 0)
+    if any(hint in lowered for hint in _PASSWORD_HINTS):
+        found.add_all(_PASSWORD, text, 0)
+    at = text.find("@")
+    while at != -1 and not found.full:
+        start = max(0, at - 64)
+        found.add_all(_EMAIL, text[start : at + 256], start)
+        at = text.find("@", at + 256)
+    for first, last in _number_spans(text):
+        if found.full:
+            break
+        start = max(0, first - _WINDOW)
+        window = text[start : last + _WINDOW_AFTER]
+        for rule in _NUMBER_RULES:
+            found.add_all(rule, window, start)
+    return found.result()
+
+
+class _Found:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: dict[tuple[int, int], Finding] = {}
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= self.limit
+
+    def add_all(self, rule: _Rule, text: str, offset: int) -> None:
+        for match in rule.pattern.finditer(text):
+            if self.full:
+                return
+            start, end = match.span(rule.group)
+            start, end = start + offset, end + offset
+            if (start, end) in self.items or any(start < e and s < end for s, e in self.items):
+                continue  # already explained by an earlier, more specific rule
+            value = match.group(rule.group)
+            if rule.valid is not None and not rule.valid(value):
+                continue
+            self.items[(start, end)] = Finding(rule.kind, start, end, rule.hint(value))
+
+    def result(self) -> tuple[Finding, ...]:
+        return tuple(sorted(self.items.values(), key=lambda f: f.start))
+
+
+def is_sensitive(text: str) -> bool:
+    return bool(scan(text, limit=1))
