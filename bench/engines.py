@@ -218,7 +218,7 @@ def overhead(engine: Any, direct: Any, args: argparse.Namespace) -> None:
     ratio = engine_ms / direct_ms
     print(
         f"engine overhead: engine {ms(engine_ms)} vs llama_cpp {ms(direct_ms)} "
-        f"(median of {args.runs}) → ratio {ratio:.2f} (target <= 1.05) {verdict(ratio <= 1.05)}"
+        f"(median of {args.runs}) → ratio {ratio:.3f} (target <= 1.05) {verdict(ratio <= 1.05)}"
     )
 
 

@@ -20,6 +20,7 @@ import codecs
 import gc
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -73,6 +74,8 @@ class LocalEngine:
         self._formatter: Any = None
         self._lock = threading.RLock()  # one generation at a time per loaded model
         self._idle_timer: threading.Timer | None = None
+        self._idle_deadline = 0.0
+        self._pieces: dict[int, bytes] = {}  # token -> its bytes, for the loaded model
         self._grammars: dict[str, Any] = {}
 
     # --- ChatEngine -------------------------------------------------------------------
@@ -106,11 +109,10 @@ class LocalEngine:
         self, request: ChatRequest, cancel: CancelToken | None = None
     ) -> Iterator[EngineEvent]:
         with self._lock:
-            self._cancel_idle_timer()
             try:
                 yield from self._stream(request, cancel)
             finally:
-                self._schedule_idle_unload()
+                self._touch()
 
     # --- loading ------------------------------------------------------------------------
 
@@ -153,6 +155,7 @@ class LocalEngine:
             self._cancel_idle_timer()
             llm, self._llm, self._formatter = self._llm, None, None
             self._grammars.clear()
+            self._pieces.clear()
             if llm is not None:
                 llm.close()
                 del llm
@@ -225,32 +228,48 @@ class LocalEngine:
             self._idle_timer.cancel()
             self._idle_timer = None
 
-    def _schedule_idle_unload(self) -> None:
+    def _touch(self) -> None:
+        """Push the idle deadline back. One timer per loaded model, not one per call:
+        starting a thread per step would cost more than the step's own bookkeeping."""
         if self._idle_unload_s is None or self._llm is None:
             return
-        self._idle_timer = threading.Timer(self._idle_unload_s, self._unload_if_idle)
+        self._idle_deadline = time.monotonic() + self._idle_unload_s
+        if self._idle_timer is None:
+            self._arm(self._idle_unload_s)
+
+    def _arm(self, delay: float) -> None:
+        self._idle_timer = threading.Timer(delay, self._unload_if_idle)
         self._idle_timer.daemon = True
         self._idle_timer.start()
 
     def _unload_if_idle(self) -> None:
-        if self._lock.acquire(blocking=False):  # busy means not idle
-            try:
+        if not self._lock.acquire(blocking=False):  # busy means not idle: look again later
+            self._arm(self._idle_unload_s or 1.0)
+            return
+        try:
+            self._idle_timer = None
+            remaining = self._idle_deadline - time.monotonic()
+            if remaining > 0:
+                self._arm(remaining)  # used since the timer was set
+            else:
                 self.unload()
-            finally:
-                self._lock.release()
+        finally:
+            self._lock.release()
 
     # --- generation ---------------------------------------------------------------------
 
     def _prompt_tokens(
         self, llm: Any, messages: Sequence[Message], tools: Sequence[ToolSpec]
-    ) -> tuple[list[int], list[str], Any]:
+    ) -> tuple[list[int], list[str]]:
         wire = [_to_wire(m) for m in _with_tool_protocol(messages, tools)]
         formatted = self._formatter(messages=wire)
         tokens = llm.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
         stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]
-        return tokens, [s for s in stop if s], formatted.stopping_criteria
+        # The formatter's stopping criteria only look for the end-of-generation token,
+        # which the sampling loop checks itself; stop strings are kept.
+        return tokens, [s for s in stop if s]
 
     def _grammar(self, schema: Mapping[str, Any]) -> Any:
         from llama_cpp.llama_grammar import LlamaGrammar
@@ -269,7 +288,7 @@ class LocalEngine:
 
     def _stream(self, request: ChatRequest, cancel: CancelToken | None) -> Iterator[EngineEvent]:
         llm = self._ensure_loaded()
-        tokens, stop, stopping = self._prompt_tokens(llm, request.messages, request.tools)
+        tokens, stop = self._prompt_tokens(llm, request.messages, request.tools)
         window = int(llm.n_ctx())
         # llama-cpp-python can overshoot max_tokens by a few tokens (an unfinished UTF-8
         # character) and fails at the very end of the context: keep a small margin.
@@ -294,7 +313,7 @@ class LocalEngine:
             tokens,
             request=request,
             grammar=grammar,
-            stopping=stopping,
+            pieces=self._pieces,
             stops=stops,
             limit=limit,
             cancel=cancel,
@@ -321,7 +340,7 @@ def _generate(
     *,
     request: ChatRequest,
     grammar: Any,
-    stopping: Any,
+    pieces: dict[int, bytes],
     stops: list[str],
     limit: int,
     cancel: CancelToken | None,
@@ -350,7 +369,6 @@ def _generate(
         min_p=0.05,
         repeat_penalty=1.0,
         grammar=grammar,
-        stopping_criteria=stopping,
     )
     try:
         for token in generator:
@@ -361,7 +379,10 @@ def _generate(
                 yield decoder.decode(b"", final=True) + pending, "stop"
                 return
             counter[0] += 1
-            pending += decoder.decode(llm.detokenize([token]))
+            piece = pieces.get(token)
+            if piece is None:  # a token's bytes never change: decode each one once
+                piece = pieces[token] = llm.detokenize([token])
+            pending += decoder.decode(piece)
             if first and pending:
                 pending, first = pending.lstrip(" "), False  # SentencePiece's leading space
             for stop in stops:
@@ -375,7 +396,7 @@ def _generate(
             yield ready, None
     finally:
         generator.close()
-    yield pending, "stop"  # the stopping criteria ended generation
+    yield pending, "stop"  # llama.cpp ended the generation itself
 
 
 def _common_prefix(before: list[int], after: list[int]) -> int:
