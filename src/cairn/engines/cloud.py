@@ -8,14 +8,12 @@ environment or in a file.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from cairn.core.engine import (
     CancelToken,
@@ -31,6 +29,7 @@ from cairn.core.engine import (
     ToolCallRequested,
     Usage,
 )
+from cairn.core.routing import is_loopback
 from cairn.engines import tokens
 
 _import_lock = threading.Lock()
@@ -54,18 +53,6 @@ def litellm_module() -> Any:
 def provider_of(model: str) -> str:
     """`anthropic/claude-x` → `anthropic`; bare OpenAI names → `openai`."""
     return model.split("/", 1)[0] if "/" in model else "openai"
-
-
-def is_loopback(api_base: str | None) -> bool:
-    if not api_base:
-        return False
-    host = urlparse(api_base).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class CloudEngine:
