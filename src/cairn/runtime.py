@@ -7,10 +7,14 @@ this module. Heavy libraries stay unimported until an engine actually runs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cairn.core.engine import ChatEngine
 from cairn.core.errors import CairnError
 from cairn.core.schema import AgentsPolicy, ModelSpec
+
+if TYPE_CHECKING:
+    from cairn.core.dispatch import Dispatcher
 
 
 class ModelNotFoundError(CairnError):
@@ -90,3 +94,44 @@ def engine_for(
         f"'{choice}' is not a model in agents.md ({known}), a GGUF file, or a litellm id "
         "like openai/gpt-4o-mini"
     )
+
+
+class Engines:
+    """Engines for the models of one `agents.md`, built on first use and kept (warm)."""
+
+    def __init__(self, policy: AgentsPolicy, root: Path | None = None) -> None:
+        self.policy = policy
+        self.root = root
+        self._built: dict[str, ChatEngine] = {}
+
+    def __call__(self, name: str) -> ChatEngine:
+        if name not in self._built:
+            if name not in self.policy.models:
+                raise ModelNotFoundError(f"'{name}' is not defined under models in agents.md")
+            self._built[name] = build_engine(name, self.policy.models[name], self.root)
+        return self._built[name]
+
+    def price(self, name: str, input_tokens: int, output_tokens: int) -> float | None:
+        engine = self(name)
+        estimate = getattr(engine, "estimate_cost", None)
+        return estimate(input_tokens, output_tokens) if callable(estimate) else 0.0
+
+
+def build_dispatcher(
+    policy: AgentsPolicy,
+    root: Path,
+    *,
+    task: str,
+    automation: str | None = None,
+    engines: Engines | None = None,
+) -> Dispatcher:
+    """The router, engines, budget guard and spend ledger for one task in a workspace."""
+    from cairn.core.budget import BudgetGuard
+    from cairn.core.dispatch import Dispatcher
+    from cairn.core.routing import Router
+    from cairn.infra.ledger import JsonlLedger
+
+    engines = engines or Engines(policy, root)
+    ledger = JsonlLedger.for_workspace(root)
+    guard = BudgetGuard(policy.budgets, ledger, task=task, automation=automation)
+    return Dispatcher(Router(policy), engines, ledger=ledger, guard=guard, price=engines.price)

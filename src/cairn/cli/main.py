@@ -80,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--no-instructions", action="store_true", help="do not send agents.md as the system prompt"
     )
+    route = commands.add_parser(
+        "route", help="show which model a step would go to, and why (calls no model)"
+    )
+    route.add_argument("description", metavar="STEP", help="what the step does")
+    route.add_argument("--explain", action="store_true", help="explain the decision (default)")
+    route.add_argument("--kind", default="work", help="step kind: plan, work, summarise, ...")
+    route.add_argument("--space", metavar="S")
+    route.add_argument("--skill", metavar="K")
+    route.add_argument("--automation", metavar="A")
+    route.add_argument(
+        "--file", action="append", metavar="PATH", help="a workspace file the step would carry"
+    )
+    route.add_argument("--workspace", default=".", metavar="DIR")
+    route.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -94,7 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cairn.core.errors import CairnError
 
     # Command modules are imported only when used: each pulls in more of Cairn.
-    own = {"keys": "cairn.cli.keys", "models": "cairn.cli.models", "ask": "cairn.cli.ask"}
+    own = {
+        "keys": "cairn.cli.keys",
+        "models": "cairn.cli.models",
+        "ask": "cairn.cli.ask",
+        "route": "cairn.cli.route",
+    }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)
 

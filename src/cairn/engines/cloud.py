@@ -107,6 +107,19 @@ class CloudEngine:
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return tokens.count_messages(self.model, messages)
 
+    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        """Dollars for a call of this size, from litellm's bundled price map."""
+        litellm = litellm_module()
+        if is_loopback(self.api_base):
+            self._register_free(litellm)
+        try:
+            prompt, completion = litellm.cost_per_token(
+                model=self.model, prompt_tokens=input_tokens, completion_tokens=output_tokens
+            )
+        except Exception:
+            return None
+        return float(prompt) + float(completion)
+
     def stream(
         self, request: ChatRequest, cancel: CancelToken | None = None
     ) -> Iterator[EngineEvent]:
@@ -252,14 +265,8 @@ class CloudEngine:
         if not usage:  # some servers (llama.cpp's) send no usage in streams: count ourselves
             prompt = tokens.count_messages(self.model, request.messages)
             completion = tokens.count_text(self.model, text)
-        try:
-            in_cost, out_cost = litellm.cost_per_token(
-                model=self.model, prompt_tokens=prompt, completion_tokens=completion
-            )
-            cost: float | None = float(in_cost) + float(out_cost)
-        except Exception:
-            cost = None  # not in the price map: the budget treats it as unknown
-        return Usage(prompt, completion, cost)
+        # None when the model is not in the price map: the budget then counts tokens only.
+        return Usage(prompt, completion, self.estimate_cost(prompt, completion))
 
     def _classify(self, exc: Exception) -> EngineError:
         return classify_litellm_error(exc, self._name)

@@ -1,0 +1,48 @@
+"""`cairn route --explain`: which model a step would go to, and why, without calling one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cairn.core.errors import CairnError, WorkspaceNotFoundError
+
+
+def run_route(args: argparse.Namespace) -> int:
+    from cairn.core.loader import WorkspaceModel
+    from cairn.core.routing import Router
+    from cairn.core.steps import ContextFile, build_step
+    from cairn.infra.files import LocalFileStore
+    from cairn.infra.starter import looks_like_workspace
+
+    root = Path(args.workspace).expanduser()
+    if not looks_like_workspace(root):
+        raise WorkspaceNotFoundError(f"{root} is not a Cairn workspace; see `cairn init`")
+    store = LocalFileStore(root)
+    workspace = WorkspaceModel(store).load()
+    if workspace.agents is None:
+        raise CairnError("the workspace has no agents.md, so there is no routing policy")
+    files = []
+    for name in args.file or ():
+        relative = Path(name).expanduser()
+        if relative.is_absolute():
+            relative = relative.resolve().relative_to(store.root)
+        data = store.read(relative.as_posix(), 1024 * 1024)
+        files.append(ContextFile(relative.as_posix(), data.decode("utf-8", "replace")))
+    step, overrides = build_step(
+        workspace,
+        args.description,
+        kind=args.kind,
+        space=args.space,
+        skill=args.skill,
+        automation=args.automation,
+        files=tuple(files),
+    )
+    decision = Router(workspace.agents.policy).decide(step, overrides)
+    if args.json:
+        print(json.dumps(decision.to_json(), ensure_ascii=False))
+    else:
+        print(f"step: {args.description}")
+        print(decision.explain())
+    return 0 if decision.chosen else 1

@@ -1,0 +1,81 @@
+"""From a request in a workspace to the `Step` and `Overrides` the router needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cairn.core.documents import parse_document
+from cairn.core.errors import CairnError
+from cairn.core.routing import Overrides, Step
+from cairn.core.workspace import Workspace
+
+
+class UnknownNameError(CairnError):
+    """A space, skill or automation named on the command line does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFile:
+    path: str
+    text: str
+
+
+def _routing(value: object) -> Mapping[str, str]:
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    return {}
+
+
+def build_step(
+    workspace: Workspace,
+    description: str,
+    *,
+    kind: str = "work",
+    space: str | None = None,
+    skill: str | None = None,
+    automation: str | None = None,
+    files: tuple[ContextFile, ...] = (),
+) -> tuple[Step, Overrides]:
+    """The step (with its sensitivity inputs) and the routing overrides that apply."""
+    auto = None
+    if automation is not None:
+        auto = workspace.automations.get(automation)
+        if auto is None:
+            raise UnknownNameError(f"no automation '{automation}' in this workspace")
+        space = space or auto.meta.space
+        skill = skill or auto.meta.skill
+    owner = workspace.spaces.get(space) if space else None
+    if space and owner is None:
+        known = ", ".join(workspace.spaces) or "none"
+        raise UnknownNameError(f"no space '{space}' in this workspace (spaces: {known})")
+    found_skill = workspace.find_skill(skill, space) if skill else None
+    if skill and found_skill is None:
+        raise UnknownNameError(f"no skill '{skill}' in this workspace or space")
+    sensitive: list[str] = []
+    for file in files:
+        doc, _ = parse_document(file.path, file.text.encode("utf-8"))
+        if doc is not None and doc.frontmatter.get("sensitive") is True:
+            sensitive.append(file.path)
+        parts = file.path.split("/")
+        if len(parts) > 2 and parts[0] == "spaces":
+            home = workspace.spaces.get(parts[1])
+            if home is not None and home.scope == "private" and file.path not in sensitive:
+                sensitive.append(f"{file.path} (private space '{home.name}')")
+    skill_routing = (found_skill.meta.model_extra or {}).get("routing") if found_skill else None
+    step = Step(
+        description=description,
+        kind=kind,
+        context="\n\n".join(f.text for f in files),
+        space=space,
+        space_scope=owner.scope if owner else None,
+        skill=skill,
+        automation=automation,
+        sensitive_sources=tuple(sensitive),
+    )
+    overrides = Overrides(
+        automation=auto.meta.routing if auto else {},
+        skill=_routing(skill_routing),
+        space=owner.meta.routing if owner else {},
+    )
+    return step, overrides
