@@ -156,9 +156,7 @@ def test_budget_pauses_before_the_call_that_would_cross_it() -> None:
     dispatcher, pool = setup()
     ledger = ListLedger()
     ledger.append(
-        SpendRecord(
-            datetime.now(UTC).astimezone(), "primary", False, 100, 0, 0.0095, "task-1"
-        )
+        SpendRecord(datetime.now(UTC).astimezone(), "primary", False, 100, 0, 0.0095, "task-1")
     )
     dispatcher.ledger = ledger
     dispatcher.guard = BudgetGuard(

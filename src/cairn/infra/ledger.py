@@ -49,8 +49,11 @@ class JsonlLedger:
         )
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                size = os.lseek(fd, 0, os.SEEK_END)
+                if size and os.lseek(fd, size - 1, os.SEEK_SET) >= 0 and os.read(fd, 1) != b"\n":
+                    line = "\n" + line  # a crash left a torn line: start a fresh one
                 os.write(fd, line.encode("utf-8"))
                 os.fsync(fd)
             finally:

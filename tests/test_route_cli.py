@@ -1,0 +1,71 @@
+"""`cairn route --explain` on the starter workspace: no model is called."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def route(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", "route", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_plain_step_goes_to_the_worker_role(starter: Path) -> None:
+    result = route("--explain", "Summarise the roadmap", "--workspace", str(starter))
+    assert result.returncode == 0, result.stderr
+    assert "role: worker" in result.stdout and "chosen: cloud-fast (cloud)" in result.stdout
+
+
+def test_private_space_and_detected_data_stay_local(starter: Path) -> None:
+    private = route(
+        "Plan my week",
+        "--space",
+        "chief-of-staff",
+        "--kind",
+        "plan",
+        "--workspace",
+        str(starter),
+        "--json",
+    )
+    data = json.loads(private.stdout)
+    assert data["sensitive"] is True and data["chosen"] == "local-small" and data["local"]
+    assert {p["model"] for p in data["passed_over"]} == {"cloud-strong", "cloud-fast"}
+    found = route(
+        "Reply to bob@example.com", "--space", "team", "--workspace", str(starter), "--json"
+    )
+    assert json.loads(found.stdout)["findings"][0]["kind"] == "email"
+
+
+def test_marked_file_and_space_override(starter: Path) -> None:
+    note = starter / "spaces/team/notes/salaries.md"
+    note.parent.mkdir(parents=True)
+    note.write_text("---\nsensitive: true\n---\nSalary bands for 2027.\n")
+    result = route(
+        "Summarise",
+        "--space",
+        "team",
+        "--file",
+        "spaces/team/notes/salaries.md",
+        "--workspace",
+        str(starter),
+    )
+    assert "spaces/team/notes/salaries.md is marked sensitive" in result.stdout
+    readme = starter / "spaces/team/readme.md"
+    readme.write_text(
+        readme.read_text().replace("scope: team", "scope: team\nrouting:\n  work: local", 1)
+    )
+    overridden = route("Summarise", "--space", "team", "--workspace", str(starter))
+    assert "space 'team' routes 'work'" in overridden.stdout
+
+
+def test_unknown_space_is_a_clear_error(starter: Path) -> None:
+    result = route("x", "--space", "nope", "--workspace", str(starter))
+    assert result.returncode == 2 and "no space 'nope'" in result.stderr
