@@ -14,6 +14,8 @@ STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations")
 # Qt must never try to reach a display in tests, and litellm must never fetch its cost map.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Tests never touch the real keychain of the machine they run on.
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "cairn.testing.memory_keyring.MemoryKeyring")
 
 
 def copy_starter(target: Path) -> Path:

@@ -241,3 +241,26 @@ def test_cost_map_is_read_locally() -> None:
         timeout=120,
     )
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_missing_keychain_is_an_authentication_failure_that_says_how_to_fix_it(
+    stub: OpenAIStub,
+) -> None:
+    from cairn.infra.keychain import KeychainUnavailableError
+
+    def no_keychain(provider: str) -> str:
+        raise KeychainUnavailableError("no usable OS keychain; set OPENAI_API_KEY instead")
+
+    remote = CloudEngine(
+        "fast",
+        "openai/gpt-4o-mini",
+        api_base="https://api.example.invalid/v1",
+        resolve_key=no_keychain,
+    )
+    with pytest.raises(EngineError) as caught:
+        collect(remote.stream(HELLO))
+    assert caught.value.kind == "authentication" and "OPENAI_API_KEY" in str(caught.value)
+    on_this_machine = CloudEngine(
+        "ollama", "openai/gpt-4o-mini", api_base=stub.base_url, resolve_key=no_keychain
+    )
+    assert collect(on_this_machine.stream(HELLO)).text.strip() == stub.state.reply

@@ -29,6 +29,7 @@ from cairn.core.engine import (
     ToolCallRequested,
     Usage,
 )
+from cairn.core.errors import CairnError
 from cairn.core.routing import is_loopback
 from cairn.engines import tokens
 
@@ -147,7 +148,12 @@ class CloudEngine:
         }
         if self.api_base:
             kwargs["api_base"] = self.api_base
-        key = self._resolve_key(self.provider) if self._resolve_key else None
+        try:
+            key = self._resolve_key(self.provider) if self._resolve_key else None
+        except CairnError as exc:  # no keychain on this machine, and no env fallback set
+            if not is_loopback(self.api_base):
+                raise EngineError("authentication", str(exc), model=self._name) from exc
+            key = None  # servers on this machine need no key
         if key:
             kwargs["api_key"] = key
         elif is_loopback(self.api_base):
