@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cairn.core.budget import BudgetGuard, Spend, SpendRecord
 from cairn.core.schema import Budgets
 from cairn.infra.ledger import JsonlLedger
 
-AT = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
 def record(cost: float | None, task: str = "t") -> SpendRecord:
