@@ -98,3 +98,63 @@ def test_ask_explains_what_is_wrong(tmp_path: Path, tiny_model_path: Path) -> No
     too_big = ask("--model", "local-small", "--workspace", str(workspace), "hi")
     assert too_big.returncode == 1
     assert "out_of_memory" in too_big.stderr and "Lower 'context:'" in too_big.stderr
+
+
+def _workspace_with(tmp_path: Path, stub: OpenAIStub, local_model: Path) -> Path:
+    workspace = copy_starter(tmp_path / "ws")
+    agents = workspace / "agents.md"
+    text = agents.read_text()
+    text = text.replace(
+        "    model: openai/gpt-4o-mini\n",
+        f"    model: openai/gpt-4o-mini\n    api_base: {stub.base_url}\n    local: false\n",
+        1,
+    )
+    text = text.replace(
+        "    path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf\n    context: 8192",
+        f"    path: {local_model}\n    context: 4096",
+        1,
+    )
+    agents.write_text(text)
+    return workspace
+
+
+def test_ask_is_routed_and_sensitive_questions_stay_local(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    with OpenAIStub() as stub:
+        workspace = _workspace_with(tmp_path, stub, tiny_model_path)
+        env = {"OPENAI_API_KEY": "sk-test-routed-ask-000000"}
+        plain = ask(
+            "--workspace",
+            str(workspace),
+            "--no-instructions",
+            "--max-tokens",
+            "8",
+            "What is on the roadmap?",
+            env=env,
+        )
+        assert plain.returncode == 0, plain.stderr
+        assert "→ cloud-fast (cloud)" in plain.stderr
+        assert len(stub.requests) == 1
+        secret = ask(
+            "--workspace",
+            str(workspace),
+            "--no-instructions",
+            "--max-tokens",
+            "8",
+            "Reply to ana@example.com about her invoice",
+            env=env,
+        )
+        assert secret.returncode == 0, secret.stderr
+        assert "→ local-small (local)" in secret.stderr and "email" in secret.stderr
+        forced = ask(
+            "--workspace",
+            str(workspace),
+            "--model",
+            "cloud-fast",
+            "Reply to ana@example.com about her invoice",
+            env=env,
+        )
+        assert forced.returncode == 1 and "not sent" in forced.stderr
+        assert len(stub.requests) == 1
+        assert "ana@example.com" not in "".join(str(r.body) for r in stub.requests)

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workspace", default=".", metavar="DIR", help="the workspace (default: here)"
     )
     ask.add_argument("--max-tokens", type=int, default=None, metavar="N")
+    ask.add_argument("--kind", default="work", help="the step kind to route as (default: work)")
+    ask.add_argument("--space", metavar="S", help="ask within a space (its scope applies)")
     ask.add_argument(
         "--no-instructions", action="store_true", help="do not send agents.md as the system prompt"
     )

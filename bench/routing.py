@@ -1,0 +1,255 @@
+"""Benchmark: how fast the policy router decides, and what routing saves on a simulated workload.
+
+The policy is the starter `agents.md` at --workspace (default: the repository root), parsed
+by `WorkspaceModel(LocalFileStore(root)).load()`.
+
+* decision latency: --contexts different contexts of ~4,000 tokens (tiktoken's count for
+  openai/gpt-4o-mini; must average 3,800-4,200), each the agents.md body (its paragraphs
+  shuffled), a space readme with dated memory lines, a skill and a task with dates, amounts
+  and ticket numbers; 20% carry one planted email, phone number, IBAN or API key in the
+  middle. One timed call is the whole `Router(policy).decide(Step(...))`: router and step
+  construction, the sensitivity scan of description + context, role lookup and candidate
+  checks. --decisions calls after --warmup untimed ones. Targets: p50 <= 1 ms, p99 <= 5 ms.
+  (Dates are written without a time after them: the detector reads "2026-03-14 09:30" as a
+  phone number, which would make every clean context sensitive.)
+* simulated workload: --steps seeded steps (plan 10%, work 45%, summarise 20%, memory 10%,
+  approval 5%, kinds no route names 10%); 25% sensitive (half from a private space, half with
+  planted personal data or a secret), with per-kind prompt/output sizes and a log-normal
+  spread. Each is routed by the starter policy (no model is called) and priced with litellm's
+  bundled price map (`cost_per_token`) for the chosen model; local models cost 0. A real run
+  would also fail over to the next model on errors and cooldowns: this prices the first
+  choice only. The baseline sends every step, sensitive ones too, to cloud-strong. Steps no
+  model may run are left out of both totals and counted.
+
+Exit status 0 whatever the figures (benchmarks report, they do not gate); 1 when the privacy
+invariant breaks: a sensitive step routed to a cloud model, or a planted secret not flagged.
+
+    .venv/bin/python bench/routing.py [--workspace .] [--decisions 2000] [--steps 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before anything imports litellm
+
+from cairn.core.loader import WorkspaceModel
+from cairn.core.routing import Router, Step, spec_is_local
+from cairn.engines import tokens
+from cairn.engines.cloud import litellm_module
+from cairn.infra.files import LocalFileStore
+
+TOKEN_MODEL = "openai/gpt-4o-mini"
+TARGET_TOKENS = 4000
+VOCABULARY = """Dana|Ilse|Marco|Priya|Tomas|Wen|Aisha|Lars|Noor|Felix|Hana|Ruben
+platform|growth|finance|legal|support|research|design|sales
+vendor contract|quarterly roadmap|hiring plan|incident review|launch checklist|pricing page
+onboarding flow|customer interview notes|board update|budget forecast|release notes
+support backlog|security questionnaire|migration plan|weekly metrics
+review|draft|summarise|compare|tighten|check|update|outline|prioritise|reconcile"""
+LINES = [line.split("|") for line in VOCABULARY.splitlines()]
+PEOPLE, TEAMS, THINGS, VERBS = LINES[0], LINES[1], LINES[2] + LINES[3] + LINES[4], LINES[5]
+CLAUSES = [
+    "{p} owns the {t} and wants a decision by {d}",
+    "the {team} team agreed on {d} to {v} the {t} before the next planning cycle",
+    "open question: should we {v} the {t} now or wait for {p}'s numbers",
+    "{p} said the {t} is blocked on legal review; follow up on {d}",
+    "keep the {t} under {n} words and lead with the recommendation",
+    "the budget for the {t} is EUR {amount} for Q{q}, and {p} approves anything above that",
+    "ticket #{ticket} tracks the {t}; version {ver} shipped on {d}",
+    "{p} prefers short bullet lists over prose when the {team} team reads a {t}",
+    "last time the {t} slipped because nobody owned the follow-up; name an owner",
+    "the {t} should cite the source files by path so {p} can check the numbers",
+    "revenue was {amount} in Q{q}, up {pct}% on the quarter before; say why in one line",
+    "when {p} is out, {p2} signs off the {t} for the {team} team",
+]
+SECTIONS = ("Priorities", "People", "Open loops", "Decisions", "Inputs", "Steps", "Output")
+KINDS = {  # kind: (share, prompt tokens, output tokens)
+    "plan": (0.10, 3000, 600),
+    "work": (0.45, 4000, 800),
+    "summarise": (0.20, 6000, 300),
+    "memory": (0.10, 2000, 150),
+    "approval": (0.05, 800, 20),
+    "research": (0.10, 3500, 700),  # no route names it: falls back to `work`
+}
+IBANS = (
+    "DE89 3704 0044 0532 0130 00",
+    "GB82 WEST 1234 5698 7654 32",
+    "FR14 2004 1010 0505 0001 3M02 606",
+)
+
+
+def sentence(rng: random.Random) -> str:
+    d = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    text = rng.choice(CLAUSES).format(
+        p=rng.choice(PEOPLE), p2=rng.choice(PEOPLE), t=rng.choice(THINGS), v=rng.choice(VERBS),
+        team=rng.choice(TEAMS), d=d, n=rng.choice((150, 300, 500)), q=rng.randint(1, 4),
+        amount=f"{rng.randint(5, 900) * 1000:,}", ticket=rng.randint(1000, 99999),
+        ver=f"{rng.randint(1, 4)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}", pct=rng.randint(2, 40),
+    )  # fmt: skip
+    return text[0].upper() + text[1:] + "."
+
+
+def paragraph(rng: random.Random) -> str:
+    if rng.random() < 0.4:
+        date = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        return "\n".join(f"- {date}: {sentence(rng)}" for _ in range(rng.randint(3, 6)))
+    head = f"## {rng.choice(SECTIONS)}\n\n" if rng.random() < 0.3 else ""
+    return head + " ".join(sentence(rng) for _ in range(rng.randint(3, 7)))
+
+
+def plant(rng: random.Random) -> str:
+    name = rng.choice(PEOPLE).lower()
+    alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return rng.choice((
+        f"Send the signed copy to {name}.{rng.choice(TEAMS)}@example-corp.com today.",
+        f"Call {name.title()} on +49 30 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}.",
+        f"Pay the vendor invoice to IBAN {rng.choice(IBANS)} by Friday.",
+        f"The staging key is sk-proj-{''.join(rng.choices(alnum, k=40))} for now.",
+    ))  # fmt: skip
+
+
+def make_context(rng: random.Random, agents_body: list[str], planted: bool) -> str:
+    agents = rng.sample(agents_body, k=max(1, len(agents_body) * 2 // 3))
+    parts = ["# Cairn", *agents, f"# {rng.choice(TEAMS).title()} space readme"]
+    count = sum(tokens.count_text(TOKEN_MODEL, p) + 1 for p in parts)
+    while count < TARGET_TOKENS - 20:
+        if len(parts) == len(agents) + 12:
+            parts.append(f"# Skill: {rng.choice(VERBS)}-{rng.choice(THINGS).replace(' ', '-')}")
+        elif len(parts) == len(agents) + 24:
+            parts.append("# Task")
+        else:
+            parts.append(paragraph(rng))
+        count += tokens.count_text(TOKEN_MODEL, parts[-1]) + 1
+    if planted:
+        middle = len(parts) // 2
+        parts[middle] = f"{parts[middle]} {plant(rng)}"
+    return "\n\n".join(parts)
+
+
+def pct(sorted_ms: list[float], q: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))]
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def latency(policy, args, rng, clean, planted) -> tuple[str, bool]:
+    contexts = [(c, False) for c in clean] + [(c, True) for c in planted]
+    mean_tokens = statistics.mean(tokens.count_text(TOKEN_MODEL, c) for c, _ in contexts)
+    sizes = [len(c) for c, _ in contexts]
+    print(
+        f"{len(contexts)} contexts ({len(planted)} with a planted secret): mean "
+        f"{mean_tokens:,.0f} tokens ({TOKEN_MODEL}), {min(sizes):,}-{max(sizes):,} characters"
+    )
+    missed = false_pos = 0
+    for ctx, is_planted in contexts:
+        flagged = Router(policy).assess(Step("check", context=ctx)).sensitive
+        missed += is_planted and not flagged
+        false_pos += flagged and not is_planted
+    print(f"scan check: planted not flagged {missed}, clean contexts flagged {false_pos}")
+    samples = []
+    for i in range(args.warmup + args.decisions):
+        ctx, _ = contexts[i % len(contexts)]
+        kind, scope = rng.choice(tuple(KINDS)), rng.choice(("team", "company", "private"))
+        description = f"{rng.choice(VERBS).title()} the {rng.choice(THINGS)}"
+        start = time.perf_counter()
+        Router(policy).decide(Step(description, kind, context=ctx, space="ops", space_scope=scope))
+        if i >= args.warmup:
+            samples.append((time.perf_counter() - start) * 1000)
+    ms = sorted(samples)
+    p50, p95, p99 = pct(ms, 0.50), pct(ms, 0.95), pct(ms, 0.99)
+    ok = p50 <= 1 and p99 <= 5
+    line = (
+        f"routing decision ({mean_tokens:,.0f}-token context, incl. sensitivity scan): p50 "
+        f"{p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms, max {ms[-1]:.2f} ms over "
+        f"{len(ms):,} decisions (targets p50 <= 1 ms, p99 <= 5 ms) {verdict(ok)}"
+    )
+    print(line)
+    return line, missed == 0
+
+
+def workload(policy, args, rng, clean, planted) -> tuple[str, bool]:
+    litellm = litellm_module()
+    strongest = policy.models[args.strongest].model
+    router, names = Router(policy), list(KINDS)
+    routed = baseline = 0.0
+    local = sensitive_cloud = refused = sensitive_n = 0
+    for _ in range(args.steps):
+        kind = rng.choices(names, weights=[KINDS[k][0] for k in names])[0]
+        _, size_in, size_out = KINDS[kind]
+        prompt = int(size_in * rng.lognormvariate(0, 0.25))
+        output = max(1, int(size_out * rng.lognormvariate(0, 0.35)))
+        roll = rng.random()
+        private, has_secret = roll < 0.125, 0.125 <= roll < 0.25
+        sensitive_n += private or has_secret
+        step = Step(
+            f"{rng.choice(VERBS).title()} the {rng.choice(THINGS)}",
+            kind,
+            context=rng.choice(planted if has_secret else clean),
+            space="notes" if private else rng.choice(TEAMS),
+            space_scope="private" if private else rng.choice(("team", "company")),
+            prompt_tokens=prompt,
+        )
+        decision = router.decide(step)
+        if decision.chosen is None:
+            refused += 1
+            continue
+        spec = policy.models[decision.chosen]
+        if spec_is_local(spec):
+            local += 1
+        else:
+            sensitive_cloud += private or has_secret
+            routed += sum(litellm.cost_per_token(spec.model, prompt, output))
+        baseline += sum(litellm.cost_per_token(strongest, prompt, output))
+    ran = args.steps - refused
+    print(
+        f"workload: {args.steps:,} steps, {sensitive_n} sensitive; no model allowed for {refused}"
+        f" (left out of both totals); baseline {args.strongest} = {strongest}"
+    )
+    ok = sensitive_cloud == 0
+    line = (
+        f"simulated workload ({args.steps:,} steps): routed ${routed:.2f} vs all to "
+        f"{args.strongest} ${baseline:.2f} → cost ratio {routed / baseline:.2f}; kept local: "
+        f"{100 * local / ran:.1f}%; sensitive steps sent to the cloud: {sensitive_cloud} "
+        f"{verdict(ok)}"
+    )
+    print(line)
+    return line, ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workspace", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--contexts", type=int, default=50, help="distinct contexts (50)")
+    parser.add_argument("--decisions", type=int, default=2000, help="timed decisions (2000)")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed decisions first (200)")
+    parser.add_argument("--steps", type=int, default=1000, help="workload steps (1000)")
+    parser.add_argument("--strongest", default="cloud-strong", help="baseline model name")
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    workspace = WorkspaceModel(LocalFileStore(args.workspace.resolve())).load()
+    if workspace.agents is None:
+        raise SystemExit(f"no agents.md in {args.workspace}")
+    policy = workspace.agents.policy
+    rng = random.Random(args.seed)
+    body = workspace.agents.instructions.split("\n\n")
+    agents_body = [p.strip() for p in body if p.strip()] or [paragraph(rng)]
+    n_planted = args.contexts // 5
+    clean = [make_context(rng, agents_body, False) for _ in range(args.contexts - n_planted)]
+    planted = [make_context(rng, agents_body, True) for _ in range(n_planted)]
+    first, scan_ok = latency(policy, args, rng, clean, planted)
+    second, route_ok = workload(policy, args, rng, clean, planted)
+    print(f"\nsummary\n{first}\n{second}")
+    return 0 if scan_ok and route_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
