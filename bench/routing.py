@@ -55,21 +55,33 @@ support backlog|security questionnaire|migration plan|weekly metrics
 review|draft|summarise|compare|tighten|check|update|outline|prioritise|reconcile"""
 LINES = [line.split("|") for line in VOCABULARY.splitlines()]
 PEOPLE, TEAMS, THINGS, VERBS = LINES[0], LINES[1], LINES[2] + LINES[3] + LINES[4], LINES[5]
-CLAUSES = [
-    "{p} owns the {t} and wants a decision by {d}",
-    "the {team} team agreed on {d} to {v} the {t} before the next planning cycle",
+PLAIN = [
+    "{p} owns the {t} and wants a decision before the next planning cycle",
     "open question: should we {v} the {t} now or wait for {p}'s numbers",
-    "{p} said the {t} is blocked on legal review; follow up on {d}",
-    "keep the {t} under {n} words and lead with the recommendation",
-    "the budget for the {t} is EUR {amount} for Q{q}, and {p} approves anything above that",
-    "ticket #{ticket} tracks the {t}; version {ver} shipped on {d}",
+    "{p} said the {t} is blocked on legal review; follow up with the {team} team",
+    "keep the {t} short and lead with the recommendation, then the reasons",
     "{p} prefers short bullet lists over prose when the {team} team reads a {t}",
     "last time the {t} slipped because nobody owned the follow-up; name an owner",
     "the {t} should cite the source files by path so {p} can check the numbers",
-    "revenue was {amount} in Q{q}, up {pct}% on the quarter before; say why in one line",
     "when {p} is out, {p2} signs off the {t} for the {team} team",
+    "{v} the {t} against last quarter's version and list what changed and why",
+    "ask {p} before anything in the {t} is shared outside the {team} team",
+    "flag any claim in the {t} that has no source, and say what would confirm it",
+    "the {team} team reads the {t} on Monday mornings, so it must stand on its own",
 ]
-SECTIONS = ("Priorities", "People", "Open loops", "Decisions", "Inputs", "Steps", "Output")
+NUMERIC = [
+    "{p} wants a decision on the {t} by {d}",
+    "the {team} team agreed on {d} to {v} the {t}",
+    "the budget for the {t} is EUR {amount} for Q{q}, and {p} approves anything above",
+    "ticket #{ticket} tracks the {t}; version {ver} shipped on {d}",
+    "revenue was {amount} in Q{q}, up {pct}% on the quarter before; say why in one line",
+    "keep the {t} under {n} words; the last one ran to {ticket} characters",
+]
+SECTIONS = {  # section: (headings, share of sentences with numbers, share of list paragraphs)
+    "space readme": (("Priorities", "People", "Open loops", "Memory"), 0.3, 0.5),
+    "skill": (("Inputs", "Steps", "Output", "Pitfalls"), 0.1, 0.5),
+    "task": (("Request", "Notes from the thread", "Material"), 0.3, 0.3),
+}
 KINDS = {  # kind: (share, prompt tokens, output tokens)
     "plan": (0.10, 3000, 600),
     "work": (0.45, 4000, 800),
@@ -85,23 +97,27 @@ IBANS = (
 )
 
 
-def sentence(rng: random.Random) -> str:
-    d = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    text = rng.choice(CLAUSES).format(
+def date(rng: random.Random) -> str:
+    return f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+
+
+def sentence(rng: random.Random, numeric: float) -> str:
+    text = rng.choice(NUMERIC if rng.random() < numeric else PLAIN).format(
         p=rng.choice(PEOPLE), p2=rng.choice(PEOPLE), t=rng.choice(THINGS), v=rng.choice(VERBS),
-        team=rng.choice(TEAMS), d=d, n=rng.choice((150, 300, 500)), q=rng.randint(1, 4),
+        team=rng.choice(TEAMS), d=date(rng), n=rng.choice((150, 300, 500)), q=rng.randint(1, 4),
         amount=f"{rng.randint(5, 900) * 1000:,}", ticket=rng.randint(1000, 99999),
         ver=f"{rng.randint(1, 4)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}", pct=rng.randint(2, 40),
     )  # fmt: skip
     return text[0].upper() + text[1:] + "."
 
 
-def paragraph(rng: random.Random) -> str:
-    if rng.random() < 0.4:
-        date = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        return "\n".join(f"- {date}: {sentence(rng)}" for _ in range(rng.randint(3, 6)))
-    head = f"## {rng.choice(SECTIONS)}\n\n" if rng.random() < 0.3 else ""
-    return head + " ".join(sentence(rng) for _ in range(rng.randint(3, 7)))
+def paragraph(rng: random.Random, heading: str, numeric: float, lists: float) -> str:
+    if heading == "Memory":  # dated lines, as space readmes end
+        return "\n".join(f"- {date(rng)}: {sentence(rng, 0.2)}" for _ in range(rng.randint(4, 8)))
+    if rng.random() < lists:
+        n = rng.randint(3, 6)
+        return "\n".join(f"{i}. {sentence(rng, numeric)}" for i in range(1, n + 1))
+    return " ".join(sentence(rng, numeric) for _ in range(rng.randint(3, 7)))
 
 
 def plant(rng: random.Random) -> str:
@@ -116,17 +132,18 @@ def plant(rng: random.Random) -> str:
 
 
 def make_context(rng: random.Random, agents_body: list[str], planted: bool) -> str:
-    agents = rng.sample(agents_body, k=max(1, len(agents_body) * 2 // 3))
-    parts = ["# Cairn", *agents, f"# {rng.choice(TEAMS).title()} space readme"]
+    """agents.md body, then a space readme, a skill and a task of about equal size."""
+    parts = ["# Cairn", *rng.sample(agents_body, k=max(1, len(agents_body) * 2 // 3))]
     count = sum(tokens.count_text(TOKEN_MODEL, p) + 1 for p in parts)
-    while count < TARGET_TOKENS - 20:
-        if len(parts) == len(agents) + 12:
-            parts.append(f"# Skill: {rng.choice(VERBS)}-{rng.choice(THINGS).replace(' ', '-')}")
-        elif len(parts) == len(agents) + 24:
-            parts.append("# Task")
-        else:
-            parts.append(paragraph(rng))
-        count += tokens.count_text(TOKEN_MODEL, parts[-1]) + 1
+    base, share = count, (TARGET_TOKENS - count) / len(SECTIONS)
+    for i, (section, (headings, numeric, lists)) in enumerate(SECTIONS.items()):
+        parts.append(f"# {rng.choice(TEAMS).title()} {section}")
+        end, h = base + share * (i + 1) - 20, 0
+        while count < end:
+            parts.append(f"## {headings[h % len(headings)]}")
+            parts.append(paragraph(rng, headings[h % len(headings)], numeric, lists))
+            count += sum(tokens.count_text(TOKEN_MODEL, p) + 1 for p in parts[-2:])
+            h += rng.random() < 0.5
     if planted:
         middle = len(parts) // 2
         parts[middle] = f"{parts[middle]} {plant(rng)}"
@@ -241,7 +258,7 @@ def main() -> int:
     policy = workspace.agents.policy
     rng = random.Random(args.seed)
     body = workspace.agents.instructions.split("\n\n")
-    agents_body = [p.strip() for p in body if p.strip()] or [paragraph(rng)]
+    agents_body = [p.strip() for p in body if p.strip()] or ["You are Cairn."]
     n_planted = args.contexts // 5
     clean = [make_context(rng, agents_body, False) for _ in range(args.contexts - n_planted)]
     planted = [make_context(rng, agents_body, True) for _ in range(n_planted)]
