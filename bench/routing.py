@@ -1,28 +1,24 @@
 """Benchmark: how fast the policy router decides, and what routing saves on a simulated workload.
 
-The policy is the starter `agents.md` at --workspace (default: the repository root), parsed
-by `WorkspaceModel(LocalFileStore(root)).load()`.
+Policy: the starter agents.md at --workspace, via `WorkspaceModel(LocalFileStore(root)).load()`.
 
-* decision latency: --contexts different contexts of ~4,000 tokens (tiktoken's count for
-  openai/gpt-4o-mini; must average 3,800-4,200), each the agents.md body (its paragraphs
-  shuffled), a space readme with dated memory lines, a skill and a task with dates, amounts
-  and ticket numbers; 20% carry one planted email, phone number, IBAN or API key in the
-  middle. One timed call is the whole `Router(policy).decide(Step(...))`: router and step
-  construction, the sensitivity scan of description + context, role lookup and candidate
-  checks. --decisions calls after --warmup untimed ones. Targets: p50 <= 1 ms, p99 <= 5 ms.
-  (Dates are written without a time after them: the detector reads "2026-03-14 09:30" as a
-  phone number, which would make every clean context sensitive.)
+* decision latency: --contexts different ~4,000-token contexts (tiktoken, openai/gpt-4o-mini;
+  mean must lie in 3,800-4,200): the whole agents.md body, as every step sends it, then a space
+  readme with dated memory lines, a skill and a task with dates, amounts and ticket numbers;
+  1 in 5 has one planted email, phone number, IBAN or API key in the middle. One timed call is
+  all of `Router(policy).decide(Step(...))`, sensitivity scan of description + context included;
+  --decisions calls after --warmup. Targets: p50 <= 1 ms, p99 <= 5 ms. (Dates carry no time of
+  day after them: the detector reads "2026-03-14 09:30" as a phone number.)
 * simulated workload: --steps seeded steps (plan 10%, work 45%, summarise 20%, memory 10%,
-  approval 5%, kinds no route names 10%); 25% sensitive (half from a private space, half with
-  planted personal data or a secret), with per-kind prompt/output sizes and a log-normal
-  spread. Each is routed by the starter policy (no model is called) and priced with litellm's
-  bundled price map (`cost_per_token`) for the chosen model; local models cost 0. A real run
-  would also fail over to the next model on errors and cooldowns: this prices the first
-  choice only. The baseline sends every step, sensitive ones too, to cloud-strong. Steps no
-  model may run are left out of both totals and counted.
+  approval 5%, an unrouted kind 10%); 25% sensitive (half in a private space, half with a
+  planted secret); per-kind prompt/output sizes with a log-normal spread. Each is routed by the
+  starter policy (no model is called) and priced with litellm's bundled price map for the
+  chosen model; local models cost 0. A real run would also fail over on errors and cooldowns:
+  this prices the first choice only. The baseline sends every step, sensitive ones too, to
+  cloud-strong. Steps no model may run (sensitive, too big for the local window) are left out.
 
-Exit status 0 whatever the figures (benchmarks report, they do not gate); 1 when the privacy
-invariant breaks: a sensitive step routed to a cloud model, or a planted secret not flagged.
+Exit 0 whatever the figures (benchmarks report, they do not gate); 1 when the privacy invariant
+breaks: a sensitive step routed to a cloud model, or a planted secret not flagged.
 
     .venv/bin/python bench/routing.py [--workspace .] [--decisions 2000] [--steps 1000]
 """
@@ -41,20 +37,24 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before anything imports l
 
 from cairn.core.loader import WorkspaceModel
 from cairn.core.routing import Router, Step, spec_is_local
+from cairn.core.schema import AgentsPolicy
 from cairn.engines import tokens
 from cairn.engines.cloud import litellm_module
 from cairn.infra.files import LocalFileStore
 
 TOKEN_MODEL = "openai/gpt-4o-mini"
 TARGET_TOKENS = 4000
+Contexts = list[tuple[str, bool]]  # text, whether a secret was planted in it
 VOCABULARY = """Dana|Ilse|Marco|Priya|Tomas|Wen|Aisha|Lars|Noor|Felix|Hana|Ruben
 platform|growth|finance|legal|support|research|design|sales
 vendor contract|quarterly roadmap|hiring plan|incident review|launch checklist|pricing page
 onboarding flow|customer interview notes|board update|budget forecast|release notes
 support backlog|security questionnaire|migration plan|weekly metrics
-review|draft|summarise|compare|tighten|check|update|outline|prioritise|reconcile"""
+review|draft|summarise|compare|tighten|check|update|outline|prioritise|reconcile
+DE89 3704 0044 0532 0130 00|GB82 WEST 1234 5698 7654 32|FR14 2004 1010 0505 0001 3M02 606"""
 LINES = [line.split("|") for line in VOCABULARY.splitlines()]
-PEOPLE, TEAMS, THINGS, VERBS = LINES[0], LINES[1], LINES[2] + LINES[3] + LINES[4], LINES[5]
+PEOPLE, TEAMS, VERBS, IBANS = LINES[0], LINES[1], LINES[5], LINES[6]
+THINGS = LINES[2] + LINES[3] + LINES[4]
 PLAIN = [
     "{p} owns the {t} and wants a decision before the next planning cycle",
     "open question: should we {v} the {t} now or wait for {p}'s numbers",
@@ -82,19 +82,10 @@ SECTIONS = {  # section: (headings, share of sentences with numbers, share of li
     "skill": (("Inputs", "Steps", "Output", "Pitfalls"), 0.1, 0.5),
     "task": (("Request", "Notes from the thread", "Material"), 0.3, 0.3),
 }
-KINDS = {  # kind: (share, prompt tokens, output tokens)
-    "plan": (0.10, 3000, 600),
-    "work": (0.45, 4000, 800),
-    "summarise": (0.20, 6000, 300),
-    "memory": (0.10, 2000, 150),
-    "approval": (0.05, 800, 20),
-    "research": (0.10, 3500, 700),  # no route names it: falls back to `work`
-}
-IBANS = (
-    "DE89 3704 0044 0532 0130 00",
-    "GB82 WEST 1234 5698 7654 32",
-    "FR14 2004 1010 0505 0001 3M02 606",
-)
+KINDS = {  # kind: (share, prompt tokens, output tokens); `research`: no route, so `work`
+    "plan": (0.10, 3000, 600), "work": (0.45, 4000, 800), "summarise": (0.20, 6000, 300),
+    "memory": (0.10, 2000, 150), "approval": (0.05, 800, 20), "research": (0.10, 3500, 700),
+}  # fmt: skip
 
 
 def date(rng: random.Random) -> str:
@@ -132,8 +123,8 @@ def plant(rng: random.Random) -> str:
 
 
 def make_context(rng: random.Random, agents_body: list[str], planted: bool) -> str:
-    """agents.md body, then a space readme, a skill and a task of about equal size."""
-    parts = ["# Cairn", *rng.sample(agents_body, k=max(1, len(agents_body) * 2 // 3))]
+    """The agents.md body, then a space readme, a skill and a task of about equal size."""
+    parts = ["# Cairn", *agents_body]  # the whole body, as every step sends it
     count = sum(tokens.count_text(TOKEN_MODEL, p) + 1 for p in parts)
     base, share = count, (TARGET_TOKENS - count) / len(SECTIONS)
     for i, (section, (headings, numeric, lists)) in enumerate(SECTIONS.items()):
@@ -150,27 +141,22 @@ def make_context(rng: random.Random, agents_body: list[str], planted: bool) -> s
     return "\n\n".join(parts)
 
 
-def pct(sorted_ms: list[float], q: float) -> float:
-    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))]
-
-
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def latency(policy, args, rng, clean, planted) -> tuple[str, bool]:
-    contexts = [(c, False) for c in clean] + [(c, True) for c in planted]
+def latency(
+    policy: AgentsPolicy, args: argparse.Namespace, rng: random.Random, contexts: Contexts
+) -> tuple[str, bool]:
     mean_tokens = statistics.mean(tokens.count_text(TOKEN_MODEL, c) for c, _ in contexts)
     sizes = [len(c) for c, _ in contexts]
     print(
-        f"{len(contexts)} contexts ({len(planted)} with a planted secret): mean "
-        f"{mean_tokens:,.0f} tokens ({TOKEN_MODEL}), {min(sizes):,}-{max(sizes):,} characters"
+        f"{len(contexts)} contexts ({sum(p for _, p in contexts)} with a planted secret): mean "
+        f"{mean_tokens:,.0f} tokens ({TOKEN_MODEL}), {min(sizes):,}-{max(sizes):,} characters "
+        f"(target 3,800-4,200 tokens) {verdict(3800 <= mean_tokens <= 4200)}"
     )
-    missed = false_pos = 0
-    for ctx, is_planted in contexts:
-        flagged = Router(policy).assess(Step("check", context=ctx)).sensitive
-        missed += is_planted and not flagged
-        false_pos += flagged and not is_planted
+    flags = [(Router(policy).assess(Step("check", context=c)).sensitive, p) for c, p in contexts]
+    missed, false_pos = flags.count((False, True)), flags.count((True, False))
     print(f"scan check: planted not flagged {missed}, clean contexts flagged {false_pos}")
     samples = []
     for i in range(args.warmup + args.decisions):
@@ -181,24 +167,28 @@ def latency(policy, args, rng, clean, planted) -> tuple[str, bool]:
         Router(policy).decide(Step(description, kind, context=ctx, space="ops", space_scope=scope))
         if i >= args.warmup:
             samples.append((time.perf_counter() - start) * 1000)
-    ms = sorted(samples)
-    p50, p95, p99 = pct(ms, 0.50), pct(ms, 0.95), pct(ms, 0.99)
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    p50, p95, p99 = cuts[49], cuts[94], cuts[98]
     ok = p50 <= 1 and p99 <= 5
     line = (
         f"routing decision ({mean_tokens:,.0f}-token context, incl. sensitivity scan): p50 "
-        f"{p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms, max {ms[-1]:.2f} ms over "
-        f"{len(ms):,} decisions (targets p50 <= 1 ms, p99 <= 5 ms) {verdict(ok)}"
+        f"{p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms, max {max(samples):.2f} ms over "
+        f"{len(samples):,} decisions (targets p50 <= 1 ms, p99 <= 5 ms) {verdict(ok)}"
     )
     print(line)
     return line, missed == 0
 
 
-def workload(policy, args, rng, clean, planted) -> tuple[str, bool]:
+def workload(
+    policy: AgentsPolicy, args: argparse.Namespace, rng: random.Random, contexts: Contexts
+) -> tuple[str, bool]:
     litellm = litellm_module()
+    clean, planted = ([c for c, p in contexts if p is want] for want in (False, True))
     strongest = policy.models[args.strongest].model
     router, names = Router(policy), list(KINDS)
     routed = baseline = 0.0
     local = sensitive_cloud = refused = sensitive_n = 0
+    chosen: dict[str, int] = {}
     for _ in range(args.steps):
         kind = rng.choices(names, weights=[KINDS[k][0] for k in names])[0]
         _, size_in, size_out = KINDS[kind]
@@ -220,6 +210,7 @@ def workload(policy, args, rng, clean, planted) -> tuple[str, bool]:
             refused += 1
             continue
         spec = policy.models[decision.chosen]
+        chosen[decision.chosen] = chosen.get(decision.chosen, 0) + 1
         if spec_is_local(spec):
             local += 1
         else:
@@ -229,7 +220,8 @@ def workload(policy, args, rng, clean, planted) -> tuple[str, bool]:
     ran = args.steps - refused
     print(
         f"workload: {args.steps:,} steps, {sensitive_n} sensitive; no model allowed for {refused}"
-        f" (left out of both totals); baseline {args.strongest} = {strongest}"
+        f" (left out of both totals); first choices: "
+        f"{', '.join(f'{m} {n}' for m, n in sorted(chosen.items()))}; baseline {strongest}"
     )
     ok = sensitive_cloud == 0
     line = (
@@ -259,11 +251,10 @@ def main() -> int:
     rng = random.Random(args.seed)
     body = workspace.agents.instructions.split("\n\n")
     agents_body = [p.strip() for p in body if p.strip()] or ["You are Cairn."]
-    n_planted = args.contexts // 5
-    clean = [make_context(rng, agents_body, False) for _ in range(args.contexts - n_planted)]
-    planted = [make_context(rng, agents_body, True) for _ in range(n_planted)]
-    first, scan_ok = latency(policy, args, rng, clean, planted)
-    second, route_ok = workload(policy, args, rng, clean, planted)
+    planted = [i % 5 == 4 for i in range(args.contexts)]  # 1 in 5
+    contexts = [(make_context(rng, agents_body, p), p) for p in planted]
+    first, scan_ok = latency(policy, args, rng, contexts)
+    second, route_ok = workload(policy, args, rng, contexts)
     print(f"\nsummary\n{first}\n{second}")
     return 0 if scan_ok and route_ok else 1
 
