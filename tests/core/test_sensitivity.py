@@ -76,3 +76,9 @@ def test_long_context_and_limit() -> None:
     text = "Plain planning text for the quarter. " * 400 + "Reach me at a.b@c.io. " * 100
     findings = scan(text, limit=10)
     assert len(findings) == 10 and all(f.kind == "email" for f in findings)
+
+
+def test_dates_with_times_and_references_are_not_phones() -> None:
+    assert scan("Meeting 2026-03-14 09:30 in room B") == ()
+    assert scan("order 2026-0412-7781 shipped") == ()
+    assert [f.kind for f in scan("password is Tr0ub4dor&3 and more text " * 3)] == ["password"] * 3

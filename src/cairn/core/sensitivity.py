@@ -87,18 +87,8 @@ _API_KEY = _Rule(
         r"|[sr]k_live_[A-Za-z0-9]{20,})"
     ),
 )
-_API_KEY_PREFIXES = ("sk-", "AKIA", "ASIA", "xox", "AIza")
-_UNDERSCORED_PREFIXES = (
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "gsk_",
-    "hf_",
-    "k_live_",
-)  # looked for only when the text has an underscore at all
+# Where a key could start: one search gates the full pattern below.
+_API_KEY_START = re.compile("sk-|AKIA|ASIA|xox|AIza|gh[pousr]_|github_pat_|gsk_|hf_|k_live_")
 _TOKEN = _Rule(
     "token",
     re.compile(
@@ -134,15 +124,15 @@ _NATIONAL_ID = _Rule(
         r"|\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"  # UK NI number
     ),
 )
+# A year first ("2026-03-14 09:30", "2026-0412-7781") is a date or a reference, not a phone.
+_DATE_LIKE = re.compile(r"(?:19|20)\d\d[-./]\d")
 _PHONE = _Rule(
     "phone",
     re.compile(
         r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?!\w)"
         r"|(?<![\w+])\+\d{9,14}(?!\w)"
     ),
-    valid=lambda s: (
-        9 <= len(re.sub(r"\D", "", s)) <= 15 and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s.strip())
-    ),
+    valid=lambda s: 9 <= len(re.sub(r"\D", "", s)) <= 15 and not _DATE_LIKE.match(s.strip()),
 )
 _NUMBER_RULES = (_IBAN, _CARD, _NATIONAL_ID, _PHONE)  # most specific first
 
@@ -179,14 +169,16 @@ def scan(text: str, limit: int = MAX_FINDINGS) -> tuple[Finding, ...]:
     lowered = text.lower()
     if "private key" in lowered:
         found.add_all(_PRIVATE_KEY, text, 0)
-    if any(prefix in text for prefix in _API_KEY_PREFIXES) or (
-        "_" in text and any(prefix in text for prefix in _UNDERSCORED_PREFIXES)
-    ):
+    if _API_KEY_START.search(text):
         found.add_all(_API_KEY, text, 0)
     if "eyJ" in text or "bearer" in lowered:
         found.add_all(_TOKEN, text, 0)
-    if any(hint in lowered for hint in _PASSWORD_HINTS):
-        found.add_all(_PASSWORD, text, 0)
+    for hint in _PASSWORD_HINTS:  # the password pattern is slow: run it only near its words
+        at = lowered.find(hint)
+        while at != -1 and not found.full:
+            start = max(0, at - 24)
+            found.add_all(_PASSWORD, text[start : at + 160], start)
+            at = lowered.find(hint, at + 160)
     at = text.find("@")
     while at != -1 and not found.full:
         start = max(0, at - 64)
