@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -158,3 +159,13 @@ def test_ask_is_routed_and_sensitive_questions_stay_local(
         assert forced.returncode == 1 and "not sent" in forced.stderr
         assert len(stub.requests) == 1
         assert "ana@example.com" not in "".join(str(r.body) for r in stub.requests)
+        # Every routed question leaves a trace with its decision; secrets are redacted.
+        traces = sorted((workspace / ".cairn" / "traces").glob("ask-*.jsonl"))
+        assert len(traces) == 2
+        events = [json.loads(line) for t in traces for line in t.read_text().splitlines()]
+        routed = [e for e in events if e["event"] == "routed"]
+        assert {e["decision"]["chosen"] for e in routed} == {"cloud-fast", "local-small"}
+        assert any(e["decision"]["sensitive"] for e in routed)
+        assert all("sk-test-routed-ask-000000" not in t.read_text() for t in traces)
+        spend = (workspace / ".cairn" / "spend.jsonl").read_text().splitlines()
+        assert len(spend) == 2

@@ -264,3 +264,11 @@ def test_missing_keychain_is_an_authentication_failure_that_says_how_to_fix_it(
         "ollama", "openai/gpt-4o-mini", api_base=stub.base_url, resolve_key=no_keychain
     )
     assert collect(on_this_machine.stream(HELLO)).text.strip() == stub.state.reply
+
+
+def test_no_key_for_a_keyed_provider_says_how_to_set_one() -> None:
+    engine = CloudEngine("fast", "openai/gpt-4o-mini", resolve_key=lambda _: None)
+    with pytest.raises(EngineError) as caught:
+        collect(engine.stream(HELLO))
+    assert caught.value.kind == "authentication"
+    assert "cairn keys set openai" in str(caught.value)

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from cairn.core.budget import BudgetPaused
@@ -105,15 +106,25 @@ def _routed(
     policy: object, root: Path, step: Step, request: ChatRequest, cancel: CancelToken
 ) -> Iterator[object]:
     from cairn.core.schema import AgentsPolicy
+    from cairn.infra.trace import TraceWriter
     from cairn.runtime import build_dispatcher
 
     assert isinstance(policy, AgentsPolicy)
-    dispatcher = build_dispatcher(policy, root, task=f"ask-{uuid.uuid4().hex[:8]}")
+    task = f"ask-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    dispatcher = build_dispatcher(policy, root, task=task)
+    trace = TraceWriter(root, task)
+    trace.write("task_started", request=step.description, kind=step.kind, space=step.space)
     while True:
         try:
-            yield from dispatcher.run(step, request, cancel=cancel)
+            for event in dispatcher.run(step, request, cancel=cancel):
+                trace.record(event)
+                yield event
             return
+        except (RoutingStopped, EngineError) as error:
+            trace.failed(error)
+            raise
         except BudgetPaused as pause:
+            trace.failed(pause)
             print(f"\ncairn: paused: {pause}", file=sys.stderr)
             if not (sys.stdin.isatty() and input("continue? [y/N] ").strip().lower() == "y"):
                 raise

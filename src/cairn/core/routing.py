@@ -303,9 +303,10 @@ class Router:
         window = self.context_window(model)
         if step.prompt_tokens and window and step.prompt_tokens >= window:
             return f"window of {window:,} tokens is too small for the {step.prompt_tokens:,} needed"
-        if model in tried:
-            return "already tried for this step"
         cooling = self.health.cooling(model)
+        if model in tried:
+            failure = f" and failed ({cooling[1]})" if cooling else ""
+            return f"already tried for this step{failure}"
         if cooling:
             return f"cooling down for {cooling[0]:.0f} s after {cooling[1]}"
         return None

@@ -36,6 +36,26 @@ from cairn.engines import tokens
 _import_lock = threading.Lock()
 _registered_free: set[str] = set()
 
+# Providers that authenticate with an API key (others use cloud credentials or none).
+_KEYED_PROVIDERS = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "gemini",
+        "mistral",
+        "groq",
+        "cohere",
+        "together_ai",
+        "deepseek",
+        "xai",
+        "openrouter",
+        "perplexity",
+        "fireworks_ai",
+        "deepinfra",
+        "cerebras",
+    }
+)
+
 KeyResolver = Callable[[str], str | None]
 """Provider name → API key (or None). Called at every request, never cached here."""
 
@@ -154,6 +174,14 @@ class CloudEngine:
             if not is_loopback(self.api_base):
                 raise EngineError("authentication", str(exc), model=self._name) from exc
             key = None  # servers on this machine need no key
+        keyed = self.provider in _KEYED_PROVIDERS and not is_loopback(self.api_base)
+        if self._resolve_key is not None and not key and keyed:
+            raise EngineError(
+                "authentication",
+                f"no API key for {self.provider}: set one with `cairn keys set {self.provider}` "
+                "(or the provider's environment variable, see docs/keys.md)",
+                model=self._name,
+            )
         if key:
             kwargs["api_key"] = key
         elif is_loopback(self.api_base):
@@ -369,6 +397,8 @@ def classify_litellm_error(exc: Exception, model: str) -> EngineError:
         kind = "context_too_long"
     elif isinstance(exc, errors.Timeout):
         kind = "timeout"
+    elif "Missing credentials" in str(exc) or "api_key client option must be set" in str(exc):
+        kind = "authentication"
     elif isinstance(exc, errors.MidStreamFallbackError):
         kind = "server_error"  # the stream broke or could not be read
     elif _connection_failed(exc):
