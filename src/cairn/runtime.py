@@ -15,6 +15,8 @@ from cairn.core.schema import AgentsPolicy, ModelSpec
 
 if TYPE_CHECKING:
     from cairn.core.dispatch import Dispatcher
+    from cairn.core.loader import WorkspaceModel
+    from cairn.core.loop import TaskRunner
 
 
 class ModelNotFoundError(CairnError):
@@ -135,3 +137,59 @@ def build_dispatcher(
     ledger = JsonlLedger.for_workspace(root)
     guard = BudgetGuard(policy.budgets, ledger, task=task, automation=automation)
     return Dispatcher(Router(policy), engines, ledger=ledger, guard=guard, price=engines.price)
+
+
+def policy_with_model(policy: AgentsPolicy, choice: str, root: Path | None) -> AgentsPolicy:
+    """`--model`: every step goes to `choice`; sensitive steps still only run locally
+    (the router adds the local models as their fallback, and refuses the cloud one)."""
+    models = dict(policy.models)
+    if choice not in models:
+        engine = engine_for(choice, policy, root)  # validates the choice, clear errors
+        path = getattr(engine, "path", None)
+        spec = (
+            ModelSpec(engine="local", path=str(path))
+            if path is not None
+            else ModelSpec(engine="litellm", model=choice)
+        )
+        models[choice] = spec
+    kinds = {*policy.routing, "work", "plan", "summarise", "memory", "approval"}
+    routing = dict.fromkeys(kinds, "override")
+    roles = {**policy.roles, "override": (choice,)}
+    if "sensitive" in policy.routing:
+        routing["sensitive"] = policy.routing["sensitive"]
+    return policy.model_copy(update={"models": models, "roles": roles, "routing": routing})
+
+
+def build_runner(
+    model: WorkspaceModel,
+    root: Path,
+    *,
+    automation: str | None = None,
+    model_override: str | None = None,
+    task_id: str | None = None,
+) -> tuple[TaskRunner, Dispatcher]:
+    """A task runner over the real engines, router, budgets, ledger and approval queue."""
+    import uuid
+    from datetime import datetime
+
+    from cairn.core.guards import default_guards
+    from cairn.core.loop import TaskRunner
+    from cairn.infra.approvals import ApprovalQueue
+
+    agents = model.workspace.agents
+    if agents is None:
+        raise CairnError("the workspace has no agents.md: run `cairn init` or create one")
+    policy = agents.policy
+    if model_override:
+        policy = policy_with_model(policy, model_override, root)
+    task = task_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    dispatcher = build_dispatcher(policy, root, task=task, automation=automation)
+    queue = ApprovalQueue(root)
+    runner = TaskRunner(
+        model,
+        dispatcher,
+        guards=default_guards(dispatcher.guard),
+        queue=lambda request, task_id: queue.queue(request, task_id, automation),
+        task_id=task,
+    )
+    return runner, dispatcher

@@ -96,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument("--workspace", default=".", metavar="DIR")
     route.add_argument("--json", action="store_true", help="machine-readable output")
+    run = commands.add_parser("run", help="run a task headless, streaming its output")
+    run.add_argument("request", metavar="REQUEST")
+    run.add_argument("--space", metavar="S")
+    run.add_argument("--skill", metavar="K")
+    run.add_argument("--operator", metavar="O")
+    run.add_argument(
+        "--model",
+        metavar="NAME_OR_GGUF_PATH",
+        help="use this model for every step (sensitive steps still stay local)",
+    )
+    approve = run.add_mutually_exclusive_group()
+    approve.add_argument("--yes", action="store_true", help="approve every 'ask' action")
+    approve.add_argument("--no-approve", action="store_true", help="deny every 'ask' action")
+    run.add_argument("--plan", choices=("auto", "always", "never"), default="auto")
+    run.add_argument("--workspace", default=".", metavar="DIR")
+    run.add_argument("--json", action="store_true", help="one line per event on stdout")
+    trace = commands.add_parser("trace", help="list tasks' traces or show one")
+    trace_actions = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
+    trace_actions.add_parser("list", help="every trace, newest last")
+    trace_actions.add_parser("show", help="the events of one trace").add_argument("id")
+    trace.add_argument("--workspace", default=".", metavar="DIR")
     return parser
 
 
@@ -115,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": "cairn.cli.models",
         "ask": "cairn.cli.ask",
         "route": "cairn.cli.route",
+        "run": "cairn.cli.run",
+        "trace": "cairn.cli.run",
     }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)

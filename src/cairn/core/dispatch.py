@@ -100,10 +100,12 @@ class Dispatcher:
     def run(
         self,
         step: Step,
-        request: ChatRequest,
+        request: ChatRequest | Callable[[ChatEngine], ChatRequest],
         overrides: Overrides = NO_OVERRIDES,
         cancel: CancelToken | None = None,
     ) -> Iterator[RoutingEvent | EngineEvent]:
+        """Route and run one step. `request` may be a function of the chosen engine, so the
+        context can be fitted to that model's window (and refitted after a failover)."""
         sensitivity = self.router.assess(step)
         tried: list[str] = []
         while True:
@@ -119,7 +121,8 @@ class Dispatcher:
                 raise SensitivityBreach(f"{model} is not local; the sensitive step was not sent")
             try:
                 # Counting may load a local model: that can fail like a call can.
-                prompt = engine.count_tokens(request.messages)
+                built = request if isinstance(request, ChatRequest) else request(engine)
+                prompt = engine.count_tokens(built.messages)
                 window = engine.context_window
             except EngineError as error:
                 if error.kind not in FAILOVER_KINDS:
@@ -133,7 +136,7 @@ class Dispatcher:
                 self.router.set_context_window(model, window)
                 step = replace(step, prompt_tokens=prompt)
                 continue
-            verdict = self._check_budget(model, engine, prompt, request)
+            verdict = self._check_budget(model, engine, prompt, built)
             yield Routed(decision, verdict)
             if verdict is not None and verdict.state == "pause":
                 raise BudgetPaused(verdict)
@@ -141,7 +144,7 @@ class Dispatcher:
                 yield BudgetWarning(verdict)
             answered = False
             try:
-                for event in engine.stream(request, cancel):
+                for event in engine.stream(built, cancel):
                     if isinstance(event, TextDelta | ToolCallRequested):
                         answered = True
                     elif isinstance(event, Usage):

@@ -27,6 +27,19 @@ def _routing(value: object) -> Mapping[str, str]:
     return {}
 
 
+def file_sensitivity(workspace: Workspace, path: str, text: str) -> str | None:
+    """Why a file's content makes a step sensitive, or None: marked, or from a private space."""
+    doc, _ = parse_document(path, text.encode("utf-8"))
+    if doc is not None and doc.frontmatter.get("sensitive") is True:
+        return path
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] == "spaces":
+        home = workspace.spaces.get(parts[1])
+        if home is not None and home.scope == "private":
+            return f"{path} (private space '{home.name}')"
+    return None
+
+
 def build_step(
     workspace: Workspace,
     description: str,
@@ -52,16 +65,7 @@ def build_step(
     found_skill = workspace.find_skill(skill, space) if skill else None
     if skill and found_skill is None:
         raise UnknownNameError(f"no skill '{skill}' in this workspace or space")
-    sensitive: list[str] = []
-    for file in files:
-        doc, _ = parse_document(file.path, file.text.encode("utf-8"))
-        if doc is not None and doc.frontmatter.get("sensitive") is True:
-            sensitive.append(file.path)
-        parts = file.path.split("/")
-        if len(parts) > 2 and parts[0] == "spaces":
-            home = workspace.spaces.get(parts[1])
-            if home is not None and home.scope == "private" and file.path not in sensitive:
-                sensitive.append(f"{file.path} (private space '{home.name}')")
+    sensitive = [r for f in files if (r := file_sensitivity(workspace, f.path, f.text))]
     skill_routing = (found_skill.meta.model_extra or {}).get("routing") if found_skill else None
     step = Step(
         description=description,

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cairn.core.budget import BudgetPaused
-from cairn.core.dispatch import BudgetWarning, FellBack, Routed, RoutingStopped
-from cairn.core.engine import Finished, ToolCallRequested, Usage
+from cairn.core.dispatch import BudgetWarning, Routed, RoutingStopped
+from cairn.core.engine import TextDelta, ToolCallRequested
 from cairn.infra.redaction import REDACTOR
 
 
@@ -39,35 +41,22 @@ class TraceWriter:
                 handle.write(line)
 
     def record(self, event: object) -> None:
-        """Write the routing and usage events of a step; text deltas are not traced."""
+        """Write any loop, routing or engine event; streamed text deltas are left out
+        (each step's whole text is in its `step_finished` event)."""
+        if isinstance(event, TextDelta):
+            return
         if isinstance(event, Routed):
             self.write(
                 "routed",
                 decision=event.decision.to_json(),
                 budget=event.budget.to_json() if event.budget else None,
             )
-        elif isinstance(event, FellBack):
-            self.write(
-                "fell_back",
-                model=event.model,
-                kind=event.kind,
-                message=event.message,
-                cooldown_s=event.cooldown_s,
-            )
         elif isinstance(event, BudgetWarning):
             self.write("budget_warning", verdict=event.verdict.to_json())
         elif isinstance(event, ToolCallRequested):
             self.write("tool_call", name=event.call.name, arguments=dict(event.call.arguments))
-        elif isinstance(event, Usage):
-            self.write(
-                "usage",
-                input_tokens=event.input_tokens,
-                output_tokens=event.output_tokens,
-                cached_input_tokens=event.cached_input_tokens,
-                cost_usd=event.cost_usd,
-            )
-        elif isinstance(event, Finished):
-            self.write("finished", reason=event.reason)
+        elif is_dataclass(event) and not isinstance(event, type):
+            self.write(_snake(type(event).__name__), **_plain(event))
 
     def failed(self, error: BaseException) -> None:
         if isinstance(error, RoutingStopped):
@@ -76,3 +65,24 @@ class TraceWriter:
             self.write("paused", reason=str(error), verdict=error.verdict.to_json())
         else:
             self.write("failed", error=type(error).__name__, message=str(error))
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _plain(event: Any) -> dict[str, Any]:
+    """An event's fields as JSON-friendly data; answer slots and locks are summarised."""
+    data: dict[str, Any] = {}
+    for item in fields(event):
+        value = getattr(event, item.name)
+        if is_dataclass(value) and not isinstance(value, type):
+            value = _plain(value)
+        elif hasattr(value, "tool") and hasattr(value, "reason"):  # an approval request
+            value = {"id": value.id, "tool": value.tool, "path": value.path, "reason": value.reason}
+        elif isinstance(value, tuple):
+            value = [_plain(v) if is_dataclass(v) else v for v in value]
+        elif not isinstance(value, str | int | float | bool | dict | list | type(None)):
+            continue
+        data[item.name] = value
+    return data

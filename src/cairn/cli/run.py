@@ -1,0 +1,230 @@
+"""`cairn run`: a task, headless, streamed to the terminal; `cairn trace`: what tasks did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from cairn.core.errors import CairnError, WorkspaceNotFoundError
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _ask_terminal(prompt: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return input(f"{prompt} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from cairn.core.engine import CancelToken
+    from cairn.core.loader import WorkspaceModel
+    from cairn.core.loop import ApprovalMode, TaskOptions
+    from cairn.infra.files import LocalFileStore
+    from cairn.infra.redaction import install_log_redaction
+    from cairn.infra.starter import looks_like_workspace
+    from cairn.infra.trace import TraceWriter
+    from cairn.runtime import build_runner
+
+    install_log_redaction()
+    root = Path(args.workspace).expanduser().resolve()
+    if not looks_like_workspace(root):
+        raise WorkspaceNotFoundError(f"{root} is not a Cairn workspace; see `cairn init`")
+    model = WorkspaceModel(LocalFileStore(root))
+    workspace = model.load()
+    for name, found in (
+        ("space", args.space and args.space in workspace.spaces),
+        ("skill", args.skill and workspace.find_skill(args.skill, args.space)),
+        ("operator", args.operator and workspace.find_operator(args.operator, args.space)),
+    ):
+        if getattr(args, name) and not found:
+            raise CairnError(f"no {name} '{getattr(args, name)}' in this workspace")
+    runner, _ = build_runner(model, root, model_override=args.model)
+    approvals: ApprovalMode = "ask" if sys.stdin.isatty() else "queue"
+    if args.yes or args.no_approve:
+        approvals = "yes" if args.yes else "no"
+    options = TaskOptions(
+        space=args.space,
+        skill=args.skill,
+        operator=args.operator,
+        approvals=approvals,
+        plan=args.plan,
+    )
+    trace = TraceWriter(root, runner.task)
+    cancel = CancelToken()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if cancel.cancelled:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        cancel.cancel()
+        _err("\n[cancelling… press Ctrl-C again to stop at once]")
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        return _consume(runner.run(args.request, options, cancel), trace, args.json, root)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
+    from cairn.core.dispatch import BudgetWarning, FellBack, Routed
+    from cairn.core.engine import TextDelta
+    from cairn.core.events import (
+        ApprovalDecided,
+        ApprovalNeeded,
+        GuardStopped,
+        MemoryProposed,
+        PlanApprovalNeeded,
+        PlanMade,
+        QuestionAsked,
+        StepFinished,
+        StepStarted,
+        TaskCancelled,
+        TaskFailed,
+        TaskFinished,
+        TaskStarted,
+        ToolCalled,
+        ToolResult,
+    )
+
+    code = 0
+    for event in events:
+        trace.record(event)
+        if as_json and not isinstance(event, TextDelta):
+            print(json.dumps({"event": type(event).__name__}, ensure_ascii=False), flush=True)
+        if isinstance(event, TextDelta):
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, TaskStarted):
+            _err(f"▶ task {event.task}" + (f" in space {event.space}" if event.space else ""))
+        elif isinstance(event, PlanMade) and len(event.plan.steps) > 1:
+            _err("plan:")
+            for n, step in enumerate(event.plan.steps, 1):
+                _err(f"  {n}. {step.title} ({step.kind})")
+        elif isinstance(event, PlanApprovalNeeded):
+            _err(event.request.preview)
+            answer = _ask_terminal("approve this plan?")
+            (event.request.approve if answer else event.request.deny)()
+        elif isinstance(event, StepStarted):
+            _err(f"── step {event.index}: {event.step.title} ({event.step.kind})")
+        elif isinstance(event, Routed) and event.decision.chosen:
+            decision = event.decision
+            where = "local" if decision.chosen_is_local else "cloud"
+            why = (
+                "; sensitive: " + "; ".join(decision.sensitivity.reasons)
+                if decision.sensitivity.sensitive
+                else ""
+            )
+            _err(f"   → {decision.chosen} ({where}) — {decision.rule}{why}")
+        elif isinstance(event, FellBack):
+            _err(f"   {event.model} failed ({event.kind}); trying the next model")
+        elif isinstance(event, BudgetWarning):
+            _err(f"   budget: {event.verdict.reason}")
+        elif isinstance(event, ToolCalled):
+            args = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in event.arguments.items())
+            _err(f"\n   ⚙ {event.name}({args}) — {event.permission}")
+        elif isinstance(event, ApprovalNeeded):
+            request = event.request
+            _err(f"   approval needed: {request.tool} {request.path or ''} — {request.reason}")
+            if request.preview:
+                _err("     " + request.preview.replace("\n", "\n     "))
+            answer = _ask_terminal("   allow it?")
+            (request.approve if answer else request.deny)()
+        elif isinstance(event, ApprovalDecided):
+            _err(f"   {'approved' if event.approved else 'denied'} ({event.by})")
+        elif isinstance(event, ToolResult):
+            first = (event.output.splitlines() or [""])[0][:100]
+            _err(f"   {'✓' if event.ok else '✗'} {event.name}: {first}")
+        elif isinstance(event, QuestionAsked):
+            _err(f"   question: {event.question}")
+            try:
+                event.answer.give(input("   answer: ") if sys.stdin.isatty() else "")
+            except EOFError:
+                event.answer.give("")
+        elif isinstance(event, MemoryProposed):
+            _err(f"   ✎ memory proposed ({event.source}): {event.text}")
+        elif isinstance(event, GuardStopped):
+            _err(f"   ■ {event.guard}: {event.reason}")
+        elif isinstance(event, StepFinished):
+            print()
+        elif isinstance(event, TaskFinished):
+            _err(
+                f"✔ done · {event.input_tokens:,} tokens in, {event.output_tokens:,} out · "
+                f"${event.cost_usd:.6f}"
+                + (f" · record: {event.record}" if event.record else "")
+                + f" · trace: {trace.path.relative_to(root)}"
+            )
+        elif isinstance(event, TaskFailed):
+            _err(f"✘ failed ({event.kind}): {event.reason}")
+            code = 1
+        elif isinstance(event, TaskCancelled):
+            _err(f"✘ cancelled: {event.reason}")
+            code = 130
+    return code
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    root = Path(args.workspace).expanduser()
+    folder = root / ".cairn" / "traces"
+    traces = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    if args.trace_command == "list":
+        for path in traces:
+            events = _read(path)
+            start = next((e for e in events if e.get("event") in ("task_started",)), {})
+            end: dict[str, Any] = next(
+                (
+                    e
+                    for e in reversed(events)
+                    if e.get("event")
+                    in (
+                        "task_finished",
+                        "task_failed",
+                        "task_cancelled",
+                        "finished",
+                        "stopped",
+                        "failed",
+                    )
+                ),
+                {},
+            )
+            status = (end.get("event") or "running").replace("task_", "")
+            cost = end.get("cost_usd")
+            shown = f"${cost:.6f}" if cost is not None else ""
+            print(f"{path.stem}  {status:<9} {shown:>10}  {str(start.get('request', ''))[:70]}")
+        if not traces:
+            print("no traces yet")
+        return 0
+    matches = [p for p in traces if p.stem == args.id or p.stem.startswith(args.id)]
+    if len(matches) != 1:
+        raise CairnError(
+            f"{'no trace' if not matches else 'several traces'} match '{args.id}'"
+            "; `cairn trace list` shows them"
+        )
+    for event in _read(matches[0]):
+        name = event.pop("event", "?")
+        event.pop("task", None)
+        at = str(event.pop("at", ""))[11:19]
+        print(f"{at} {name:<16} {json.dumps(event, ensure_ascii=False)[:300]}")
+    return 0
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
