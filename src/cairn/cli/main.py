@@ -114,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="one line per event on stdout")
     trace = commands.add_parser("trace", help="list tasks' traces or show one")
     trace_actions = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
-    trace_actions.add_parser("list", help="every trace, newest last")
-    trace_actions.add_parser("show", help="the events of one trace").add_argument("id")
-    trace.add_argument("--workspace", default=".", metavar="DIR")
+    trace_list = trace_actions.add_parser("list", help="every trace, newest last")
+    trace_show = trace_actions.add_parser("show", help="the events of one trace")
+    trace_show.add_argument("id", metavar="ID", help="a trace id or its beginning")
+    for sub in (trace_list, trace_show):
+        sub.add_argument("--workspace", default=".", metavar="DIR")
     return parser
 
 

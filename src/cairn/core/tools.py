@@ -185,7 +185,26 @@ def _model_hash(workspace: Workspace, path: str) -> str | None:
     return next((e.content_hash for e in entities if e is not None and e.path == path), None)
 
 
+def _exact_case(env: ToolEnv, path: str) -> None:
+    """Refuse a path that differs from an existing one only in case.
+
+    On macOS and Windows `AGENTS.md` *is* agents.md, but a rule about `agents.md` does
+    not match it: without this check a case variant would slip past a `deny`.
+    """
+    folder = ""
+    for part in path.split("/"):
+        files, folders = env.model.store.scan(folder)
+        if part in files or part in folders:
+            folder = f"{folder}/{part}" if folder else part
+            continue
+        twin = next((n for n in (*files, *folders) if n.casefold() == part.casefold()), None)
+        if twin is not None:
+            raise ToolError(f"'{path}' differs only in case from the existing '{twin}'")
+        return
+
+
 def _write(env: ToolEnv, path: str, text: str, base: str | None, verb: str) -> ToolOutcome:
+    _exact_case(env, path)
     data = text.encode("utf-8")
     if len(data) > MAX_FILE_BYTES:
         raise ToolError(f"{path} would be {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")

@@ -36,6 +36,9 @@ class Recorded:
 class StubState:
     reply: str = "Hello from the stub."
     tool_call: dict[str, Any] | None = None  # {"name": ..., "arguments": {...}} to call a tool
+    # Answers for the next requests, in order: a string (a reply) or a tool call dict as
+    # above. Once used up, `reply` / `tool_call` apply again.
+    script: list[str | dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     hang_s: float = 30.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,6 +88,7 @@ class OpenAIStub:
 class _Handler(BaseHTTPRequestHandler):
     state: StubState
     protocol_version = "HTTP/1.1"
+    _next: str | dict[str, Any] | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -101,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"_raw": raw.decode("utf-8", "replace")}
         with self.state.lock:
             self.state.requests.append(Recorded(self.path, dict(self.headers), body))
+            self._next = self.state.script.pop(0) if self.state.script else None
         failure = self.path.split("/")[1].removeprefix("fail-") if "/fail-" in self.path else ""
         if failure == "500":
             self._json(500, {"error": {"message": "internal error", "type": "server_error"}})
@@ -162,17 +167,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _usage(self, body: dict[str, Any]) -> dict[str, int]:
         prompt = sum(len(str(m.get("content") or "").split()) + 4 for m in body.get("messages", []))
-        completion = len(self.state.reply.split())
+        completion = len(self._reply().split())
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         }
 
+    def _reply(self) -> str:
+        return self._next if isinstance(self._next, str) else self.state.reply
+
+    def _tool(self) -> dict[str, Any] | None:
+        if isinstance(self._next, dict):
+            return self._next
+        return None if isinstance(self._next, str) else self.state.tool_call
+
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": self.state.reply}
+        message: dict[str, Any] = {"role": "assistant", "content": self._reply()}
         reason = "stop"
-        if self.state.tool_call and body.get("tools"):
+        if self._tool() and body.get("tools"):
             message = {"role": "assistant", "content": None, "tool_calls": [self._call()]}
             reason = "tool_calls"
         return {
@@ -185,14 +198,12 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def _call(self) -> dict[str, Any]:
-        assert self.state.tool_call is not None
+        tool = self._tool()
+        assert tool is not None
         return {
-            "id": "call_stub1",
+            "id": f"call_stub{len(self.state.requests)}",
             "type": "function",
-            "function": {
-                "name": self.state.tool_call["name"],
-                "arguments": json.dumps(self.state.tool_call["arguments"]),
-            },
+            "function": {"name": tool["name"], "arguments": json.dumps(tool["arguments"])},
         }
 
     def _stream(self, body: dict[str, Any]) -> None:
@@ -208,12 +219,12 @@ class _Handler(BaseHTTPRequestHandler):
             return f"data: {json.dumps(data)}\n\n".encode()
 
         events = [chunk({"role": "assistant", "content": ""})]
-        if self.state.tool_call and body.get("tools"):
+        if self._tool() and body.get("tools"):
             call = self._call()
             events.append(chunk({"tool_calls": [{"index": 0, **call}]}))
             events.append(chunk({}, "tool_calls"))
         else:
-            for word in self.state.reply.split(" "):
+            for word in self._reply().split(" "):
                 events.append(chunk({"content": word + " "}))
             events.append(chunk({}, "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):

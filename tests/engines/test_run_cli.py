@@ -1,0 +1,144 @@
+"""`cairn run` end to end: real engines, real files, the trace and the history record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cairn.testing.openai_stub import OpenAIStub
+from tests.conftest import copy_starter
+
+
+def cairn(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def workspace(tmp_path: Path, stub: OpenAIStub | None, local_model: Path) -> Path:
+    root = copy_starter(tmp_path / "ws")
+    agents = root / "agents.md"
+    text = agents.read_text()
+    if stub is not None:
+        text = text.replace(
+            "    model: openai/gpt-4o-mini\n",
+            f"    model: openai/gpt-4o-mini\n    api_base: {stub.base_url}\n    local: false\n",
+            1,
+        )
+    text = text.replace(
+        "    path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf\n    context: 8192",
+        f"    path: {local_model}\n    context: 4096",
+        1,
+    )
+    # Keep the tiny model's prompt small: it has a 4,096-token window.
+    body_start = text.index("\n---\n", 4) + 5
+    agents.write_text(text[:body_start] + "You are Cairn. Be brief.\n")
+    return root
+
+
+def test_run_with_the_cloud_model_uses_tools_and_writes_a_record(
+    tmp_path: Path, tiny_model_path: Path
+) -> None:
+    with OpenAIStub() as stub:
+        root = workspace(tmp_path, stub, tiny_model_path)
+        stub.state.script = [
+            {
+                "name": "write_file",
+                "arguments": {"path": "spaces/team/drafts/update.md", "content": "Ship it."},
+            },
+            "Wrote the update to the drafts.",
+        ]
+        result = cairn(
+            "run",
+            "Write the weekly update to the team drafts",
+            "--space",
+            "team",
+            "--workspace",
+            str(root),
+            "--no-approve",
+            env={"OPENAI_API_KEY": "sk-test-run-000000000000"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert (root / "spaces/team/drafts/update.md").read_text() == "Ship it."
+        assert "Wrote the update" in result.stdout
+        assert "→ cloud-fast (cloud)" in result.stderr and "✔ done" in result.stderr
+        # The tool result went back to the model labelled as data.
+        tool_messages = [m for m in stub.requests[-1].body["messages"] if m["role"] == "tool"]
+        assert "<data source=" in tool_messages[0]["content"]
+    records = list((root / "spaces/team/history").glob("*.md"))
+    assert len(records) == 1 and "Wrote the update" in records[0].read_text()
+    traces = list((root / ".cairn/traces").glob("*.jsonl"))
+    events = [json.loads(line)["event"] for line in traces[0].read_text().splitlines()]
+    assert events[0] == "task_started" and events[-1] == "task_finished"
+    assert {"routed", "tool_called", "tool_result", "usage"} <= set(events)
+    assert "sk-test-run-000000000000" not in traces[0].read_text()
+    listing = cairn("trace", "list", "--workspace", str(root))
+    assert traces[0].stem in listing.stdout and "finished" in listing.stdout
+    shown = cairn("trace", "show", traces[0].stem[:15], "--workspace", str(root))
+    assert "tool_called" in shown.stdout
+
+
+def test_gated_write_is_denied_headless(tmp_path: Path, tiny_model_path: Path) -> None:
+    with OpenAIStub() as stub:
+        root = workspace(tmp_path, stub, tiny_model_path)
+        stub.state.script = [
+            {"name": "write_file", "arguments": {"path": "spaces/team/notes.md", "content": "x"}},
+            "Could not write it.",
+        ]
+        result = cairn(
+            "run",
+            "Save a note",
+            "--space",
+            "team",
+            "--workspace",
+            str(root),
+            env={"OPENAI_API_KEY": "sk-test-run-000000000000"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert not (root / "spaces/team/notes.md").exists()
+        queued = list((root / ".cairn/approvals/pending").glob("*.json"))
+        assert len(queued) == 1  # no terminal: queued for a person to decide
+        assert "not done" in json.dumps(stub.requests[-1].body)
+
+
+def test_run_on_the_tiny_local_model(tmp_path: Path, tiny_model_path: Path) -> None:
+    root = workspace(tmp_path, None, tiny_model_path)
+    result = cairn(
+        "run",
+        "Say hello to the team",
+        "--model",
+        "local-small",
+        "--workspace",
+        str(root),
+        "--no-approve",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "→ local-small (local)" in result.stderr and "✔ done" in result.stderr
+
+
+def test_unknown_space_and_failed_routing_exit_non_zero(
+    tmp_path: Path, tiny_model_path: Path
+) -> None:
+    root = workspace(tmp_path, None, tmp_path / "missing.gguf")
+    unknown = cairn("run", "x", "--space", "nope", "--workspace", str(root))
+    assert unknown.returncode == 2 and "no space 'nope'" in unknown.stderr
+    private = cairn(
+        "run",
+        "Plan my week",
+        "--space",
+        "chief-of-staff",
+        "--workspace",
+        str(root),
+        "--no-approve",
+        env={"OPENAI_API_KEY": "sk-test-run-000000000000"},
+    )
+    assert private.returncode == 1 and "✘ failed" in private.stderr
