@@ -173,7 +173,7 @@ def build_runner(
     from datetime import datetime
 
     from cairn.core.guards import default_guards
-    from cairn.core.loop import TaskRunner
+    from cairn.core.loop import TaskRunner, model_risk_judge
     from cairn.infra.approvals import ApprovalQueue
 
     agents = model.workspace.agents
@@ -190,6 +190,7 @@ def build_runner(
         dispatcher,
         guards=default_guards(dispatcher.guard),
         queue=lambda request, task_id: queue.queue(request, task_id, automation),
+        risk=model_risk_judge(dispatcher) if "approval" in policy.routing else None,
         task_id=task,
     )
     return runner, dispatcher

@@ -39,6 +39,8 @@ def workspace(tmp_path: Path, stub: OpenAIStub | None, local_model: Path) -> Pat
         f"    path: {local_model}\n    context: 4096",
         1,
     )
+    # No model risk judgement on writes here: the tiny model's verdicts are random.
+    text = text.replace("  approval: gate\n", "", 1)
     # Keep the tiny model's prompt small: it has a 4,096-token window.
     body_start = text.index("\n---\n", 4) + 5
     agents.write_text(text[:body_start] + "You are Cairn. Be brief.\n")

@@ -178,6 +178,7 @@ class TaskRunner:
         self.task = task_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.write_record = write_record
         self._last_context: Assembled | None = None
+        self._env: ToolEnv | None = None
         self._last_model = ""
 
     # --- the task -----------------------------------------------------------------------
@@ -186,6 +187,9 @@ class TaskRunner:
         self, request: str, options: TaskOptions = TaskOptions(), cancel: CancelToken | None = None
     ) -> Iterator[object]:
         cancel = cancel or CancelToken()
+        # One tool environment per task: it remembers what the task read, so a write back
+        # to a file someone edited meanwhile is refused as a conflict.
+        self._env = ToolEnv(self.model, options.space)
         totals = _Totals()
         state = LoopState(self.task)
         yield TaskStarted(self.task, request, options.space, options.skill, options.operator)
@@ -498,7 +502,7 @@ class TaskRunner:
         args = call.arguments
         if tool is not None:
             try:
-                return tool.run(args, ToolEnv(self.model, options.space))
+                return tool.run(args, self._env or ToolEnv(self.model, options.space))
             except Exception as exc:  # a tool bug must not end the task
                 return ToolOutcome(False, f"{call.name} failed: {exc}")
         if call.name == "propose_memory":
@@ -752,3 +756,41 @@ def _preview(arguments: Mapping[str, Any]) -> str:
     text = "\n".join(f"{k}: {v}" for k, v in arguments.items())
     lines = text.splitlines()
     return "\n".join(lines[:40]) + (f"\n… {len(lines) - 40} more lines" if len(lines) > 40 else "")
+
+
+RISK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "risk": {"type": "string", "enum": ["low", "high"]},
+        "reason": {"type": "string", "maxLength": 200},
+    },
+    "required": ["risk"],
+}
+
+
+def model_risk_judge(dispatcher: Dispatcher) -> RiskJudge:
+    """A gate helper: a model (routed as kind `approval`, local by default) rates an allowed
+    write as low or high risk. "high" turns allow into ask; any failure changes nothing."""
+
+    def judge(tool: str, arguments: Mapping[str, Any], path: str | None) -> str:
+        question = (
+            f"A task wants to run the tool {tool} on {path or 'no file'}. Is it risky: "
+            "destructive, hard to undo, touching important files, or sending data away? "
+            "Answer with JSON.\n\n" + as_data("the tool call", _preview(arguments))
+        )
+        request = ChatRequest(
+            (Message("user", question),), json_schema=RISK_SCHEMA, max_tokens=80, temperature=0.0
+        )
+        text = ""
+        try:
+            for event in dispatcher.run(
+                Step("Judge a tool call's risk", kind="approval", context=question), request
+            ):
+                if isinstance(event, TextDelta):
+                    text += event.text
+            risk = json.loads(text, strict=False).get("risk")
+        except (RoutingStopped, BudgetPaused, EngineError, ValueError, AttributeError):
+            return "low"
+        return "high" if risk == "high" else "low"
+
+    return judge
