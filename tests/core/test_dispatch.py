@@ -196,7 +196,7 @@ def test_context_too_long_moves_to_a_bigger_window() -> None:
 
 def test_a_model_that_fails_to_load_falls_back() -> None:
     class Unloadable(ScriptedEngine):
-        def count_tokens(self, messages: Any) -> int:
+        def count_tokens(self, messages: Any, tools: Any = ()) -> int:
             raise EngineError("out_of_memory", "needs 40 GiB, 8 GiB available")
 
     dispatcher, pool = setup(primary=Unloadable("primary", is_local=False))

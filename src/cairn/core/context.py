@@ -12,7 +12,7 @@ parts are trimmed in this order, least important first:
 2. recalled memory — dropped;
 3. the skills list — reduced to names, then dropped;
 4. the space readme — shortened (its beginning kept), then dropped;
-5. the operator's lens — shortened.
+5. the operator's lens — shortened (its first 200 characters kept), then dropped.
 
 agents.md's instructions and the task are never trimmed: if they alone do not fit, the
 step fails with a clear `context_too_long` error (the router then tries a model with a
@@ -21,6 +21,7 @@ larger window).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -34,10 +35,14 @@ DATA_NOTE = (
 )
 
 
+_CLOSING = re.compile(r"</\s*data\s*>", re.IGNORECASE)
+
+
 def as_data(source: str, text: str) -> str:
     """Label content read from files or tools as data, so it cannot pose as instructions."""
-    safe = text.replace("</data>", "</ data>")  # no early closing of the label
-    return f'<data source="{source}">\n{safe}\n</data>\n{DATA_NOTE.format(source=source)}'
+    safe = _CLOSING.sub("</ data>", text)  # no early closing of the label, in any spelling
+    label = source.replace('"', "'").replace("\n", " ")
+    return f'<data source="{label}">\n{safe}\n</data>\n{DATA_NOTE.format(source=label)}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +76,12 @@ def _messages(parts: dict[str, Part], turns: tuple[Message, ...]) -> tuple[Messa
     return (Message("system", system), Message("user", user), *turns)
 
 
-def _shorten(part: Part, fraction: float) -> Part:
-    keep = max(0, int(len(part.text) * fraction))
-    if keep < 200:
+def _shorten(part: Part, fraction: float, floor: int = 0) -> Part:
+    keep = max(floor, int(len(part.text) * fraction))
+    if keep < 200 and not floor:
         return replace(part, text="")
+    if keep >= len(part.text):
+        return part
     return replace(part, text=part.text[:keep].rstrip() + "\n[… shortened to fit the window]")
 
 
@@ -107,23 +114,26 @@ def fit(
         steps: list[tuple[str, Callable[[Part], Part]]] = [
             ("shortened", lambda p: _shorten(p, 0.5))
         ]
+        if name == "memory":
+            steps = []  # recalled items are whole facts: drop them, never cut one in half
         if name == "skills":
             steps = [("names only", _skills_names_only)]
         if name == "operator":
             steps = [
-                ("shortened", lambda p: _shorten(p, 0.5)),
-                ("shortened", lambda p: _shorten(p, 0.25)),
+                ("shortened", lambda p: _shorten(p, 0.5, floor=200)),
+                ("shortened", lambda p: _shorten(p, 0.25, floor=200)),
             ]
         for how, change in steps:
-            current[name] = change(current[name])
+            changed = change(current[name])
+            if not changed.text:
+                break  # shortening would empty it: dropping it below says so
+            current[name] = changed
             messages = _messages(current, turns)
             tokens = count(messages)
-            if not current[name].text:
-                break
             trimmed.append(f"{name}: {how}")
             if tokens <= budget:
                 break
-        if tokens > budget and name != "operator":
+        if tokens > budget:
             current.pop(name, None)
             trimmed.append(f"{name}: dropped")
             messages = _messages(current, turns)

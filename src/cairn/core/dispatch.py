@@ -122,7 +122,7 @@ class Dispatcher:
             try:
                 # Counting may load a local model: that can fail like a call can.
                 built = request if isinstance(request, ChatRequest) else request(engine)
-                prompt = engine.count_tokens(built.messages)
+                prompt = built.prompt_tokens or engine.count_tokens(built.messages, built.tools)
                 window = engine.context_window
             except EngineError as error:
                 if error.kind not in FAILOVER_KINDS:

@@ -63,6 +63,7 @@ class ChatRequest:
     temperature: float = 0.2
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    prompt_tokens: int | None = None  # already counted by whoever built it (saves a count)
 
 
 # --- events -----------------------------------------------------------------------------
@@ -147,8 +148,8 @@ class ChatEngine(Protocol):
         """
         ...
 
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        """Tokens the messages take in this model's prompt (for context budgets)."""
+    def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
+        """Tokens the messages (and the tools offered with them) take in this model's prompt."""
         ...
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from cairn.core.approvals import ApprovalRequest, check_permission, tighten
 from cairn.core.budget import BudgetPaused
 from cairn.core.context import Assembled, Part, as_data, fit
-from cairn.core.dispatch import Dispatcher, Routed, RoutingStopped
+from cairn.core.dispatch import Dispatcher, FellBack, Routed, RoutingStopped
 from cairn.core.engine import (
     CancelToken,
     ChatEngine,
@@ -71,6 +71,8 @@ RiskJudge = Callable[[str, Mapping[str, Any], str | None], str]
 """(tool, arguments, path) → "low" or "high". May only tighten a rule."""
 
 ANSWER_RESERVE = 1024
+_HIT = re.compile(r"^([^\s:][^:\n]*):\d+:", re.MULTILINE)  # search results: path:line: text
+_MEMORY_SOURCES = frozenset({"user-said", "user-confirmed", "tool-output", "inference"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,12 @@ class TaskRunner:
         self.write_record = write_record
         self._last_context: Assembled | None = None
         self._env: ToolEnv | None = None
+        self._state: LoopState | None = None
+        self._totals: _Totals | None = None
+        self._cancel = CancelToken()
+        # Files whose content entered this task and make it sensitive (marked, or from a
+        # private space). Kept for the whole task: later steps and reviews carry it too.
+        self._sensitive: dict[str, str] = {}
         self._last_model = ""
 
     # --- the task -----------------------------------------------------------------------
@@ -190,8 +198,12 @@ class TaskRunner:
         # One tool environment per task: it remembers what the task read, so a write back
         # to a file someone edited meanwhile is refused as a conflict.
         self._env = ToolEnv(self.model, options.space)
+        self._sensitive = {}
+        self._cancel = cancel
         totals = _Totals()
+        self._totals = totals
         state = LoopState(self.task)
+        self._state = state
         yield TaskStarted(self.task, request, options.space, options.skill, options.operator)
         results: list[tuple[PlannedStep, str]] = []
         try:
@@ -271,7 +283,12 @@ class TaskRunner:
 
         def build(engine: ChatEngine) -> ChatRequest:
             assembled = self._fit(engine, parts, ())
-            return ChatRequest(assembled.messages, json_schema=PLAN_SCHEMA, max_tokens=600)
+            return ChatRequest(
+                assembled.messages,
+                json_schema=PLAN_SCHEMA,
+                max_tokens=600,
+                prompt_tokens=assembled.tokens,
+            )
 
         for event in self._dispatch(step, build, options, totals, cancel, index=0):
             if isinstance(event, TextDelta):
@@ -326,7 +343,6 @@ class TaskRunner:
             index=index,
         )
         turns: list[Message] = []
-        read_paths: list[str] = []
         specs = self._tool_specs()
         calls_made = 0
         text = ""
@@ -342,15 +358,19 @@ class TaskRunner:
                 parts,
                 tuple(turns),
                 options=options,
-                read_paths=read_paths,
             )
             frozen_turns = tuple(turns)
 
             def build(
                 engine: ChatEngine, turns_now: tuple[Message, ...] = frozen_turns
             ) -> ChatRequest:
-                assembled = self._fit(engine, parts, turns_now, options.max_tokens)
-                return ChatRequest(assembled.messages, tools=specs, max_tokens=options.max_tokens)
+                assembled = self._fit(engine, parts, turns_now, options.max_tokens, specs)
+                return ChatRequest(
+                    assembled.messages,
+                    tools=specs,
+                    max_tokens=options.max_tokens,
+                    prompt_tokens=assembled.tokens,
+                )
 
             text_parts: list[str] = []
             calls: list[ToolCall] = []
@@ -369,8 +389,8 @@ class TaskRunner:
             for call in calls:
                 calls_made += 1
                 outcome, block = yield from self._call_tool(call, options, state, index)
-                if outcome.path and outcome.ok and call.name == "read_file":
-                    read_paths.append(outcome.path)
+                if outcome.ok:
+                    self._note_sources(call.name, outcome)
                 source = f"{call.name}:{outcome.path}" if outcome.path else call.name
                 turns.append(
                     Message(
@@ -507,6 +527,8 @@ class TaskRunner:
                 return ToolOutcome(False, f"{call.name} failed: {exc}")
         if call.name == "propose_memory":
             source = str(args.get("source") or "inference")
+            if source not in _MEMORY_SOURCES:
+                source = "inference"  # an unknown claim of provenance is not trusted
             yield MemoryProposed(str(args["text"]), options.space, source, self.task)
             return ToolOutcome(True, "proposed; the memory step decides whether to keep it")
         if call.name == "ask_user":
@@ -518,7 +540,11 @@ class TaskRunner:
                 )
             question = QuestionAsked(str(args["question"]))
             yield question
-            answer = question.answer.wait()
+            answer = question.answer.wait(0.2)
+            while answer is None:
+                if self._cancel.cancelled:
+                    raise TaskCancelledError
+                answer = question.answer.wait(0.2)
             return ToolOutcome(answer is not None, answer or "no answer")
         return (yield from self._consult(str(args["operator"]), str(args["draft"]), options))
 
@@ -543,16 +569,24 @@ class TaskRunner:
             context=draft + operator.lens,
             space=options.space,
             space_scope=self._scope(options.space),
+            sensitive_sources=tuple(self._sensitive.values()),
         )
         review = ""
         for event in self.dispatcher.run(
-            step, ChatRequest(messages, max_tokens=600), self._overrides(options)
+            step, ChatRequest(messages, max_tokens=600), self._overrides(options), self._cancel
         ):
             if isinstance(event, TextDelta):
                 review += event.text
-            elif isinstance(event, Routed):
+            elif isinstance(event, Usage):
+                self._totals_add(event)
+                yield event
+            elif isinstance(event, Routed | FellBack):
                 yield event
         return ToolOutcome(True, review.strip() or "(no comments)")
+
+    def _totals_add(self, usage: Usage) -> None:
+        if self._totals is not None:
+            self._totals.add(usage)
 
     def _decide(
         self, request: ApprovalRequest, options: TaskOptions, event: object, budget: bool = False
@@ -569,7 +603,9 @@ class TaskRunner:
         else:
             yield event
             while not request.wait(0.2):
-                pass
+                if self._cancel.cancelled:
+                    request.deny(by="cancelled")
+                    raise TaskCancelledError
         yield ApprovalDecided(
             request.id, request.approved, request.decided_by or "", request.why or ""
         )
@@ -607,15 +643,8 @@ class TaskRunner:
         turns: tuple[Message, ...],
         *,
         options: TaskOptions,
-        read_paths: Sequence[str] = (),
     ) -> Step:
-        workspace = self.model.workspace
         context = "\n".join([*(p.text for p in parts), *(m.content for m in turns)])
-        sources = [
-            r
-            for p in read_paths
-            if (r := file_sensitivity(workspace, p, self._peek(p))) is not None
-        ]
         return Step(
             description,
             kind=kind,
@@ -624,8 +653,20 @@ class TaskRunner:
             space_scope=self._scope(options.space),
             skill=options.skill,
             automation=options.automation,
-            sensitive_sources=tuple(sources),
+            sensitive_sources=tuple(self._sensitive.values()),
         )
+
+    def _note_sources(self, tool: str, outcome: ToolOutcome) -> None:
+        """Remember files whose content a tool put in front of the model, if sensitive."""
+        paths = [outcome.path] if outcome.path else []
+        if tool == "search":
+            paths += [m.group(1) for m in _HIT.finditer(outcome.output)]
+        workspace = self.model.workspace
+        for path in dict.fromkeys(paths):
+            if path not in self._sensitive:
+                reason = file_sensitivity(workspace, path, self._peek(path))
+                if reason is not None:
+                    self._sensitive[path] = reason
 
     def _peek(self, path: str) -> str:
         try:
@@ -692,11 +733,14 @@ class TaskRunner:
         parts: Sequence[Part],
         turns: tuple[Message, ...],
         reserve: int = ANSWER_RESERVE,
+        tools: tuple[ToolSpec, ...] = (),
     ) -> Assembled:
         window = engine.context_window or 8192
+        if self._state is not None:
+            self._state.window = window  # for the context-budget guard
         assembled = fit(
             parts,
-            count=engine.count_tokens,
+            count=lambda messages: engine.count_tokens(messages, tools),
             window=window,
             reserve=min(reserve, window // 4),
             turns=turns,
@@ -733,7 +777,7 @@ class TaskRunner:
             "---",
             *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in front.items()),
             "---",
-            f"# {request.splitlines()[0][:100]}",
+            f"# {(request.splitlines() or ['Task'])[0][:100]}",
             "",
         ]
         if len(plan.steps) > 1:

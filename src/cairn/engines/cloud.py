@@ -27,6 +27,7 @@ from cairn.core.engine import (
     TextDelta,
     ToolCall,
     ToolCallRequested,
+    ToolSpec,
     Usage,
 )
 from cairn.core.errors import CairnError
@@ -125,8 +126,12 @@ class CloudEngine:
         window = info.get("max_input_tokens") or info.get("max_tokens")
         return int(window) if window else None
 
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        return tokens.count_messages(self.model, messages)
+    def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
+        count = tokens.count_messages(self.model, messages)
+        if tools:  # providers put tool schemas in the prompt as JSON, more or less
+            schemas = json.dumps([[t.name, t.description, dict(t.parameters)] for t in tools])
+            count += tokens.count_text(self.model, schemas)
+        return count
 
     def estimate_cost(self, input_tokens: int, output_tokens: int) -> float | None:
         """Dollars for a call of this size, from litellm's bundled price map."""

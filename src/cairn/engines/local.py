@@ -100,10 +100,11 @@ class LocalEngine:
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def count_tokens(self, messages: Sequence[Message]) -> int:
+    def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
         with self._lock:
             llm = self._ensure_loaded()
-            return len(self._prompt_tokens(llm, messages, ())[0])
+            # The tool protocol is part of the prompt: count it too.
+            return len(self._prompt_tokens(llm, messages, tools)[0])
 
     def stream(
         self, request: ChatRequest, cancel: CancelToken | None = None

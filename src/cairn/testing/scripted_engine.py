@@ -22,6 +22,7 @@ from cairn.core.engine import (
     TextDelta,
     ToolCall,
     ToolCallRequested,
+    ToolSpec,
     Usage,
 )
 
@@ -38,15 +39,15 @@ class ScriptedEngine:
     fail_after: int | None = None  # raise the scripted error after this many words
     requests: list[ChatRequest] = field(default_factory=list)
 
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        return sum(len(m.content.split()) + 4 for m in messages)
+    def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
+        return sum(len(m.content.split()) + 4 for m in messages)  # tools are not counted
 
     def stream(
         self, request: ChatRequest, cancel: CancelToken | None = None
     ) -> Iterator[EngineEvent]:
         self.requests.append(request)
         item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-        prompt = self.count_tokens(request.messages)
+        prompt = self.count_tokens(request.messages, request.tools)
         if isinstance(item, EngineError) and self.fail_after is None:
             raise item
         if isinstance(item, ToolCall):
