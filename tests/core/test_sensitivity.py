@@ -82,3 +82,8 @@ def test_dates_with_times_and_references_are_not_phones() -> None:
     assert scan("Meeting 2026-03-14 09:30 in room B") == ()
     assert scan("order 2026-0412-7781 shipped") == ()
     assert [f.kind for f in scan("password is Tr0ub4dor&3 and more text " * 3)] == ["password"] * 3
+
+
+def test_hyphenated_words_are_not_keys() -> None:
+    assert scan("our risk-assessment-process-improvements-for-2027 plan") == ()
+    assert scan("the task-skill-operator-automation-memory-loop") == ()

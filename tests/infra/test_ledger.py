@@ -46,3 +46,14 @@ def test_daily_budget_counts_spend_from_before_a_restart(tmp_path: Path) -> None
         today=AT.date,
     )
     assert guard.check(Spend(100, 0.6)).state == "pause"
+
+
+def test_reads_only_what_was_appended_since_even_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "spend.jsonl"
+    reader, writer = JsonlLedger(path), JsonlLedger(path)  # two processes, one file
+    writer.append(record(0.01))
+    assert [r.cost_usd for r in reader.records()] == [0.01]
+    writer.append(record(0.02))
+    assert [r.cost_usd for r in reader.records()] == [0.01, 0.02]
+    path.write_text("")  # emptied by hand: start over
+    assert list(reader.records()) == []

@@ -119,9 +119,11 @@ def _routed(
             for event in dispatcher.run(step, request, cancel=cancel):
                 trace.record(event)
                 yield event
+            trace.close()
             return
         except (RoutingStopped, EngineError) as error:
             trace.failed(error)
+            trace.close()
             raise
         except BudgetPaused as pause:
             trace.failed(pause)

@@ -76,6 +76,7 @@ def run_run(args: argparse.Namespace) -> int:
         return _consume(runner.run(args.request, options, cancel), trace, args.json, root)
     finally:
         signal.signal(signal.SIGINT, previous)
+        trace.close()
 
 
 def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:

@@ -644,11 +644,10 @@ class TaskRunner:
         *,
         options: TaskOptions,
     ) -> Step:
-        context = "\n".join([*(p.text for p in parts), *(m.content for m in turns)])
         return Step(
             description,
             kind=kind,
-            context=context,
+            blocks=(*(p.text for p in parts), *(m.content for m in turns)),
             space=options.space,
             space_scope=self._scope(options.space),
             skill=options.skill,

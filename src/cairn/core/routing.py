@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from cairn.core.schema import AgentsPolicy, ModelSpec
-from cairn.core.sensitivity import Finding, scan
+from cairn.core.sensitivity import Finding, scan, scan_block
 
 Clock = Callable[[], float]
 
@@ -71,6 +71,9 @@ class Step:
     automation: str | None = None
     sensitive_sources: tuple[str, ...] = ()  # files marked `sensitive: true` in the context
     prompt_tokens: int | None = None  # when known, models with a smaller window are passed over
+    # The context as separate blocks (instructions, readme, each tool result…): scanned one
+    # by one, and a block seen before (most of them, step after step) is not scanned again.
+    blocks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,8 @@ class Router:
             )
         reasons.extend(f"{path} is marked sensitive" for path in step.sensitive_sources)
         findings = scan(f"{step.description}\n{step.context}")
+        for block in step.blocks:
+            findings += scan_block(block)
         if findings:
             kinds = sorted({f.kind for f in findings})
             reasons.append(f"the text contains {', '.join(kinds)} ({len(findings)} found)")

@@ -9,6 +9,7 @@ lists them can be shown and stored safely.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,14 +82,16 @@ _PRIVATE_KEY = _Rule(
 _API_KEY = _Rule(
     "api-key",
     re.compile(
-        r"(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}"
+        r"(?<![A-Za-z0-9_-])(?:sk-(?=[A-Za-z0-9_-]*\d)(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}"
         r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9-]{10,}"
         r"|AIza[0-9A-Za-z_-]{35}|gsk_[A-Za-z0-9]{30,}|hf_[A-Za-z0-9]{30,}"
         r"|[sr]k_live_[A-Za-z0-9]{20,})"
     ),
 )
 # Where a key could start: one search gates the full pattern below.
-_API_KEY_START = re.compile("sk-|AKIA|ASIA|xox|AIza|gh[pousr]_|github_pat_|gsk_|hf_|k_live_")
+_API_KEY_START = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:sk-|AKIA|ASIA|xox|AIza|gh[pousr]_|github_pat_|gsk_|hf_|[sr]k_live_)"
+)
 _TOKEN = _Rule(
     "token",
     re.compile(
@@ -218,6 +221,12 @@ class _Found:
 
     def result(self) -> tuple[Finding, ...]:
         return tuple(sorted(self.items.values(), key=lambda f: f.start))
+
+
+@functools.lru_cache(maxsize=1024)
+def scan_block(text: str) -> tuple[Finding, ...]:
+    """`scan`, remembered: the same instructions and files recur in every step of a task."""
+    return scan(text)
 
 
 def is_sensitive(text: str) -> bool:

@@ -49,15 +49,21 @@ def _encoding(name: str) -> Any:
     return tiktoken.get_encoding(name)
 
 
+@functools.lru_cache(maxsize=512)
+def _count(encoding: str, text: str) -> int:
+    # Remembered: a task's system message and tool schemas recur in every model call.
+    return len(_encoding(encoding).encode(text, disallowed_special=()))
+
+
 def count_text(model: str, text: str) -> int:
-    return len(_encoding(encoding_name(model)).encode(text, disallowed_special=()))
+    return _count(encoding_name(model), text)
 
 
 def count_messages(model: str, messages: Sequence[Message]) -> int:
-    encoding = _encoding(encoding_name(model))
+    encoding = encoding_name(model)
     total = 3  # every reply is primed with an assistant header
     for message in messages:
-        total += _PER_MESSAGE + len(encoding.encode(message.content, disallowed_special=()))
+        total += _PER_MESSAGE + _count(encoding, message.content)
         for call in message.tool_calls:
-            total += len(encoding.encode(call.name + str(dict(call.arguments))))
+            total += _count(encoding, call.name + str(dict(call.arguments)))
     return total

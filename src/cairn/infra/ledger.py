@@ -25,6 +25,11 @@ class JsonlLedger:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        # Records read so far and where reading stopped: every budget check reads only
+        # what was appended since (by this process or another), not the whole file.
+        self._records: list[SpendRecord] = []
+        self._offset = 0
+        self._line_number = 1
 
     @classmethod
     def for_workspace(cls, root: str | os.PathLike[str]) -> JsonlLedger:
@@ -60,24 +65,49 @@ class JsonlLedger:
                 os.close(fd)
 
     def records(self) -> Iterator[SpendRecord]:
+        with self._lock:
+            self._catch_up()
+            return iter(list(self._records))
+
+    def _catch_up(self) -> None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            size = self.path.stat().st_size
         except FileNotFoundError:
+            self._records, self._offset, self._line_number = [], 0, 1
             return
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                yield SpendRecord(
-                    at=datetime.fromisoformat(data["at"]),
-                    model=str(data["model"]),
-                    local=bool(data["local"]),
-                    input_tokens=int(data["input_tokens"]),
-                    output_tokens=int(data["output_tokens"]),
-                    cost_usd=None if data["cost_usd"] is None else float(data["cost_usd"]),
-                    task=data.get("task"),
-                    automation=data.get("automation"),
-                )
-            except (ValueError, KeyError, TypeError):
+        if size < self._offset:  # replaced or truncated by hand: read it again
+            self._records, self._offset, self._line_number = [], 0, 1
+        if size == self._offset:
+            return
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read(size - self._offset)
+        complete = chunk.rfind(b"\n") + 1  # a line still being written waits for its end
+        first_line = self._line_number
+        for number, line in enumerate(
+            chunk[:complete].decode("utf-8", "replace").splitlines(), first_line
+        ):
+            record = _parse(line)
+            if record is not None:
+                self._records.append(record)
+            elif line.strip():
                 log.warning("%s:%d: unreadable spend record skipped", self.path, number)
+        self._line_number = first_line + chunk[:complete].count(b"\n")
+        self._offset += complete
+
+
+def _parse(line: str) -> SpendRecord | None:
+    try:
+        data = json.loads(line)
+        return SpendRecord(
+            at=datetime.fromisoformat(data["at"]),
+            model=str(data["model"]),
+            local=bool(data["local"]),
+            input_tokens=int(data["input_tokens"]),
+            output_tokens=int(data["output_tokens"]),
+            cost_usd=None if data["cost_usd"] is None else float(data["cost_usd"]),
+            task=data.get("task"),
+            automation=data.get("automation"),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -13,7 +13,7 @@ import threading
 from dataclasses import fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from cairn.core.budget import BudgetPaused
 from cairn.core.dispatch import BudgetWarning, Routed, RoutingStopped
@@ -26,6 +26,7 @@ class TraceWriter:
         self.task = task
         self.path = Path(root) / ".cairn" / "traces" / f"{task}.jsonl"
         self._lock = threading.Lock()
+        self._handle: TextIO | None = None  # opened on the first event, kept for the task
 
     def write(self, event: str, **data: Any) -> None:
         record = {
@@ -36,9 +37,23 @@ class TraceWriter:
         }
         line = json.dumps(REDACTOR.redact_data(record), ensure_ascii=False, default=str) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(line)
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Line-buffered: each event is on disk as soon as it is written.
+                self._handle = self.path.open("a", encoding="utf-8", buffering=1)
+            self._handle.write(line)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def record(self, event: object) -> None:
         """Write any loop, routing or engine event; streamed text deltas are left out
