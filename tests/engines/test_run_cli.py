@@ -144,3 +144,48 @@ def test_unknown_space_and_failed_routing_exit_non_zero(
         env={"OPENAI_API_KEY": "sk-test-run-000000000000"},
     )
     assert private.returncode == 1 and "✘ failed" in private.stderr
+
+
+def test_ctrl_c_cancels_cleanly_and_the_trace_says_so(
+    tmp_path: Path, tiny_model_path: Path
+) -> None:
+    import signal
+    import time
+
+    with OpenAIStub() as stub:
+        root = workspace(tmp_path, stub, tiny_model_path)
+        agents = root / "agents.md"
+        agents.write_text(agents.read_text().replace(stub.base_url, stub.url("slow")))
+        stub.state.reply = " ".join(["word"] * 200)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cairn",
+                "run",
+                "Tell me about the roadmap",
+                "--space",
+                "team",
+                "--workspace",
+                str(root),
+                "--no-approve",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={
+                **os.environ,
+                "OPENAI_API_KEY": "sk-test-run-000000000000",
+                "PYTHONUNBUFFERED": "1",
+            },
+        )
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while process.stdout.read(5) != "word " and time.monotonic() < deadline:
+            pass  # the answer has started streaming
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+        assert process.stderr is not None and "cancelled" in process.stderr.read()
+    trace = next((root / ".cairn/traces").glob("*.jsonl"))
+    assert json.loads(trace.read_text().splitlines()[-1])["event"] == "task_cancelled"

@@ -11,6 +11,7 @@ purpose, one failure class per URL prefix:
     http://127.0.0.1:PORT/fail-hang/v1    accepts, then never answers
     http://127.0.0.1:PORT/fail-garbage/v1 HTTP 200 with a malformed event stream
     http://127.0.0.1:PORT/fail-context/v1 HTTP 400 "context_length_exceeded"
+    http://127.0.0.1:PORT/fail-slow/v1    a normal answer, one word every `slow_s` seconds
 
 It binds 127.0.0.1 only.
 """
@@ -41,6 +42,7 @@ class StubState:
     script: list[str | dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     hang_s: float = 30.0
+    slow_s: float = 0.2  # seconds between streamed words at /fail-slow/
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -139,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif failure == "garbage":
             self._events([b"data: {this is not json\n\n", b"data: [DONE]\n\n"])
         elif body.get("stream"):
-            self._stream(body)
+            self._stream(body, delay=self.state.slow_s if failure == "slow" else 0.0)
         else:
             self._json(200, self._completion(body))
 
@@ -155,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _events(self, events: list[bytes]) -> None:
+    def _events(self, events: list[bytes], delay: float = 0.0) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
@@ -163,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
         for event in events:
             self.wfile.write(event)
             self.wfile.flush()
+            if delay:
+                time.sleep(delay)
         self.close_connection = True
 
     def _usage(self, body: dict[str, Any]) -> dict[str, int]:
@@ -206,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             "function": {"name": tool["name"], "arguments": json.dumps(tool["arguments"])},
         }
 
-    def _stream(self, body: dict[str, Any]) -> None:
+    def _stream(self, body: dict[str, Any], delay: float = 0.0) -> None:
         def chunk(delta: dict[str, Any], reason: str | None = None, **extra: Any) -> bytes:
             data = {
                 "id": "chatcmpl-stub",
@@ -238,4 +242,4 @@ class _Handler(BaseHTTPRequestHandler):
             }
             events.append(f"data: {json.dumps(usage)}\n\n".encode())
         events.append(b"data: [DONE]\n\n")
-        self._events(events)
+        self._events(events, delay)
