@@ -119,6 +119,36 @@ class MemoryProposed:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryRecalled:
+    """Dormant memory brought into this task's context: (file, text) pairs."""
+
+    items: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryWritten:
+    id: str
+    text: str
+    space: str
+    tier: str  # readme | topic | archive
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStaged:
+    id: str
+    text: str
+    reason: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySkipped:
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class GuardStopped:
     guard: str
     reason: str

@@ -129,6 +129,12 @@ class WorkspaceModel:
             self._store.write(path, text.encode("utf-8"), base_hash=base_hash)
             return self.refresh([path], origin="cairn")
 
+    def delete(self, path: str, base_hash: str) -> WorkspaceUpdate:
+        """Delete a file (refused if it changed since `base_hash`) and fold that in at once."""
+        with self._lock:
+            self._store.delete(path, base_hash=base_hash)
+            return self.refresh([path], origin="cairn")
+
     def _ordered(self) -> list[str]:
         if self._order is None:
             self._order = sorted(self._parsed, key=precedence)

@@ -42,6 +42,8 @@ from cairn.core.events import (
     ApprovalNeeded,
     GuardStopped,
     MemoryProposed,
+    MemoryRecalled,
+    MemorySkipped,
     Plan,
     PlanApprovalNeeded,
     PlanMade,
@@ -58,6 +60,7 @@ from cairn.core.events import (
 )
 from cairn.core.guards import Block, Guard, LoopState
 from cairn.core.loader import WorkspaceModel
+from cairn.core.memory_step import Transcript
 from cairn.core.plan import PLAN_PROMPT, PLAN_SCHEMA, is_simple, parse_plan, single_step
 from cairn.core.routing import Overrides, Step
 from cairn.core.steps import file_sensitivity
@@ -67,6 +70,7 @@ ApprovalMode = Literal["ask", "yes", "no", "queue"]
 Recall = Callable[[str, str | None, int], Sequence[tuple[str, str]]]
 """(query, space, token budget) → recalled (source, text) pairs. The memory feature fills it."""
 Queue = Callable[[ApprovalRequest, str], object]
+Remember = Callable[[Transcript], Iterator[object]]
 RiskJudge = Callable[[str, Mapping[str, Any], str | None], str]
 """(tool, arguments, path) → "low" or "high". May only tighten a rule."""
 
@@ -169,6 +173,7 @@ class TaskRunner:
         risk: RiskJudge | None = None,
         task_id: str | None = None,
         write_record: bool = True,
+        remember: Remember | None = None,
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
@@ -179,6 +184,10 @@ class TaskRunner:
         self.risk = risk
         self.task = task_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.write_record = write_record
+        self.remember = remember
+        self._recalled: tuple[tuple[str, str], ...] = ()
+        self._proposals: list[MemoryProposed] = []
+        self._answers: list[str] = []
         self._last_context: Assembled | None = None
         self._env: ToolEnv | None = None
         self._state: LoopState | None = None
@@ -205,6 +214,10 @@ class TaskRunner:
         state = LoopState(self.task)
         self._state = state
         yield TaskStarted(self.task, request, options.space, options.skill, options.operator)
+        self._proposals, self._answers = [], []
+        self._recalled = tuple(self.recall(request, options.space, 800)) if self.recall else ()
+        if self._recalled:
+            yield MemoryRecalled(self._recalled)
         results: list[tuple[PlannedStep, str]] = []
         try:
             plan = yield from self._plan(request, options, totals, cancel)
@@ -251,9 +264,44 @@ class TaskRunner:
             return
         answer = results[-1][1] if results else ""
         record = self._write_record(request, options, plan, results, totals)
+        if self.remember is not None:
+            yield from self._remember(
+                request, answer, results, options=options, record=record, totals=totals
+            )
         yield TaskFinished(
             self.task, answer, totals.input_tokens, totals.output_tokens, totals.cost_usd, record
         )
+
+    def _remember(
+        self,
+        request: str,
+        answer: str,
+        results: list[tuple[PlannedStep, str]],
+        *,
+        options: TaskOptions,
+        record: str | None,
+        totals: _Totals,
+    ) -> Iterator[object]:
+        """The memory step; a failure there never undoes a finished task."""
+        assert self.remember is not None
+        transcript = Transcript(
+            task=self.task,
+            request=request,
+            answer=answer,
+            steps=tuple(text for _, text in results[:-1]),
+            proposals=tuple(self._proposals),
+            user_answers=tuple(self._answers),
+            space=options.space,
+            sensitive_sources=tuple(self._sensitive.values()),
+            record=record,
+        )
+        try:
+            for event in self.remember(transcript):
+                if isinstance(event, Usage):
+                    totals.add(event)
+                yield event
+        except Exception as exc:
+            yield MemorySkipped("(the memory step)", f"failed: {exc}")
 
     def _first_block(self, hook: Callable[[Guard], Block | None]) -> Block | None:
         for guard in self.guards:
@@ -529,7 +577,9 @@ class TaskRunner:
             source = str(args.get("source") or "inference")
             if source not in _MEMORY_SOURCES:
                 source = "inference"  # an unknown claim of provenance is not trusted
-            yield MemoryProposed(str(args["text"]), options.space, source, self.task)
+            proposal = MemoryProposed(str(args["text"]), options.space, source, self.task)
+            self._proposals.append(proposal)
+            yield proposal
             return ToolOutcome(True, "proposed; the memory step decides whether to keep it")
         if call.name == "ask_user":
             if options.approvals != "ask":
@@ -545,6 +595,8 @@ class TaskRunner:
                 if self._cancel.cancelled:
                     raise TaskCancelledError
                 answer = question.answer.wait(0.2)
+            if answer:
+                self._answers.append(answer)
             return ToolOutcome(answer is not None, answer or "no answer")
         return (yield from self._consult(str(args["operator"]), str(args["draft"]), options))
 
@@ -706,8 +758,8 @@ class TaskRunner:
         if skills:
             listing = "\n".join(f"{s.name}: {s.description}" for s in skills.values())
             parts.append(Part("skills", "Skills (load one with load_skill to read it)", listing))
-        if self.recall is not None:
-            recalled = self.recall(request, options.space, 800)
+        if self._recalled:
+            recalled = self._recalled
             if recalled:
                 text = "\n".join(f"- {t} ({src})" for src, t in recalled)
                 parts.append(Part("memory", "Recalled memory", text, data_source="memory"))

@@ -33,3 +33,7 @@ class FileStore(Protocol):
         written and `WriteConflictError` is raised.
         """
         ...
+
+    def delete(self, path: str, *, base_hash: str) -> None:
+        """Remove `path` if it still has `base_hash`; otherwise raise `WriteConflictError`."""
+        ...

@@ -159,6 +159,15 @@ class LocalFileStore:
         _fsync_folder(target.parent)
         return content_hash(data)
 
+    def delete(self, path: str, *, base_hash: str) -> None:
+        """Remove a file that still holds what the caller last saw; never a newer version."""
+        target = self.resolve(path)
+        actual = self.current_hash(path)
+        if actual != base_hash:
+            raise WriteConflictError(path, base_hash, actual)
+        target.unlink()
+        _fsync_folder(target.parent)
+
     def remove_stale_temporaries(self) -> list[str]:
         """Delete temporary files a killed process left behind; returns what was removed."""
         removed: list[str] = []
