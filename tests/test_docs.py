@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cairn.core.loader import WorkspaceModel
+from cairn.core.parsing import classify
 from cairn.infra.files import LocalFileStore
 from tests.conftest import REPO, copy_starter
 
@@ -49,7 +50,8 @@ def test_good_examples_load_clean(doc: Path, tmp_path: Path) -> None:
     workspace = WorkspaceModel(LocalFileStore(root)).load()
     assert [d.format() for d in workspace.errors] == []
     for path, _ in good:
-        if path.endswith(".md") and "/references/" not in path:
+        role = classify(path)
+        if role is not None and role.kind != "resource":
             assert path in workspace.files, f"{path} was not loaded as part of the model"
 
 

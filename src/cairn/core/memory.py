@@ -147,13 +147,9 @@ def parse_candidates(text: str) -> list[Candidate]:
 
 
 def thresholds(space: Space) -> tuple[float, float, int]:
-    extra = space.meta.model_extra or {}
-    tiers = extra.get("memory_tiers") if isinstance(extra.get("memory_tiers"), dict) else {}
-    assert isinstance(tiers, dict)
-    high = float(tiers.get("high", DEFAULT_HIGH))
-    moderate = float(tiers.get("moderate", DEFAULT_MODERATE))
-    budget = int(extra.get("memory_budget", DEFAULT_BUDGET))
-    return high, moderate, budget
+    """(high, moderate, readme budget) for a space, from its frontmatter (docs/memory.md)."""
+    tiers = space.meta.memory_tiers
+    return tiers.high, tiers.moderate, space.meta.memory_budget
 
 
 def tier_for(value: float, high: float, moderate: float) -> Tier:

@@ -123,10 +123,19 @@ class AgentsPolicy(Schema):
     plan_approval: Literal["always", "multi-step", "never"] = "multi-step"
 
 
+class MemoryTiers(Schema):
+    """Expected-value thresholds: at or above `high` → readme; `moderate` → topic file."""
+
+    high: Annotated[float, Field(ge=0, le=1)] = 0.75
+    moderate: Annotated[float, Field(ge=0, le=1)] = 0.4
+
+
 class SpaceMeta(Schema):
     description: str | None = None
     scope: Scope | None = None
     memory: MemoryMode = "balanced"
+    memory_tiers: MemoryTiers = Field(default_factory=MemoryTiers)
+    memory_budget: Annotated[int, Field(gt=0)] = 40  # memory lines the readme keeps
     routing: FrozenMap[str] = Field(default_factory=dict)
 
 

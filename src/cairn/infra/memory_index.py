@@ -1,0 +1,482 @@
+"""The memory index: SQLite FTS5 over topic files and archive notes, ranked with BM25.
+
+The markdown files are the memory; this index is a disposable cache that makes recall
+fast. Everything in it comes from the files: `rebuild` reads them all, `update` follows
+the watcher one file at a time, and `repair` checks the index against the disk at start-up,
+so a crash, a hand edit while Cairn was closed, or a deleted or corrupt database never
+leaves recall stale. It lives in `cairn.infra` because it does IO.
+"""
+
+# ruff: noqa: PTH
+# Hot paths over strings, as in files.py: os calls are measurably faster than pathlib here.
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol, cast
+
+from cairn.core.documents import MAX_FILE_BYTES, content_hash, parse_document
+
+Tier = Literal["topic", "archive"]
+Row = tuple[str, str, str, str, str, str, float, str]  # id space path tier date source value text
+
+SCHEMA_VERSION = 1
+_RACY_NS = 2_000_000_000  # mtimes this close to "now" may hide a later same-size edit
+_MAX_TERMS = 32  # bounds the cost of a pasted paragraph used as a query
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+_STOP = frozenset(
+    "a an and are as at be by can could did do does for from had has have how i in is it its "
+    "me my of on or our so that the their there this to was we were what when where which who "
+    "whom why will with would you your".split()
+)
+_TERM = re.compile(r"\w+")
+_LINE = re.compile(
+    r"^\s*[-*+]\s+(?:(\d{4}-\d{2}-\d{2}):\s+)?(.*?)\s*<!--\s*mem:([\w-]+)([^>]*?)\s*-->\s*$"
+)
+_LINK = re.compile(r"\s*\(\[[^\]]*\]\([^)]*\)\)$")  # the trailing "([task](history/...))"
+_ATTR = re.compile(r"(\w+)=(\S+)")
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+_SIMPLE = re.compile(r"([A-Za-z_]\w*): ([\w][\w./+-]*(?::[\w./+-]+)*)")  # `key: plain-value`
+_YAML_WORDS = frozenset("null ~ true false yes no on off y n".split())
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+_SCHEMA = (
+    "CREATE TABLE files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, mtime_ns INTEGER NOT NULL,"
+    " size INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE items(n INTEGER PRIMARY KEY, id TEXT NOT NULL, space TEXT NOT NULL,"
+    " path TEXT NOT NULL, tier TEXT NOT NULL, date TEXT NOT NULL, source TEXT NOT NULL,"
+    " value REAL NOT NULL)",
+    "CREATE INDEX items_by_path ON items(path)",
+    "CREATE INDEX items_by_id ON items(id)",
+    "CREATE VIRTUAL TABLE items_text USING fts5(text, tokenize='porter unicode61')",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+_DROP = tuple(f"DROP TABLE IF EXISTS {t}" for t in ("items_text", "items", "files"))
+_HIT = "i.id, t.text, i.space, i.path, i.tier, i.date, i.source, i.value, t.rank"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryHit:
+    """One recalled item; `score` is the negated BM25 rank, so higher is better."""
+
+    id: str
+    text: str
+    space: str
+    path: str  # workspace-relative file the item lives in
+    tier: Tier
+    date: str
+    source: str
+    value: float
+    score: float
+
+
+class Retriever(Protocol):
+    """Anything that recalls memory items for a query: the seam for semantic recall.
+
+    `MemoryIndex` is the lexical (BM25) retriever. An embedding retriever can implement
+    this later, and the recall step can then ask both and merge their rankings with
+    reciprocal rank fusion (sum of 1 / (60 + rank) per item), which needs no calibration
+    between BM25 scores and cosine similarities. `spaces=None` means every space.
+    """
+
+    def search(
+        self, query: str, *, spaces: Collection[str] | None, limit: int
+    ) -> list[MemoryHit]: ...
+
+
+def fts_query(text: str) -> str:
+    """Free text as a safe FTS5 query: every word quoted, OR-ed together.
+
+    Quoting makes `AND`, `NEAR(`, `*`, `-`, `:` and quotes plain words (or drops them), so
+    user text can never raise a syntax error. Stop words match most notes, cost time and
+    add nothing to the ranking, so they are dropped unless they are all there is.
+    """
+    terms = list(dict.fromkeys(_TERM.findall(text.lower())))
+    kept = [t for t in terms if t not in _STOP] or terms
+    return " OR ".join(f'"{t}"' for t in kept[:_MAX_TERMS])
+
+
+def _kind(parts: list[str]) -> Tier | None:
+    """The tier of a workspace path split in parts, or None when it is not a memory file."""
+    if len(parts) < 5 or parts[0] != "spaces" or parts[2] != "memory":
+        return None
+    if not parts[-1].endswith(".md") or any(p.startswith(".") for p in parts):
+        return None
+    if parts[3] == "topics" and len(parts) == 5:
+        return "topic"
+    return "archive" if parts[3] == "archive" else None
+
+
+def _may_contain(parts: list[str]) -> bool:
+    """Whether a folder can hold memory files: walks skip everything else."""
+    n = len(parts)
+    if n == 0:
+        return True
+    if parts[0] != "spaces" or any(p.startswith(".") for p in parts):
+        return False
+    if n <= 2:
+        return True
+    return parts[2] == "memory" and (n == 3 or parts[3] == "archive" or parts[3:] == ["topics"])
+
+
+def _topic_rows(path: str, space: str, text: str) -> list[Row]:
+    rows: list[Row] = []
+    in_fence = False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        if in_fence or "mem:" not in line or (m := _LINE.match(line)) is None:
+            continue
+        attrs = dict(_ATTR.findall(m.group(4)))
+        body = _LINK.sub("", m.group(2)).strip()
+        if body:
+            value = _float(attrs.get("v", ""))
+            source = attrs.get("src", "")
+            rows.append((m.group(3), space, path, "topic", m.group(1) or "", source, value, body))
+    return rows
+
+
+def _archive_row(path: str, space: str, data: bytes, text: str) -> Row | None:
+    """Read the note's frontmatter by hand when every line is a plain `key: value` (the
+    documented format, and ~20x faster than YAML); anything else goes to `parse_document`."""
+    fields: dict[str, str] | None = None
+    body = ""
+    end = text.find("\n---\n", 3) if text.startswith("---\n") and "\r" not in text else -1
+    if end > 0:
+        fields = {}
+        for line in text[4:end].split("\n"):
+            m = _SIMPLE.fullmatch(line)
+            if m is None or m.group(2).lower() in _YAML_WORDS:
+                fields = None
+                break
+            fields[m.group(1)] = m.group(2)
+        body = text[end + 5 :]
+    if fields is None or not _is_float(fields.get("value", "0")):
+        doc, _ = parse_document(path, data)
+        if doc is None:
+            return None
+        fields = {str(k): str(v) for k, v in doc.frontmatter.items() if v is not None}
+        body = doc.body
+    body = body.strip()
+    if not body:
+        return None
+    stem = path.rsplit("/", 1)[-1][:-3]
+    date = fields.get("date") or (stem[:10] if _DATE.match(stem) else "")
+    item_id = fields.get("id") or stem.rsplit("-", 1)[-1]
+    value = _float(fields.get("value", ""))
+    return (item_id, space, path, "archive", date, fields.get("source", ""), value, body)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _float(text: str) -> float:
+    return float(text) if _is_float(text) else 0.0
+
+
+def _is_broken(exc: sqlite3.DatabaseError) -> bool:
+    """Corruption or a missing table (rebuild), not a busy or locked database (raise)."""
+    return not isinstance(exc, sqlite3.OperationalError) or "no such" in str(exc)
+
+
+class MemoryIndex:
+    """The full-text index of one workspace's topic files and archive notes.
+
+    One connection, shared by the watcher thread (which updates) and the loop (which
+    searches), so every use holds the lock. WAL lets another process (the CLI) read
+    while the app writes.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], db_path: str | os.PathLike[str] | None = None
+    ) -> None:
+        self.root = Path(root).resolve()
+        self._prefix = os.path.join(str(self.root), "")
+        self.db_path = Path(db_path) if db_path else self.root / ".cairn" / "memory.sqlite"
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._stale = False
+        try:
+            self._conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not _is_broken(exc):
+                raise
+            self._conn = self._reset()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.db_path, check_same_thread=False, isolation_level=None, timeout=5.0
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # an index can lose its last commit
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self._stale = True  # new, or written by another version: rebuilt by repair()
+                for sql in (*_DROP, *_SCHEMA):
+                    conn.execute(sql)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reset(self) -> sqlite3.Connection:
+        """Delete an unreadable database and start an empty one (to be rebuilt)."""
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+        return self._connect()
+
+    def __enter__(self) -> MemoryIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def rebuild(self) -> int:
+        """Drop everything and index every memory file; returns the items indexed."""
+        with self._lock:
+            return self._rebuild()[0]
+
+    def _rebuild(self) -> tuple[int, list[str]]:
+        now = time.time_ns()
+        files: list[tuple[str, str, int, int]] = []
+        rows: list[Row] = []
+        for rel, parts, _ in self._walk([]):
+            read = self._read(rel)
+            if read is not None:
+                files.append((rel, content_hash(read[0]), _stamp(read[1], now), read[2]))
+                rows.extend(_rows(rel, parts, read[0]))
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql in (*_DROP, *_SCHEMA):
+                conn.execute(sql)
+            conn.executemany("INSERT INTO files VALUES (?, ?, ?, ?)", files)
+            self._insert(rows, 1)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("INSERT INTO items_text(items_text) VALUES ('optimize')")
+        self._stale = False
+        return len(rows), [f[0] for f in files]
+
+    def update(self, paths: Iterable[str]) -> int:
+        """Re-index the memory files at or under these workspace-relative paths (deleted,
+        changed or new); other paths are ignored. Returns how many files changed."""
+        with self._lock:
+            targets: dict[str, list[str]] = {}
+            for path in paths:
+                parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
+                if ".." in parts or path.startswith(("/", "\\")):
+                    continue
+                if _kind(parts):
+                    targets["/".join(parts)] = parts
+                elif _may_contain(parts):
+                    folder = "/".join(parts)
+                    targets.update((rel, p) for rel, p, _ in self._walk(parts))
+                    low, high = (folder + "/", folder + "0") if folder else ("", "\U0010ffff")
+                    known = "SELECT path FROM files WHERE path >= ? AND path < ?"
+                    for (rel,) in self._conn.execute(known, (low, high)).fetchall():
+                        targets[rel] = rel.split("/")
+            return len(self._sync(targets))
+
+    def repair(self) -> list[str]:
+        """Bring the index in line with the disk at start-up; returns the paths repaired.
+
+        Size and mtime decide which files to hash, the hash decides which to re-index.
+        A missing, corrupt or other-version database is rebuilt from the files.
+        """
+        with self._lock:
+            try:
+                ok = self._conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+                known = {
+                    r[0]: (r[1], r[2])
+                    for r in self._conn.execute("SELECT path, mtime_ns, size FROM files")
+                }
+            except sqlite3.DatabaseError as exc:
+                if not _is_broken(exc):
+                    raise
+                ok = False
+            if not ok:
+                self._conn.close()
+                self._conn = self._reset()
+            if self._stale:
+                return sorted(self._rebuild()[1])
+            targets: dict[str, list[str]] = {}
+            for rel, parts, entry in self._walk([]):
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone since the walk: the known-paths pass below removes it
+                if known.pop(rel, None) != (info.st_mtime_ns, info.st_size):
+                    targets[rel] = parts
+            targets.update((rel, rel.split("/")) for rel in known)  # on record, not on disk
+            return sorted(self._sync(targets))
+
+    def search(
+        self,
+        query: str,
+        *,
+        space: str | None = None,
+        spaces: Collection[str] | None = None,
+        limit: int = 5,
+    ) -> list[MemoryHit]:
+        """The best `limit` items for free text, optionally within `space` and/or `spaces`
+        (an empty collection matches nothing)."""
+        match = fts_query(query)
+        allowed = None if spaces is None else {spaces} if isinstance(spaces, str) else set(spaces)
+        if space is not None:
+            allowed = {space} | (allowed or set())
+        if not match or limit <= 0 or allowed == set():
+            return []
+        if allowed is None:
+            sql = (
+                f"SELECT {_HIT} FROM (SELECT rowid, text, rank FROM items_text WHERE items_text"
+                " MATCH ? ORDER BY rank LIMIT ?) AS t JOIN items AS i ON i.n = t.rowid"
+                " ORDER BY t.rank"
+            )
+            args: list[object] = [match, limit]
+        else:
+            sql = (
+                f"SELECT {_HIT} FROM items_text AS t JOIN items AS i ON i.n = t.rowid WHERE"
+                f" items_text MATCH ? AND i.space IN ({','.join('?' * len(allowed))})"
+                " ORDER BY t.rank LIMIT ?"
+            )
+            args = [match, *sorted(allowed), limit]
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [MemoryHit(*r[:4], cast(Tier, r[4]), *r[5:8], -r[8]) for r in rows]
+
+    def remove_item(self, item_id: str) -> int:
+        """Take an item out of the index now (its file is edited separately); returns the
+        rows removed."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "DELETE FROM items_text WHERE rowid IN (SELECT n FROM items WHERE id = ?)",
+                    (item_id,),
+                )
+                removed = self._conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return removed.rowcount
+
+    def _sync(self, targets: dict[str, list[str]]) -> list[str]:
+        """Make the index match each file (present or gone); returns those that changed."""
+        conn, now, changed = self._conn, time.time_ns(), []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for rel, parts in targets.items():
+                row = conn.execute("SELECT hash FROM files WHERE path = ?", (rel,)).fetchone()
+                read = self._read(rel) if _kind(parts) else None
+                digest = content_hash(read[0]) if read else None
+                if read and row and row[0] == digest:
+                    conn.execute(
+                        "UPDATE files SET mtime_ns = ?, size = ? WHERE path = ?",
+                        (_stamp(read[1], now), read[2], rel),
+                    )
+                    continue
+                if row is None and read is None:
+                    continue
+                changed.append(rel)
+                conn.execute(
+                    "DELETE FROM items_text WHERE rowid IN (SELECT n FROM items WHERE path = ?)",
+                    (rel,),
+                )
+                conn.execute("DELETE FROM items WHERE path = ?", (rel,))
+                conn.execute("DELETE FROM files WHERE path = ?", (rel,))
+                if read:
+                    conn.execute(
+                        "INSERT INTO files VALUES (?, ?, ?, ?)",
+                        (rel, digest, _stamp(read[1], now), read[2]),
+                    )
+                    first = conn.execute("SELECT coalesce(max(n), 0) + 1 FROM items").fetchone()
+                    self._insert(_rows(rel, parts, read[0]), first[0])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return changed
+
+    def _insert(self, rows: list[Row], first: int) -> None:
+        numbered = list(enumerate(rows, first))
+        self._conn.executemany(
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(n, *r[:7]) for n, r in numbered]
+        )
+        self._conn.executemany(
+            "INSERT INTO items_text(rowid, text) VALUES (?, ?)", [(n, r[7]) for n, r in numbered]
+        )
+
+    def _walk(self, start: list[str]) -> Iterator[tuple[str, list[str], os.DirEntry[str]]]:
+        """Memory files under a folder; hidden names and symbolic links are skipped, so
+        temporary files are ignored and nothing outside the workspace is read."""
+        stack = [start]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = os.scandir(self._prefix + "/".join(folder))
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    parts = [*folder, entry.name]
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if _may_contain(parts):
+                                stack.append(parts)
+                        elif entry.is_file(follow_symlinks=False) and _kind(parts):
+                            yield "/".join(parts), parts, entry
+                    except OSError:
+                        continue
+
+    def _read(self, rel: str) -> tuple[bytes, int, int] | None:
+        """(bytes, mtime_ns, size) of a regular file, or None when it is gone or not one."""
+        try:
+            fd = os.open(self._prefix + rel, os.O_RDONLY | _NOFOLLOW | _BINARY)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                return None
+            return handle.read(), info.st_mtime_ns, info.st_size
+
+
+def _stamp(mtime_ns: int, now_ns: int) -> int:
+    """The mtime to remember: 0 when it is so recent that a same-size edit within the file
+    system's timestamp granularity could follow unnoticed, so `repair` hashes it again."""
+    return 0 if mtime_ns > now_ns - _RACY_NS else mtime_ns
+
+
+def _rows(rel: str, parts: list[str], data: bytes) -> list[Row]:
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return []  # not text: nothing to recall (the file is still tracked, so not re-read)
+    if parts[3] == "topics":
+        return _topic_rows(rel, parts[1], text)
+    row = _archive_row(rel, parts[1], data, text)
+    return [row] if row else []
