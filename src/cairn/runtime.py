@@ -16,7 +16,10 @@ from cairn.core.schema import AgentsPolicy, ModelSpec
 if TYPE_CHECKING:
     from cairn.core.dispatch import Dispatcher
     from cairn.core.loader import WorkspaceModel
-    from cairn.core.loop import TaskRunner
+    from cairn.core.loop import Recall, TaskRunner
+    from cairn.core.memory_step import MemoryStep
+    from cairn.core.memory_writer import MemoryWriter
+    from cairn.infra.memory_index import MemoryIndex
 
 
 class ModelNotFoundError(CairnError):
@@ -185,6 +188,7 @@ def build_runner(
     task = task_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     dispatcher = build_dispatcher(policy, root, task=task, automation=automation)
     queue = ApprovalQueue(root)
+    index, _, remember = memory_parts(model, root, dispatcher)
     runner = TaskRunner(
         model,
         dispatcher,
@@ -192,5 +196,46 @@ def build_runner(
         queue=lambda request, task_id: queue.queue(request, task_id, automation),
         risk=model_risk_judge(dispatcher) if "approval" in policy.routing else None,
         task_id=task,
+        recall=memory_recall(index, model),
+        remember=remember,
     )
     return runner, dispatcher
+
+
+def memory_recall(index: MemoryIndex, model: WorkspaceModel) -> Recall:
+    """Recall for a task: dormant items from the task's own space and company spaces.
+
+    Private memories are recalled only into tasks in that same private space, so they
+    never ride along into a shared task's context (or a cloud model)."""
+
+    def recall(query: str, space: str | None, budget_tokens: int) -> list[tuple[str, str]]:
+        workspace = model.workspace
+        allowed = {s.name for s in workspace.spaces.values() if s.scope == "company"}
+        if space:
+            allowed.add(space)
+        found: list[tuple[str, str]] = []
+        used = 0
+        for hit in index.search(query, spaces=allowed, limit=8):
+            cost = len(hit.text) // 4 + 8
+            if used + cost > budget_tokens:
+                break
+            found.append((hit.path, hit.text))
+            used += cost
+        return found
+
+    return recall
+
+
+def memory_parts(
+    model: WorkspaceModel, root: Path, dispatcher: Dispatcher
+) -> tuple[MemoryIndex, MemoryWriter, MemoryStep]:
+    """The index (repaired against the files at start-up), the writer that keeps it
+    current, and the memory step that runs after each task."""
+    from cairn.core.memory_step import MemoryStep
+    from cairn.core.memory_writer import MemoryWriter
+    from cairn.infra.memory_index import MemoryIndex
+
+    index = MemoryIndex(root)
+    index.repair()
+    writer = MemoryWriter(model, on_change=index.update)
+    return index, writer, MemoryStep(dispatcher, writer)

@@ -119,6 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
     trace_show.add_argument("id", metavar="ID", help="a trace id or its beginning")
     for sub in (trace_list, trace_show):
         sub.add_argument("--workspace", default=".", metavar="DIR")
+    memory = commands.add_parser("memory", help="staged memories, forgetting, search, reindex")
+    memory_actions = memory.add_subparsers(dest="memory_command", metavar="ACTION", required=True)
+    pending = memory_actions.add_parser("pending", help="memories waiting for a decision")
+    pending.add_argument("--json", action="store_true")
+    approve_memory = memory_actions.add_parser("approve", help="keep a staged memory")
+    approve_memory.add_argument("id")
+    approve_memory.add_argument("--space", metavar="S", help="keep it in this space")
+    memory_actions.add_parser("reject", help="drop a staged memory").add_argument("id")
+    memory_actions.add_parser("forget", help="remove a memory everywhere").add_argument("id")
+    search = memory_actions.add_parser("search", help="search recalled memory")
+    search.add_argument("query")
+    search.add_argument("--space", metavar="S")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--json", action="store_true")
+    reindex = memory_actions.add_parser("reindex", help="rebuild the index from the files")
+    for sub in (
+        pending,
+        approve_memory,
+        search,
+        reindex,
+        *(memory_actions.choices[n] for n in ("reject", "forget")),
+    ):
+        sub.add_argument("--workspace", default=".", metavar="DIR")
     return parser
 
 
@@ -140,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "route": "cairn.cli.route",
         "run": "cairn.cli.run",
         "trace": "cairn.cli.run",
+        "memory": "cairn.cli.memory",
     }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)

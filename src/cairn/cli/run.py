@@ -87,6 +87,10 @@ def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
         ApprovalNeeded,
         GuardStopped,
         MemoryProposed,
+        MemoryRecalled,
+        MemorySkipped,
+        MemoryStaged,
+        MemoryWritten,
         PlanApprovalNeeded,
         PlanMade,
         QuestionAsked,
@@ -156,6 +160,20 @@ def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
                 event.answer.give("")
         elif isinstance(event, MemoryProposed):
             _err(f"   ✎ memory proposed ({event.source}): {event.text}")
+        elif isinstance(event, MemoryRecalled):
+            _err(
+                f"   ↺ recalled {len(event.items)} memories: "
+                + "; ".join(path for path, _ in event.items)
+            )
+        elif isinstance(event, MemoryWritten):
+            _err(f"   ✎ remembered in {event.space} ({event.tier}): {event.text}")
+        elif isinstance(event, MemoryStaged):
+            _err(
+                f"   ✎ staged for you to decide ({event.reason}): {event.text} "
+                f"— `cairn memory approve {event.id}`"
+            )
+        elif isinstance(event, MemorySkipped):
+            _err(f"   ✎ not kept ({event.reason}): {event.text}")
         elif isinstance(event, GuardStopped):
             _err(f"   ■ {event.guard}: {event.reason}")
         elif isinstance(event, StepFinished):

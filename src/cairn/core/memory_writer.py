@@ -63,7 +63,7 @@ class Pending:
 @dataclass
 class MemoryWriter:
     model: WorkspaceModel
-    on_change: Callable[[list[str]], None] | None = None
+    on_change: Callable[[list[str]], object] | None = None
     today: Callable[[], date] = date.today
     _changed: list[str] = field(default_factory=list)
 
