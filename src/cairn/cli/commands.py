@@ -241,10 +241,17 @@ def run_watch(args: argparse.Namespace) -> int:
             }
         )
     sys.stdout.flush()
-    with WorkspaceWatcher(model, root, lambda update: _report(update, args.json)):
-        try:
-            while True:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+    from cairn.infra.memory_index import MemoryIndex
+
+    with MemoryIndex(root) as index:
+        index.repair()  # hand edits made while nothing was watching
+        watcher = WorkspaceWatcher(
+            model, root, lambda update: _report(update, args.json), on_paths=index.update
+        )
+        with watcher:
+            try:
+                while True:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
     return 0

@@ -36,10 +36,14 @@ class WorkspaceWatcher:
         *,
         debounce: float = 0.15,
         max_delay: float = 2.0,
+        on_paths: Callable[[list[str]], object] | None = None,
     ) -> None:
         self._model = model
         self._root = Path(root).resolve()
         self._on_update = on_update
+        # Every changed path of a batch, model file or not (the memory index follows
+        # topic files and archive notes this way).
+        self._on_paths = on_paths
         self._debounce = debounce
         self._max_delay = max_delay  # a steady stream of events still flushes this often
         self._pending: set[str] = set()
@@ -122,6 +126,11 @@ class WorkspaceWatcher:
         paths = {p for p in batch if not _hidden(p)}
         if not paths:
             return
+        if self._on_paths is not None:
+            try:
+                self._on_paths(sorted(paths))
+            except Exception:
+                log.exception("a path listener failed")
         try:
             update = self._model.refresh(sorted(paths))
         except Exception:  # the watcher must outlive any one bad refresh
