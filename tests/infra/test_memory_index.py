@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.infra.memory_index import MemoryHit, MemoryIndex, Retriever, fts_query
+from cairn.infra.memory_index import MemoryHit, MemoryIndex, Retriever, query_terms
 
 TOPIC = """---
 topic: {topic}
@@ -243,10 +243,14 @@ def test_fts_syntax_in_queries_never_raises(index: MemoryIndex, query: str) -> N
         assert hits
 
 
-def test_fts_query_quotes_every_term_and_drops_stop_words() -> None:
-    assert fts_query('What is the "printer" code? NEAR(x') == '"printer" OR "code" OR "near" OR "x"'
-    assert fts_query("the") == '"the"'  # stop words only: keep them
-    assert fts_query("*:-()") == ""
+def test_query_terms_are_words_without_stop_words_or_syntax() -> None:
+    assert query_terms('What is the "Printer" code? NEAR(x) printer_code') == [
+        "printer",
+        "code",
+        "near",
+        "x",
+    ]
+    assert query_terms("the") == query_terms("*:-()") == []
 
 
 def test_unicode_text(root: Path, index: MemoryIndex) -> None:

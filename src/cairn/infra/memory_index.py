@@ -26,25 +26,26 @@ from cairn.core.documents import MAX_FILE_BYTES, content_hash, parse_document
 
 Tier = Literal["topic", "archive"]
 Row = tuple[str, str, str, str, str, str, float, str]  # id space path tier date source value text
+Walked = Iterator[tuple[str, list[str], os.DirEntry[str]]]
 
 SCHEMA_VERSION = 1
-_RACY_NS = 2_000_000_000  # mtimes this close to "now" may hide a later same-size edit
+_RACY_NS = 2_000_000_000  # an mtime this close to "now" could hide a same-size edit to come
 _MAX_TERMS = 32  # bounds the cost of a pasted paragraph used as a query
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_BINARY = getattr(os, "O_BINARY", 0)
+_RANK_BUDGET = 8_000  # notes ranked per query at most: BM25 costs ~1 µs a note
+_NOFOLLOW, _BINARY = getattr(os, "O_NOFOLLOW", 0), getattr(os, "O_BINARY", 0)
 _STOP = frozenset(
     """a an and are as at be by can could did do does for from had has have how i in is it its
     me my of on or our so that the their there this to was we were what when where which who
     whom why will with would you your""".split()  # noqa: SIM905 (a word list reads better)
 )
-_TERM = re.compile(r"\w+")
+_TERM = re.compile(r"[^\W_]+")
 _LINE = re.compile(
     r"^\s*[-*+]\s+(?:(\d{4}-\d{2}-\d{2}):\s+)?(.*?)\s*<!--\s*mem:([\w-]+)([^>]*?)\s*-->\s*$"
 )
 _LINK = re.compile(r"\s*\(\[[^\]]*\]\([^)]*\)\)$")  # the trailing "([task](history/...))"
 _ATTR = re.compile(r"(\w+)=(\S+)")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
-_SIMPLE = re.compile(r"([A-Za-z_]\w*): ([\w][\w./+-]*(?::[\w./+-]+)*)")  # `key: plain-value`
+_PLAIN = re.compile(r"([A-Za-z_]\w*): (\w[\w./+-]*(?::[\w./+-]+)*)")  # `key: plain-scalar`
 _YAML_WORDS = frozenset(("null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"))
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -59,11 +60,12 @@ _SCHEMA = (
     "CREATE VIRTUAL TABLE items_text USING fts5(text, tokenize='porter unicode61')",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
+_DROP = tuple(f"DROP TABLE IF EXISTS {t}" for t in ("items_text", "items", "files"))
 _ITEMS_OF = (
     "SELECT i.n, i.id, i.space, i.path, i.tier, i.date, i.source, i.value, t.text FROM items"
     " AS i JOIN items_text AS t ON t.rowid = i.n WHERE i.path = ?"
 )
-_DROP = tuple(f"DROP TABLE IF EXISTS {t}" for t in ("items_text", "items", "files"))
+_COUNT = "SELECT count(*) FROM (SELECT 1 FROM items_text WHERE items_text MATCH ? LIMIT ?)"
 _SEARCH = (
     "SELECT i.id, t.text, i.space, i.path, i.tier, i.date, i.source, i.value, t.rank FROM"
     " (SELECT rowid, text, rank FROM items_text WHERE items_text MATCH ? ORDER BY rank LIMIT ?)"
@@ -105,20 +107,20 @@ class Retriever(Protocol):
     ) -> list[MemoryHit]: ...
 
 
-def fts_query(text: str) -> str:
-    """Free text as a safe FTS5 query: every word quoted, OR-ed together.
+def query_terms(text: str) -> list[str]:
+    """The words of free text worth searching for: lower-cased, once each, no stop words.
 
-    Quoting makes `AND`, `NEAR(`, `*`, `-`, `:` and quotes plain words (or drops them), so
-    user text can never raise a syntax error. Stop words match most notes, cost time and
-    add nothing to the ranking, so they are dropped unless they are all there is.
+    Each is quoted in the FTS5 query, so `AND`, `NEAR(`, `*`, `-`, `:` and quotes in user
+    text are plain words or nothing and can never raise a syntax error (letters and digits
+    only: the tokenizer splits on `_`, which would make a quoted word a phrase). Stop words
+    match most notes, cost time and add nothing to the ranking.
     """
-    terms = list(dict.fromkeys(_TERM.findall(text.lower())))
-    kept = [t for t in terms if t not in _STOP] or terms
-    return " OR ".join(f'"{t}"' for t in kept[:_MAX_TERMS])
+    terms = dict.fromkeys(_TERM.findall(text.lower()))
+    return [t for t in terms if t not in _STOP][:_MAX_TERMS]
 
 
 def _kind(parts: list[str]) -> Tier | None:
-    """The tier of a workspace path split in parts, or None when it is not a memory file."""
+    """`spaces/<s>/memory/topics/<t>.md` or `spaces/<s>/memory/archive/**/<n>.md`, or None."""
     if len(parts) < 5 or parts[0] != "spaces" or parts[2] != "memory":
         return None
     if not parts[-1].endswith(".md") or any(p.startswith(".") for p in parts):
@@ -130,17 +132,27 @@ def _kind(parts: list[str]) -> Tier | None:
 
 def _may_contain(parts: list[str]) -> bool:
     """Whether a folder can hold memory files: walks skip everything else."""
-    n = len(parts)
-    if n == 0:
-        return True
-    if parts[0] != "spaces" or any(p.startswith(".") for p in parts):
+    if any(p.startswith(".") for p in parts) or parts[:1] not in ([], ["spaces"]):
         return False
-    if n <= 2:
-        return True
-    return parts[2] == "memory" and (n == 3 or parts[3] == "archive" or parts[3:] == ["topics"])
+    tail = parts[2:]
+    return tail in ([], ["memory"], ["memory", "topics"]) or tail[:2] == ["memory", "archive"]
 
 
-def _topic_rows(path: str, space: str, text: str) -> list[Row]:
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _rows(rel: str, parts: list[str], data: bytes) -> list[Row]:
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return []  # not text: nothing to recall (still tracked, so not read again)
+    if parts[3] == "archive":
+        row = _archive_row(rel, parts[1], data, text)
+        return [row] if row else []
     rows: list[Row] = []
     in_fence = False
     for line in text.splitlines():
@@ -150,54 +162,47 @@ def _topic_rows(path: str, space: str, text: str) -> list[Row]:
             continue
         attrs = dict(_ATTR.findall(m.group(4)))
         body = _LINK.sub("", m.group(2)).strip()
+        value = _float(attrs.get("v", "")) or 0.0
         if body:
-            value = _float(attrs.get("v", ""))
-            source = attrs.get("src", "")
-            rows.append((m.group(3), space, path, "topic", m.group(1) or "", source, value, body))
+            rows.append(
+                (m[3], parts[1], rel, "topic", m[1] or "", attrs.get("src", ""), value, body)
+            )
     return rows
 
 
 def _archive_row(path: str, space: str, data: bytes, text: str) -> Row | None:
-    """Read the note's frontmatter by hand when every line is a plain `key: value` (the
-    documented format, and ~20x faster than YAML); anything else goes to `parse_document`."""
+    """Read the frontmatter by hand when every line is a plain `key: value` (the documented
+    format, and many times faster than YAML); anything else goes to `parse_document`.
+
+    The space is the folder's, not the frontmatter's: a note moved by hand belongs where
+    it now is. A note without frontmatter takes its date and id from its file name.
+    """
     fields: dict[str, str] | None = None
-    body = ""
     end = text.find("\n---\n", 3) if text.startswith("---\n") and "\r" not in text else -1
     if end > 0:
-        fields = {}
-        for line in text[4:end].split("\n"):
-            m = _SIMPLE.fullmatch(line)
-            if m is None or m.group(2).lower() in _YAML_WORDS:
-                fields = None
-                break
-            fields[m.group(1)] = m.group(2)
+        plain = [_PLAIN.fullmatch(line) for line in text[4:end].split("\n")]
+        if all(m and m[2].lower() not in _YAML_WORDS for m in plain):
+            fields = {m[1]: m[2] for m in plain if m}
         body = text[end + 5 :]
-    if fields is None or not _is_float(fields.get("value", "0")):
+    if fields is None or _float(fields.get("value", "0")) is None:
         doc, _ = parse_document(path, data)
         if doc is None:
             return None
         fields = {str(k): str(v) for k, v in doc.frontmatter.items() if v is not None}
         body = doc.body
-    body = body.strip()
-    if not body:
+    if not (body := body.strip()):
         return None
     stem = path.rsplit("/", 1)[-1][:-3]
     date = fields.get("date") or (stem[:10] if _DATE.match(stem) else "")
+    value = _float(fields.get("value", "")) or 0.0
     item_id = fields.get("id") or stem.rsplit("-", 1)[-1]
-    value = _float(fields.get("value", ""))
     return (item_id, space, path, "archive", date, fields.get("source", ""), value, body)
 
 
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _float(text: str) -> float:
-    return float(text) if _is_float(text) else 0.0
+def _stamp(mtime_ns: int, now_ns: int) -> int:
+    """The mtime to remember: 0 when so recent that a same-size edit within the file
+    system's timestamp granularity could follow unnoticed, so `repair` hashes it again."""
+    return 0 if mtime_ns > now_ns - _RACY_NS else mtime_ns
 
 
 def _is_broken(exc: sqlite3.DatabaseError) -> bool:
@@ -221,35 +226,32 @@ class MemoryIndex:
         self.db_path = Path(db_path) if db_path else self.root / ".cairn" / "memory.sqlite"
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._stale = False
+        self._stale = False  # set when the database is new: repair() then rebuilds
+        self._df: dict[str, int] = {}  # notes per query term, up to the budget
         try:
             self._conn = self._connect()
         except sqlite3.DatabaseError as exc:
             if not _is_broken(exc):
                 raise
-            self._conn = self._reset()
+            self._conn = self._connect(reset=True)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.db_path, check_same_thread=False, isolation_level=None, timeout=5.0
-        )
+    def _connect(self, *, reset: bool = False) -> sqlite3.Connection:
+        if reset:  # unreadable: start again from the files
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+        conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # an index can lose its last commit
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # a cache may lose its last commit
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                self._stale = True  # new, or written by another version: rebuilt by repair()
+                self._stale = True  # new, or from another version of Cairn
                 for sql in (*_DROP, *_SCHEMA):
                     conn.execute(sql)
         except BaseException:
             conn.close()
             raise
         return conn
-
-    def _reset(self) -> sqlite3.Connection:
-        """Delete an unreadable database and start an empty one (to be rebuilt)."""
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
-        return self._connect()
 
     def __enter__(self) -> MemoryIndex:
         return self
@@ -271,8 +273,7 @@ class MemoryIndex:
         files: list[tuple[str, str, int, int]] = []
         rows: list[Row] = []
         for rel, parts, _ in self._walk([]):
-            read = self._read(rel)
-            if read is not None:
+            if read := self._read(rel):
                 files.append((rel, content_hash(read[0]), _stamp(read[1], now), read[2]))
                 rows.extend(_rows(rel, parts, read[0]))
         with self._write() as conn:
@@ -295,12 +296,12 @@ class MemoryIndex:
                     continue
                 if _kind(parts):
                     targets["/".join(parts)] = parts
-                elif _may_contain(parts):
-                    folder = "/".join(parts)
+                elif _may_contain(parts):  # a folder: what is in it now, and what was
                     targets.update((rel, p) for rel, p, _ in self._walk(parts))
-                    low, high = (folder + "/", folder + "0") if folder else ("", "\U0010ffff")
-                    known = "SELECT path FROM files WHERE path >= ? AND path < ?"
-                    for (rel,) in self._conn.execute(known, (low, high)).fetchall():
+                    low = "/".join(parts) + "/" if parts else ""
+                    high = low[:-1] + "0" if parts else "\U0010ffff"  # "0" follows "/"
+                    sql = "SELECT path FROM files WHERE path >= ? AND path < ?"
+                    for (rel,) in self._conn.execute(sql, (low, high)).fetchall():
                         targets[rel] = rel.split("/")
             return len(self._sync(targets))
 
@@ -313,27 +314,23 @@ class MemoryIndex:
         with self._lock:
             try:
                 ok = self._conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-                known = {
-                    r[0]: (r[1], r[2])
-                    for r in self._conn.execute("SELECT path, mtime_ns, size FROM files")
-                }
+                sql = "SELECT path, mtime_ns, size FROM files"
+                known = {r[0]: (r[1], r[2]) for r in self._conn.execute(sql)}
             except sqlite3.DatabaseError as exc:
                 if not _is_broken(exc):
                     raise
                 ok = False
             if not ok:
                 self._conn.close()
-                self._conn = self._reset()
+                self._conn = self._connect(reset=True)
             if self._stale:
                 return sorted(self._rebuild()[1])
             targets: dict[str, list[str]] = {}
             for rel, parts, entry in self._walk([]):
-                try:
+                with contextlib.suppress(OSError):  # gone since: handled as not on disk
                     info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue  # gone since the walk: the known-paths pass below removes it
-                if known.pop(rel, None) != (info.st_mtime_ns, info.st_size):
-                    targets[rel] = parts
+                    if known.pop(rel, None) != (info.st_mtime_ns, info.st_size):
+                        targets[rel] = parts
             targets.update((rel, rel.split("/")) for rel in known)  # on record, not on disk
             return sorted(self._sync(targets))
 
@@ -350,22 +347,48 @@ class MemoryIndex:
         Given both, `space` must also be in `spaces` (the spaces a task may see), so a
         filter can only narrow; an empty `spaces` matches nothing.
         """
-        match = fts_query(query)
         allowed = None if spaces is None else {spaces} if isinstance(spaces, str) else set(spaces)
         if space is not None:
             allowed = {space} & allowed if allowed is not None else {space}
-        if not match or limit <= 0 or allowed == set():
+        terms = query_terms(query)
+        if not terms or limit <= 0 or allowed == set():
             return []
         with self._lock:
+            match = " OR ".join(f'"{t}"' for t in self._affordable(terms))
             if allowed is None:
                 rows = self._conn.execute(_SEARCH, (match, limit)).fetchall()
             else:
-                spaces_json = json.dumps(sorted(allowed))
-                rows = self._conn.execute(_SEARCH_IN, (match, spaces_json, limit)).fetchall()
+                args = (match, json.dumps(sorted(allowed)), limit)
+                rows = self._conn.execute(_SEARCH_IN, args).fetchall()
         return [
             MemoryHit(r[0], r[1], r[2], r[3], cast(Tier, r[4]), r[5], r[6], r[7], -r[8])
             for r in rows
         ]
+
+    def _affordable(self, terms: list[str]) -> list[str]:
+        """The rarest terms whose notes together stay within `_RANK_BUDGET`.
+
+        FTS5 computes BM25 for every note matching any term, reading each one's length, so
+        a word found in a third of 100,000 notes costs ~30 ms. Such words weigh little in
+        BM25 (low IDF) and are dropped when rarer ones are there; the rarest always stays.
+        Counting stops at the budget and is cached until the index changes.
+        """
+        if len(terms) < 2:
+            return terms
+        if len(self._df) > 50_000:
+            self._df.clear()
+        for term in terms:
+            if term not in self._df:
+                args = (f'"{term}"', _RANK_BUDGET + 1)
+                self._df[term] = self._conn.execute(_COUNT, args).fetchone()[0]
+        kept: list[str] = []
+        total = 0
+        for term in sorted(terms, key=self._df.__getitem__):
+            total += self._df[term]
+            if kept and total > _RANK_BUDGET:
+                break
+            kept.append(term)
+        return kept
 
     def remove_item(self, item_id: str) -> int:
         """Take an item out of search now (`forget` edits its file too); returns rows removed."""
@@ -385,12 +408,13 @@ class MemoryIndex:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        self._df.clear()
 
     def _sync(self, targets: dict[str, list[str]]) -> list[str]:
         """Make the index match each file (present or gone); returns those that changed.
 
-        Items that are still in the file, unchanged, keep their rows: editing one line of
-        a 200-line topic file touches one row, not 400, which keeps an update in a few ms.
+        Items still in the file as they were keep their rows: editing one line of a
+        200-line topic file rewrites one row, not 400, so an update stays within a few ms.
         """
         now, changed = time.time_ns(), []
         with self._write() as conn:
@@ -398,13 +422,13 @@ class MemoryIndex:
                 known = conn.execute("SELECT hash FROM files WHERE path = ?", (rel,)).fetchone()
                 read = self._read(rel) if _kind(parts) else None
                 digest = content_hash(read[0]) if read else None
-                if known is None and read is None:
-                    continue
                 if read:
                     stamp = (rel, digest, _stamp(read[1], now), read[2])
                     conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", stamp)
                     if known and known[0] == digest:
                         continue
+                elif known is None:
+                    continue
                 else:
                     conn.execute("DELETE FROM files WHERE path = ?", (rel,))
                 changed.append(rel)
@@ -414,7 +438,7 @@ class MemoryIndex:
                 fresh = []
                 for row in _rows(rel, parts, read[0]) if read else []:
                     if old.get(row):
-                        old[row].pop()  # still there as it was: keep its row
+                        old[row].pop()  # unchanged: its row stays
                     else:
                         fresh.append(row)
                 stale = [(n,) for ns in old.values() for n in ns]
@@ -425,14 +449,12 @@ class MemoryIndex:
 
     def _insert(self, rows: list[Row], after: int) -> None:
         numbered = list(enumerate(rows, after + 1))
-        self._conn.executemany(
-            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(n, *r[:7]) for n, r in numbered]
-        )
-        self._conn.executemany(
-            "INSERT INTO items_text(rowid, text) VALUES (?, ?)", [(n, r[7]) for n, r in numbered]
-        )
+        sql = "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        self._conn.executemany(sql, [(n, *r[:7]) for n, r in numbered])
+        sql = "INSERT INTO items_text(rowid, text) VALUES (?, ?)"
+        self._conn.executemany(sql, [(n, r[7]) for n, r in numbered])
 
-    def _walk(self, start: list[str]) -> Iterator[tuple[str, list[str], os.DirEntry[str]]]:
+    def _walk(self, start: list[str]) -> Walked:
         """Memory files under a folder; hidden names and symbolic links are skipped, so
         temporary files are ignored and nothing outside the workspace is read."""
         stack = [start]
@@ -444,17 +466,12 @@ class MemoryIndex:
                 continue
             with entries:
                 for entry in entries:
-                    if entry.name.startswith("."):
-                        continue
                     parts = [*folder, entry.name]
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            if _may_contain(parts):
-                                stack.append(parts)
+                    with contextlib.suppress(OSError):
+                        if entry.is_dir(follow_symlinks=False) and _may_contain(parts):
+                            stack.append(parts)
                         elif entry.is_file(follow_symlinks=False) and _kind(parts):
                             yield "/".join(parts), parts, entry
-                    except OSError:
-                        continue
 
     def _read(self, rel: str) -> tuple[bytes, int, int] | None:
         """(bytes, mtime_ns, size) of a regular file, or None when it is gone or not one."""
@@ -467,20 +484,3 @@ class MemoryIndex:
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
                 return None
             return handle.read(), info.st_mtime_ns, info.st_size
-
-
-def _stamp(mtime_ns: int, now_ns: int) -> int:
-    """The mtime to remember: 0 when it is so recent that a same-size edit within the file
-    system's timestamp granularity could follow unnoticed, so `repair` hashes it again."""
-    return 0 if mtime_ns > now_ns - _RACY_NS else mtime_ns
-
-
-def _rows(rel: str, parts: list[str], data: bytes) -> list[Row]:
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        return []  # not text: nothing to recall (the file is still tracked, so not re-read)
-    if parts[3] == "topics":
-        return _topic_rows(rel, parts[1], text)
-    row = _archive_row(rel, parts[1], data, text)
-    return [row] if row else []
