@@ -167,7 +167,7 @@ def test_three_tiers_land_in_the_right_files(starter: Path) -> None:
     assert "Annual plans get two months free." in topic_text and topic.tier == "topic"
     archived = next((starter / "spaces/chief-of-staff/memory/archive/2026/11").glob("*.md"))
     assert archived.name.endswith(f"-{low.item.id}.md")
-    assert "4471" in archived.read_text() and "source: tool-output" in archived.read_text()
+    assert "4471" in archived.read_text() and 'source: "tool-output"' in archived.read_text()
     assert "spaces/chief-of-staff/readme.md" in changed
     # The workspace still loads clean: memory files never break `cairn check`.
     assert model.workspace.errors == ()
@@ -358,3 +358,17 @@ def test_private_task_memories_never_reach_shared_spaces(starter: Path) -> None:
         MemoryStaged
     ]
     assert "reorg" not in (starter / "spaces/team/readme.md").read_text()
+
+
+def test_numeric_looking_ids_stay_text(starter: Path) -> None:
+    # uuid-based ids can be all digits ("00063281") or look like floats ("1e500000"):
+    # read back as YAML they must stay the same text.
+    from cairn.core.documents import parse_document
+    from cairn.core.memory import MemoryItem, archive_note
+
+    for item_id in ("00063281", "1e500000", "12345678"):
+        item = MemoryItem(item_id, "A note.", "user-said", 0.2, TODAY)
+        path, text = archive_note(item, "team")
+        doc, problems = parse_document(path, text.encode())
+        assert doc is not None and not problems
+        assert doc.frontmatter["id"] == item_id and path.endswith(f"-{item_id}.md")

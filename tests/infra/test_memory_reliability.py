@@ -105,3 +105,25 @@ def test_editor_changes_reach_the_index_live(starter: Path) -> None:
             while index.search("guest wifi rotates") and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert index.search("guest wifi rotates") == []
+
+
+def test_index_keeps_numeric_looking_ids_as_written(starter: Path) -> None:
+    from datetime import date
+
+    from cairn.core.memory import MemoryItem, archive_note
+
+    item = MemoryItem(
+        "00063281",
+        "The loading dock opens at six.",
+        "user-said",
+        0.2,
+        date(2026, 11, 20),
+        "history/x.md",
+    )
+    relative, text = archive_note(item, "team")
+    note = starter / "spaces/team" / relative
+    note.parent.mkdir(parents=True)
+    note.write_text(text)
+    with MemoryIndex(starter) as index:
+        index.rebuild()
+        assert [hit.id for hit in index.search("loading dock")] == ["00063281"]

@@ -402,7 +402,7 @@ def archive_note(item: MemoryItem, space: str) -> tuple[str, str]:
         "space": space,
         "origin": item.origin or "",
     }
-    head = "\n".join(
-        f"{k}: {json.dumps(v) if isinstance(v, str) and ':' in v else v}" for k, v in front.items()
-    )
+    # Every text value quoted: an id like "00063281" or "1e500000" must stay text, not
+    # become a number when read back as YAML.
+    head = "\n".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}" for k, v in front.items())
     return path, f"---\n{head}\n---\n{item.text}\n"

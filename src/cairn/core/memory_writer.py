@@ -105,19 +105,7 @@ class MemoryWriter:
         demoted: list[MemoryItem] = []
         stored = item
         if tier == "readme":
-            _, _, budget = thresholds(target)
-
-            def add(text: str | None) -> str:
-                nonlocal stored, demoted
-                new, stored = upsert_line(
-                    text or f"# {space}\n", "Memory", item, link_from=base, before="References"
-                )
-                new, demoted = enforce_budget(new, "Memory", budget)
-                return new
-
-            self._edit(target.path, add)
-            for old in demoted:
-                self._to_topic(space, base, old)
+            stored, demoted = self._to_readme(space, base, item)
         elif tier == "topic":
             stored = self._to_topic(space, base, item)
         else:
@@ -126,7 +114,42 @@ class MemoryWriter:
         paths = tuple(self._flush())
         return Written(stored, space, tier, paths, tuple(demoted))
 
+    def _to_readme(
+        self, space: str, base: str, item: MemoryItem
+    ) -> tuple[MemoryItem, list[MemoryItem]]:
+        """Add a readme line. Lines pushed out by the budget are copied to their topic
+        files *before* the readme is rewritten: a crash in between leaves a memory in two
+        places (the next write dedupes it), never in none."""
+        readme = self.model.workspace.spaces[space].path
+        _, _, budget = thresholds(self.model.workspace.spaces[space])
+        for attempt in range(2):
+            text, digest = self._read(readme)
+            new, stored = upsert_line(
+                text or f"# {space}\n", "Memory", item, link_from=base, before="References"
+            )
+            new, demoted = enforce_budget(new, "Memory", budget)
+            for old in demoted:
+                topic, _ = self._topic_line(base, old)
+                new = add_reference(new, _title(topic), f"memory/topics/{topic}.md")
+            try:
+                self.model.write(readme, new, base_hash=digest)
+            except WriteConflictError:
+                if attempt:
+                    raise
+                continue
+            self._changed.append(readme)
+            return stored, demoted
+        raise AssertionError("unreachable")
+
     def _to_topic(self, space: str, base: str, item: MemoryItem) -> MemoryItem:
+        topic, stored = self._topic_line(base, item)
+        readme = self.model.workspace.spaces[space].path
+        link = f"memory/topics/{topic}.md"
+        self._edit(readme, lambda text: add_reference(text or "", _title(topic), link))
+        return stored
+
+    def _topic_line(self, base: str, item: MemoryItem) -> tuple[str, MemoryItem]:
+        """Add (or update) the item's line in its topic file: (topic, the item as stored)."""
         topic = item.topic or DEFAULT_TOPIC
         path = f"{base}/memory/topics/{topic}.md"
         stored = item
@@ -139,12 +162,7 @@ class MemoryWriter:
             return new
 
         self._edit(path, add)
-        readme = self.model.workspace.spaces[space].path
-        title = topic.replace("-", " ").capitalize()
-        self._edit(
-            readme, lambda text: add_reference(text or "", title, f"memory/topics/{topic}.md")
-        )
-        return stored
+        return topic, stored
 
     # --- staging ----------------------------------------------------------------------
 
@@ -276,6 +294,10 @@ class MemoryWriter:
             for sub in folders:
                 found += self._files(f"{folder}/{sub}", recursive=True)
         return found
+
+
+def _title(topic: str) -> str:
+    return topic.replace("-", " ").capitalize()
 
 
 def _yaml(value: object) -> str:

@@ -45,7 +45,8 @@ _LINE = re.compile(
 _LINK = re.compile(r"\s*\(\[[^\]]*\]\([^)]*\)\)$")  # the trailing "([task](history/...))"
 _ATTR = re.compile(r"(\w+)=(\S+)")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
-_PLAIN = re.compile(r"([A-Za-z_]\w*): (\w[\w./+-]*(?::[\w./+-]+)*)")  # `key: plain-scalar`
+# `key: plain-scalar` or `key: "simple quoted text"` (what Cairn writes: every text quoted)
+_PLAIN = re.compile(r'([A-Za-z_]\w*): (?:"([^"\\\n]*)"|(\w[\w./+-]*(?::[\w./+-]+)*))')
 _YAML_WORDS = frozenset(("null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"))
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -181,8 +182,8 @@ def _archive_row(path: str, space: str, data: bytes, text: str) -> Row | None:
     end = text.find("\n---\n", 3) if text.startswith("---\n") and "\r" not in text else -1
     if end > 0:
         plain = [_PLAIN.fullmatch(line) for line in text[4:end].split("\n")]
-        if all(m and m[2].lower() not in _YAML_WORDS for m in plain):
-            fields = {m[1]: m[2] for m in plain if m}
+        if all(m and (m[2] is not None or m[3].lower() not in _YAML_WORDS) for m in plain):
+            fields = {m[1]: m[2] if m[2] is not None else m[3] for m in plain if m}
         body = text[end + 5 :]
     if fields is None or _float(fields.get("value", "0")) is None:
         doc, _ = parse_document(path, data)

@@ -1,0 +1,154 @@
+"""The tools the task loop answers itself: consult an operator, propose a memory, ask the user.
+
+They are offered to the model next to the workspace's file tools and pass the same gate,
+but they touch no file: a review is another model call, a proposal waits for the memory
+step, and a question waits for the person running the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+from cairn.core.context import as_data
+from cairn.core.dispatch import Dispatcher, FellBack, Routed
+from cairn.core.engine import (
+    CancelToken,
+    ChatRequest,
+    Message,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from cairn.core.events import MemoryProposed, QuestionAsked
+from cairn.core.gate import TaskCancelledError
+from cairn.core.routing import Overrides, Step
+from cairn.core.tools import ToolOutcome
+from cairn.core.workspace import Workspace
+
+MEMORY_SOURCES = frozenset({"user-said", "user-confirmed", "tool-output", "inference"})
+
+SPECIAL_TOOLS = (
+    ToolSpec(
+        "consult_operator",
+        "Ask a reviewer with the named operator's lens to review a draft. Returns the review.",
+        {
+            "type": "object",
+            "properties": {"operator": {"type": "string"}, "draft": {"type": "string"}},
+            "required": ["operator", "draft"],
+        },
+    ),
+    ToolSpec(
+        "propose_memory",
+        "Propose something worth remembering for future tasks.",
+        {
+            "type": "object",
+            "properties": {
+                "text": {"type": "string"},
+                "source": {
+                    "type": "string",
+                    "enum": ["user-said", "user-confirmed", "tool-output", "inference"],
+                },
+            },
+            "required": ["text"],
+        },
+    ),
+    ToolSpec(
+        "ask_user",
+        "Ask the user a question and wait for the answer.",
+        {
+            "type": "object",
+            "properties": {"question": {"type": "string"}},
+            "required": ["question"],
+        },
+    ),
+)
+
+
+def missing_arguments(call: ToolCall) -> str | None:
+    """The argument problem of a call to a special tool: only required ones are checked."""
+    spec = next(s for s in SPECIAL_TOOLS if s.name == call.name)
+    missing = [k for k in spec.parameters.get("required", []) if k not in call.arguments]
+    return f"missing arguments: {', '.join(missing)}" if missing else None
+
+
+def proposal(args: Mapping[str, Any], space: str | None, task: str) -> MemoryProposed:
+    source = str(args.get("source") or "inference")
+    if source not in MEMORY_SOURCES:
+        source = "inference"  # an unknown claim of provenance is not trusted
+    return MemoryProposed(str(args["text"]), space, source, task)
+
+
+PROPOSED = ToolOutcome(True, "proposed; the memory step decides whether to keep it")
+
+
+def ask_user(
+    question: str, approvals: str, cancel: CancelToken, answers: list[str]
+) -> Generator[object, None, ToolOutcome]:
+    """Ask and wait for the answer (kept in `answers` for the memory step), unless no one
+    can answer in this run."""
+    if approvals != "ask":
+        return ToolOutcome(
+            False,
+            "no one is available to answer in this run; proceed "
+            "with your best judgement and say what you assumed",
+        )
+    asked = QuestionAsked(question)
+    yield asked
+    answer = asked.answer.wait(0.2)
+    while answer is None:
+        if cancel.cancelled:
+            raise TaskCancelledError
+        answer = asked.answer.wait(0.2)
+    if answer:
+        answers.append(answer)
+    return ToolOutcome(answer is not None, answer or "no answer")
+
+
+def consult(
+    workspace: Workspace,
+    dispatcher: Dispatcher,
+    name: str,
+    draft: str,
+    *,
+    space: str | None,
+    scope: Callable[[], str | None],
+    sensitive_sources: tuple[str, ...],
+    overrides: Callable[[], Overrides],
+    cancel: CancelToken,
+    on_usage: Callable[[Usage], None],
+) -> Generator[object, None, ToolOutcome]:
+    """A review of `draft` by a model given the named operator's lens.
+
+    The review's routing carries the task's space and sensitivity, so a draft made from
+    private or marked files is reviewed under the same limits as the task itself."""
+    operator = workspace.find_operator(name, space)
+    if operator is None:
+        known = ", ".join(workspace.operators_for(space)) or "none"
+        return ToolOutcome(False, f"no operator '{name}'; operators: {known}")
+    messages = (
+        Message("system", f"You are a reviewer. {operator.lens}"),
+        Message(
+            "user",
+            "Review this draft through your lens:\n\n" + as_data("the draft under review", draft),
+        ),
+    )
+    step = Step(
+        f"Review through {name}",
+        kind="work",
+        context=draft + operator.lens,
+        space=space,
+        space_scope=scope(),
+        sensitive_sources=sensitive_sources,
+    )
+    review = ""
+    for event in dispatcher.run(step, ChatRequest(messages, max_tokens=600), overrides(), cancel):
+        if isinstance(event, TextDelta):
+            review += event.text
+        elif isinstance(event, Usage):
+            on_usage(event)
+            yield event
+        elif isinstance(event, Routed | FellBack):
+            yield event
+    return ToolOutcome(True, review.strip() or "(no comments)")

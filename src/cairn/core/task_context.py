@@ -1,0 +1,142 @@
+"""What the task loop puts in front of a step's model, and what it tells the router about it.
+
+The parts (agents.md, the operator's lens, the space, the skills list, recalled memory,
+earlier steps' results, the task) are fitted to the chosen engine's window by
+`context.fit`. The router is told the space's scope, the routing overrides of the
+automation, skill and space, and the files whose content made the task sensitive, so
+private content stays on the models allowed to see it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from cairn.core.context import Assembled, Part, fit
+from cairn.core.engine import ChatEngine, Message, ToolSpec
+from cairn.core.events import PlannedStep
+from cairn.core.loader import WorkspaceModel
+from cairn.core.routing import Overrides
+from cairn.core.steps import file_sensitivity
+from cairn.core.tools import ToolOutcome
+from cairn.core.workspace import Workspace
+
+_HIT = re.compile(r"^([^\s:][^:\n]*):\d+:", re.MULTILINE)  # search results: path:line: text
+
+
+def build_parts(
+    workspace: Workspace,
+    request: str,
+    planned: PlannedStep,
+    *,
+    space: str | None,
+    operator: str | None,
+    skill: str | None,
+    recalled: Sequence[tuple[str, str]],
+    history: Sequence[tuple[PlannedStep, str]],
+    total: int = 1,
+    index: int = 1,
+) -> list[Part]:
+    parts: list[Part] = []
+    if workspace.agents and workspace.agents.instructions.strip():
+        parts.append(Part("agents", "", workspace.agents.instructions.strip()))
+    if operator:
+        found = workspace.find_operator(operator, space)
+        if found is not None:
+            parts.append(Part("operator", f"Lens: {found.name}", found.lens.strip()))
+    the_space = workspace.spaces.get(space) if space else None
+    if the_space is not None:
+        parts.append(
+            Part(
+                "space",
+                f"Space: {the_space.name} ({the_space.scope})",
+                the_space.body.strip(),
+                data_source=the_space.path,
+            )
+        )
+    skills = workspace.skills_for(space)
+    if skills:
+        listing = "\n".join(f"{s.name}: {s.description}" for s in skills.values())
+        parts.append(Part("skills", "Skills (load one with load_skill to read it)", listing))
+    if recalled:
+        text = "\n".join(f"- {t} ({src})" for src, t in recalled)
+        parts.append(Part("memory", "Recalled memory", text, data_source="memory"))
+    if history:
+        done = "\n\n".join(f"Step {n} ({s.title}):\n{t}" for n, (s, t) in enumerate(history, 1))
+        parts.append(Part("history", "Results of earlier steps", done, data_source="earlier steps"))
+    task = f"Task: {request}"
+    if total > 1 or planned.kind != "work" or planned.instruction != request:
+        task += f"\n\nStep {index} of {total}: {planned.title}\n{planned.instruction}"
+    if skill:
+        found_skill = workspace.find_skill(skill, space)
+        if found_skill is not None:
+            task += f"\n\nFollow the skill '{found_skill.name}':\n{found_skill.body.strip()}"
+    parts.append(Part("task", "", task))
+    return parts
+
+
+def window_of(engine: ChatEngine) -> int:
+    return engine.context_window or 8192
+
+
+def fit_to(
+    engine: ChatEngine,
+    parts: Sequence[Part],
+    turns: tuple[Message, ...],
+    reserve: int,
+    tools: tuple[ToolSpec, ...] = (),
+) -> Assembled:
+    """Fit the parts and turns to `engine`'s window, counting tokens as the engine does
+    (tool definitions included); at most a quarter of the window is kept for the answer."""
+    window = window_of(engine)
+    return fit(
+        parts,
+        count=lambda messages: engine.count_tokens(messages, tools),
+        window=window,
+        reserve=min(reserve, window // 4),
+        turns=turns,
+        model=engine.name,
+    )
+
+
+def space_scope(workspace: Workspace, space: str | None) -> str | None:
+    found = workspace.spaces.get(space) if space else None
+    return found.scope if found else None
+
+
+def overrides_for(
+    workspace: Workspace, *, space: str | None, automation: str | None, skill: str | None
+) -> Overrides:
+    found_space = workspace.spaces.get(space) if space else None
+    auto = workspace.automations.get(automation) if automation else None
+    found_skill = workspace.find_skill(skill, space) if skill else None
+    skill_routing = (found_skill.meta.model_extra or {}).get("routing") if found_skill else None
+    return Overrides(
+        automation=auto.meta.routing if auto else {},
+        skill={str(k): str(v) for k, v in skill_routing.items()}
+        if isinstance(skill_routing, Mapping)
+        else {},
+        space=found_space.meta.routing if found_space else {},
+    )
+
+
+def note_sources(
+    model: WorkspaceModel, sensitive: dict[str, str], tool: str, outcome: ToolOutcome
+) -> None:
+    """Remember files whose content a tool put in front of the model, if sensitive."""
+    paths = [outcome.path] if outcome.path else []
+    if tool == "search":
+        paths += [m.group(1) for m in _HIT.finditer(outcome.output)]
+    workspace = model.workspace
+    for path in dict.fromkeys(paths):
+        if path not in sensitive:
+            reason = file_sensitivity(workspace, path, _peek(model, path))
+            if reason is not None:
+                sensitive[path] = reason
+
+
+def _peek(model: WorkspaceModel, path: str) -> str:
+    try:
+        return model.store.read(path, 4096).decode("utf-8", "replace")
+    except Exception:
+        return ""
