@@ -49,7 +49,6 @@ import io
 import json
 import pstats
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -80,11 +79,10 @@ from cairn.engines.local import LocalEngine
 from cairn.engines.tokens import count_messages, count_text
 from cairn.infra.files import LocalFileStore
 from cairn.infra.ledger import JsonlLedger
+from cairn.infra.starter import copy_starter
 from cairn.infra.trace import TraceWriter
 from cairn.testing.scripted_engine import ScriptedEngine
 
-REPO = Path(__file__).resolve().parent.parent
-STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations")
 TARGET_P50_MS = 5.0
 COUNT_MODEL = "openai/gpt-4o-mini"
 
@@ -130,16 +128,6 @@ def operator_text(rng: random.Random, name: str) -> str:
     return head + body(rng, name, rng.randint(1000, 2500), ("How to review", "Flag", "Report"))
 
 
-def copy_starter(target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in STARTER_ENTRIES:
-        source = REPO / entry
-        if source.is_dir():
-            shutil.copytree(source, target / entry)
-        else:
-            shutil.copyfile(source, target / entry)
-
-
 def count_files(root: Path) -> int:
     return sum(1 for p in root.rglob("*") if p.is_file() and ".cairn" not in p.parts)
 
@@ -147,7 +135,7 @@ def count_files(root: Path) -> int:
 def build_workspace(root: Path, args: argparse.Namespace) -> dict[str, int]:
     """The starter workspace plus generated skills, operators and notes: --files files."""
     rng = random.Random(7)
-    copy_starter(root)
+    copy_starter(root)  # the installed starter workspace, as `cairn init` copies it
     files: dict[str, str] = {}
     skills = [f"{rng.choice(WORDS)}-skill-{i:03d}" for i in range(args.skills)]
     for i, name in enumerate(skills):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations")
 
 # Qt must never try to reach a display in tests, and litellm must never fetch its cost map.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -19,13 +17,11 @@ os.environ.setdefault("PYTHON_KEYRING_BACKEND", "cairn.testing.memory_keyring.Me
 
 
 def copy_starter(target: Path) -> Path:
+    """The repository's starter workspace in `target`, copied as `cairn init` copies it."""
     target.mkdir(parents=True, exist_ok=True)
-    for entry in STARTER_ENTRIES:
-        source = REPO / entry
-        if source.is_dir():
-            shutil.copytree(source, target / entry)
-        else:
-            shutil.copyfile(source, target / entry)
+    from cairn.infra.starter import copy_starter as init_copy
+
+    init_copy(target)
     return target
 
 

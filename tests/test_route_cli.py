@@ -69,3 +69,14 @@ def test_marked_file_and_space_override(starter: Path) -> None:
 def test_unknown_space_is_a_clear_error(starter: Path) -> None:
     result = route("x", "--space", "nope", "--workspace", str(starter))
     assert result.returncode == 2 and "no space 'nope'" in result.stderr
+
+
+def test_unreadable_or_outside_files_are_clear_errors(starter: Path, tmp_path: Path) -> None:
+    missing = route("x", "--file", "spaces/team/nope.md", "--workspace", str(starter))
+    assert missing.returncode == 2 and "cannot read spaces/team/nope.md" in missing.stderr
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("secret")
+    escaped = route("x", "--file", str(outside), "--workspace", str(starter))
+    assert escaped.returncode == 2 and "outside the workspace" in escaped.stderr
+    dotdot = route("x", "--file", "../elsewhere.md", "--workspace", str(starter))
+    assert dotdot.returncode == 2 and "outside the workspace" in dotdot.stderr

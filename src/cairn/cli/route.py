@@ -27,8 +27,14 @@ def run_route(args: argparse.Namespace) -> int:
     for name in args.file or ():
         relative = Path(name).expanduser()
         if relative.is_absolute():
-            relative = relative.resolve().relative_to(store.root)
-        data = store.read(relative.as_posix(), 1024 * 1024)
+            try:
+                relative = relative.resolve().relative_to(store.root)
+            except ValueError:
+                raise CairnError(f"{name} is outside the workspace {store.root}") from None
+        try:
+            data = store.read(relative.as_posix(), 1024 * 1024)
+        except (OSError, CairnError) as exc:
+            raise CairnError(f"cannot read {name}: {exc}") from exc
         files.append(ContextFile(relative.as_posix(), data.decode("utf-8", "replace")))
     step, overrides = build_step(
         workspace,

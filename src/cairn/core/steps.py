@@ -21,10 +21,21 @@ class ContextFile:
     text: str
 
 
-def _routing(value: object) -> Mapping[str, str]:
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    return {}
+def overrides_for(
+    workspace: Workspace, *, space: str | None, automation: str | None, skill: str | None
+) -> Overrides:
+    """The routing overrides (kind → role) of the automation, skill and space of a step."""
+    found_space = workspace.spaces.get(space) if space else None
+    auto = workspace.automations.get(automation) if automation else None
+    found_skill = workspace.find_skill(skill, space) if skill else None
+    skill_routing = (found_skill.meta.model_extra or {}).get("routing") if found_skill else None
+    return Overrides(
+        automation=auto.meta.routing if auto else {},
+        skill={str(k): str(v) for k, v in skill_routing.items()}
+        if isinstance(skill_routing, Mapping)
+        else {},
+        space=found_space.meta.routing if found_space else {},
+    )
 
 
 def file_sensitivity(workspace: Workspace, path: str, text: str) -> str | None:
@@ -66,7 +77,6 @@ def build_step(
     if skill and found_skill is None:
         raise UnknownNameError(f"no skill '{skill}' in this workspace or space")
     sensitive = [r for f in files if (r := file_sensitivity(workspace, f.path, f.text))]
-    skill_routing = (found_skill.meta.model_extra or {}).get("routing") if found_skill else None
     step = Step(
         description=description,
         kind=kind,
@@ -77,9 +87,4 @@ def build_step(
         automation=automation,
         sensitive_sources=tuple(sensitive),
     )
-    overrides = Overrides(
-        automation=auto.meta.routing if auto else {},
-        skill=_routing(skill_routing),
-        space=owner.meta.routing if owner else {},
-    )
-    return step, overrides
+    return step, overrides_for(workspace, space=space, automation=automation, skill=skill)

@@ -10,13 +10,12 @@ private content stays on the models allowed to see it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from cairn.core.context import Assembled, Part, fit
 from cairn.core.engine import ChatEngine, Message, ToolSpec
 from cairn.core.events import PlannedStep
 from cairn.core.loader import WorkspaceModel
-from cairn.core.routing import Overrides
 from cairn.core.steps import file_sensitivity
 from cairn.core.tools import ToolOutcome
 from cairn.core.workspace import Workspace
@@ -102,22 +101,6 @@ def fit_to(
 def space_scope(workspace: Workspace, space: str | None) -> str | None:
     found = workspace.spaces.get(space) if space else None
     return found.scope if found else None
-
-
-def overrides_for(
-    workspace: Workspace, *, space: str | None, automation: str | None, skill: str | None
-) -> Overrides:
-    found_space = workspace.spaces.get(space) if space else None
-    auto = workspace.automations.get(automation) if automation else None
-    found_skill = workspace.find_skill(skill, space) if skill else None
-    skill_routing = (found_skill.meta.model_extra or {}).get("routing") if found_skill else None
-    return Overrides(
-        automation=auto.meta.routing if auto else {},
-        skill={str(k): str(v) for k, v in skill_routing.items()}
-        if isinstance(skill_routing, Mapping)
-        else {},
-        space=found_space.meta.routing if found_space else {},
-    )
 
 
 def note_sources(

@@ -30,7 +30,8 @@ from cairn.core.special_tools import (
     missing_arguments,
     proposal,
 )
-from cairn.core.task_context import overrides_for, space_scope
+from cairn.core.steps import overrides_for
+from cairn.core.task_context import space_scope
 from cairn.core.task_record import Totals
 from cairn.core.tools import Tool, ToolEnv, ToolOutcome, validate_arguments
 

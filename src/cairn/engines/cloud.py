@@ -35,7 +35,7 @@ from cairn.core.routing import is_loopback
 from cairn.engines import tokens
 
 _import_lock = threading.Lock()
-_registered_free: set[str] = set()
+_price_checked: set[str] = set()  # models whose price was looked up (or registered)
 
 # Providers that authenticate with an API key (others use cloud credentials or none).
 _KEYED_PROVIDERS = frozenset(
@@ -229,27 +229,22 @@ class CloudEngine:
         Only for names the price map does not know: a loopback proxy in front of a
         priced model keeps that model's price.
         """
-        if self.model in _registered_free:
+        if self.model in _price_checked:
             return
+        _price_checked.add(self.model)
         try:
             litellm.cost_per_token(model=self.model, prompt_tokens=1, completion_tokens=1)
-            known = True
-        except Exception:
-            known = False
-        _registered_free.add(self.model)
-        if known:
-            return
-        litellm.register_model(
-            {
-                self.model: {
-                    "input_cost_per_token": 0.0,
-                    "output_cost_per_token": 0.0,
-                    "litellm_provider": self.provider,
-                    "mode": "chat",
+        except Exception:  # not in the price map: register it as free
+            litellm.register_model(
+                {
+                    self.model: {
+                        "input_cost_per_token": 0.0,
+                        "output_cost_per_token": 0.0,
+                        "litellm_provider": self.provider,
+                        "mode": "chat",
+                    }
                 }
-            }
-        )
-        _registered_free.add(self.model)
+            )
 
     # --- response ---------------------------------------------------------------------
 
