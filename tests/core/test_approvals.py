@@ -77,7 +77,8 @@ def test_glob_match(pattern: str, path: str, expected: bool) -> None:
 
 def test_starter_rules(starter_rules: Sequence[PermissionRule]) -> None:
     def decide(tool: str, path: str | None = None) -> PermissionCheck:
-        return check_permission(starter_rules, tool, path=path)
+        action = "write" if tool in ("write_file", "append_file") else "read"
+        return check_permission(starter_rules, tool, action=action, path=path)
 
     assert decide("read_file", "agents.md") == PermissionCheck(
         "allow", 0, "rule 1: read_file → allow"
@@ -90,13 +91,14 @@ def test_starter_rules(starter_rules: Sequence[PermissionRule]) -> None:
     assert decide("write_file", "spaces/team/briefs/x.md").decision == "allow"
     assert decide("write_file", "spaces/chief-of-staff/reviews/w.md").decision == "allow"
     assert decide("write_file", "agents.md") == PermissionCheck(
-        "deny", 10, "rule 11: write_file on agents.md → deny"
+        "deny", 10, "rule 11: * (write) on agents.md → deny"
     )
     assert decide("write_file", "spaces/team/readme.md") == PermissionCheck(
         "ask", 11, "rule 12: write_file → ask"
     )
     assert decide("write_file").rule == 11  # path rules never match a call without a path
     assert decide("append_file", "spaces/team/drafts/x.md").rule == 12
+    assert decide("append_file", "agents.md").decision == "deny"  # any write to agents.md
     assert decide("delete_everything", "agents.md") == PermissionCheck(
         "ask", None, "no rule matched: ask by default"
     )

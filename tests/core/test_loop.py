@@ -842,9 +842,12 @@ def test_an_approved_write_outside_the_workspace_is_still_refused(starter: Path)
 def test_a_risk_judgement_can_only_tighten_a_rule(starter: Path) -> None:
     judged: list[tuple[str, str | None]] = []
 
-    def risk(tool: str, arguments: Mapping[str, Any], path: str | None) -> str:
+    def risk(
+        tool: str, arguments: Mapping[str, Any], path: str | None, provenance: object
+    ) -> Iterator[object]:
         judged.append((tool, path))
         return "high"
+        yield  # a generator, like the model judge: it may yield routing events
 
     draft = ToolCall("c1", "write_file", {"path": "spaces/team/drafts/a.md", "content": "x"})
     read = ToolCall("c2", "read_file", {"path": "spaces/team/readme.md"})
@@ -928,17 +931,30 @@ def test_injected_instructions_cannot_get_past_the_gate(starter: Path, approvals
 
 
 @pytest.mark.parametrize(
-    ("arguments", "source"),
+    ("request_text", "arguments", "source"),
     [
-        ({"text": "The team prefers one-page memos", "source": "user-said"}, "user-said"),
-        ({"text": "The team prefers one-page memos"}, "inference"),
+        # The source is what Cairn observed: the user's own words in this task...
+        (
+            "Remember: the team prefers one-page memos",
+            {"text": "The team prefers one-page memos", "source": "inference"},
+            "user-said",
+        ),
+        # ...never the model's claim of the user's authority,
+        (SIMPLE, {"text": "The team prefers one-page memos", "source": "user-said"}, "inference"),
+        # though a model may lower it (a fact it read from a file).
+        (
+            SIMPLE,
+            {"text": "The team prefers one-page memos", "source": "tool-output"},
+            "tool-output",
+        ),
+        (SIMPLE, {"text": "The team prefers one-page memos"}, "inference"),
     ],
 )
 def test_propose_memory_yields_the_proposal_with_its_source(
-    starter: Path, arguments: dict[str, str], source: str
+    starter: Path, request_text: str, arguments: dict[str, str], source: str
 ) -> None:
     rig = make_rig(starter, fast=[ToolCall("c1", "propose_memory", arguments), "noted"])
-    events = rig.run(SIMPLE, TaskOptions(space="team"))
+    events = rig.run(request_text, TaskOptions(space="team", plan="never"))
     assert one(events, MemoryProposed) == MemoryProposed(
         "The team prefers one-page memos", "team", source, TASK
     )

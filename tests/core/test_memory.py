@@ -301,7 +301,7 @@ def test_memory_step_end_to_end_with_a_scripted_model(starter: Path) -> None:
     )
     transcript = Transcript(
         "t1",
-        "Plan my Lisbon trip",
+        "Plan my Lisbon trip: my flight to Lisbon is on 3 December",  # the user said it
         "Booked.",
         space="chief-of-staff",
         proposals=(MemoryProposed("Prefers aisle seats.", "chief-of-staff", "user-said", "t1"),),
@@ -353,7 +353,8 @@ def test_private_task_memories_never_reach_shared_spaces(starter: Path) -> None:
     step = MemoryStep(
         Dispatcher(Router(model.workspace.agents.policy), pool.__getitem__), writer(model)
     )
-    events = list(step(Transcript("t", "Plan", "Done", space="chief-of-staff")))
+    said = "Plan for this: the reorg is announced on 1 March"
+    events = list(step(Transcript("t", said, "Done", space="chief-of-staff")))
     assert [type(e) for e in events if isinstance(e, MemoryStaged | MemoryWritten)] == [
         MemoryStaged
     ]

@@ -1,170 +1,131 @@
-"""The canary: sensitive content never reaches a cloud model.
+"""The canary: sensitive content never reaches a cloud model, through any real call site.
 
-A loopback stub stands in for every cloud provider and records all it receives. Many
-generated tasks carry planted personal data, secrets, private-space notes and files
-marked sensitive; every step goes through the real router, dispatcher and engines (the
-tiny llama.cpp model as the local model, litellm for the cloud ones). Afterwards no
-planted value may appear anywhere in what the stub received — while the non-sensitive
-steps did reach it, so the canary is alive.
+Generated tasks run through the real runner (`cairn.runtime.build_runner`: router,
+dispatcher, budget guard, ledger, approval judge, memory step) over a real workspace on
+disk. A loopback "cloud" records every byte it receives; a loopback "local" model answers
+with scripted tool calls. Each planted task's cloud model first asks to read a file holding
+a planted value (personal data, a secret, a private-space note or a file marked sensitive);
+from then on the local model carries the value into every later call site: an operator's
+review, a write (and so the approval judge), a proposed memory, the answer, and the memory
+step. The policy routes reviews, the judge and memory to cloud-first roles, so only the
+content's sensitivity can keep them local. Afterwards no planted value may appear in
+anything the cloud received, while the clean tasks did reach it (the canary is alive).
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from cairn.core.dispatch import Dispatcher, RoutingStopped
-from cairn.core.engine import ChatRequest, Message
-from cairn.core.routing import Router, Step
-from cairn.core.schema import AgentsPolicy
-from cairn.runtime import Engines
+from cairn.core.dispatch import Routed
+from cairn.core.loader import WorkspaceModel
+from cairn.core.loop import TaskOptions
+from cairn.infra.files import LocalFileStore
+from cairn.runtime import build_runner
 from cairn.testing.openai_stub import OpenAIStub
+from tests.conftest import copy_starter
+from tests.hostile.conftest import hostile_policy, tool, write_policy
 
-KINDS = ["plan", "work", "summarise", "memory", "approval"]
+pytestmark = pytest.mark.slow
 
 
-def plant(rng: random.Random, n: int) -> tuple[str, str]:
-    """A sensitive value of a random shape, unique to this step, and its kind."""
-    choice = rng.choice(
-        [
-            "email",
-            "phone",
-            "iban",
-            "card",
-            "ssn",
-            "key",
-            "password",
-            "pem",
-            "private-space",
-            "marked-file",
-        ]
+def planted(rng: random.Random, n: int) -> tuple[str, str, str]:
+    """(shape, the planted value, the file that holds it) for task n."""
+    shape = rng.choice(
+        ["email", "phone", "iban", "card", "ssn", "key", "aws", "password", "private", "marked"]
     )
-    values = {
+    value = {
         "email": f"canary{n}.person@example.org",
         "phone": f"+44 20 7946 {n % 10000:04d}",
         "iban": "DE89 3704 0044 0532 0130 00",
         "card": "4111 1111 1111 1111",
         "ssn": f"123-45-{6000 + n % 3000:04d}",
         "key": f"sk-proj-canary{n:06d}abcdefghijklmnopqrstuv",
+        "aws": f"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY{n:010d}",
         "password": f"password: Canary-{n}-Secret",
-        "pem": f"-----BEGIN PRIVATE KEY-----\nMIIcanary{n}\n-----END PRIVATE KEY-----",
-        "private-space": f"Private note {n}: the merger codename is Bluefin{n}.",
-        "marked-file": f"Salary band {n}: level 5 earns {100 + n}k.",
-    }
-    return values[choice], choice
+        "private": f"Private note {n}: the merger codename is Bluefin{n}.",
+        "marked": f"Salary band {n}: level 5 earns {100 + n}k.",
+    }[shape]
+    if shape == "private":
+        return shape, value, f"spaces/chief-of-staff/notes/n{n}.md"
+    if shape == "marked":
+        return shape, value, f"spaces/team/notes/n{n}.md"
+    return shape, value, f"spaces/team/notes/n{n}.md"
 
 
-def policy(stub: OpenAIStub, model_path: Path) -> AgentsPolicy:
-    cloud = {"engine": "litellm", "api_base": stub.base_url, "local": False}
-    return AgentsPolicy.model_validate(
-        {
-            "models": {
-                "cloud-strong": {**cloud, "model": "openai/gpt-4o"},
-                "cloud-fast": {**cloud, "model": "openai/gpt-4o-mini"},
-                "local-small": {"engine": "local", "path": str(model_path), "context": 2048},
-            },
-            "roles": {
-                "planner": ["cloud-strong", "cloud-fast", "local-small"],
-                "worker": ["cloud-fast", "cloud-strong", "local-small"],
-                "fast": ["cloud-fast", "local-small"],
-                "local": ["local-small"],
-            },
-            "routing": {
-                "plan": "planner",
-                "work": "worker",
-                "summarise": "fast",
-                "approval": "fast",
-                "memory": "fast",
-                "sensitive": "local",
-            },
-        }
-    )
-
-
-def generated_steps(count: int) -> list[tuple[Step, str | None]]:
-    rng = random.Random(20261120)
-    steps: list[tuple[Step, str | None]] = []
-    for n in range(count):
-        kind = rng.choice(KINDS)
-        if rng.random() < 0.6:
-            value, shape = plant(rng, n)
-            filler = "Project notes: the launch moves to March; budget is unchanged."
-            context = f"{filler}\n{value}\n{filler}"
-            if shape == "private-space":
-                step = Step(
-                    f"Task {n}", kind=kind, context=context, space="me", space_scope="private"
-                )
-            elif shape == "marked-file":
-                step = Step(
-                    f"Task {n}",
-                    kind=kind,
-                    context=context,
-                    space="team",
-                    space_scope="team",
-                    sensitive_sources=(f"spaces/team/pay-{n}.md",),
-                )
-            else:
-                step = Step(
-                    f"Task {n}", kind=kind, context=context, space="team", space_scope="team"
-                )
-            steps.append((step, value))
-        else:
-            context = f"Summarise the roadmap item {n}: ship the importer, then the exporter."
-            steps.append(
-                (
-                    Step(f"Task {n}", kind=kind, context=context, space="team", space_scope="team"),
-                    None,
-                )
-            )
-    return steps
-
-
-def request_for(step: Step) -> ChatRequest:
-    return ChatRequest(
-        (Message("system", "Be brief."), Message("user", step.context)), max_tokens=4
-    )
-
-
-@pytest.mark.slow
-def test_no_sensitive_content_reaches_any_cloud_provider(tiny_model_path: Path) -> None:
-    with OpenAIStub() as stub:
-        agents = policy(stub, tiny_model_path)
-        engines = Engines(agents)
-        dispatcher = Dispatcher(Router(agents), engines)
-        planted: list[str] = []
-        local_runs = cloud_runs = 0
-        for step, value in generated_steps(120):
-            events = list(dispatcher.run(step, request_for(step)))
-            chosen = [e.decision for e in events if hasattr(e, "decision")][-1]
-            if value is not None:
-                planted.append(value)
-                assert chosen.chosen == "local-small", chosen.explain()
-                local_runs += 1
-            else:
-                cloud_runs += 1
-        received = "\n".join(json.dumps(r.body) for r in stub.requests)
-        for value in planted:
-            for fragment in value.splitlines():
-                assert fragment not in received, f"leaked: {fragment!r}"
-        assert local_runs >= 50 and cloud_runs >= 30
-        assert len(stub.requests) == cloud_runs  # the canary heard every cloud step
-
-
-@pytest.mark.slow
-def test_with_the_local_model_down_sensitive_steps_stop_and_send_nothing(tmp_path: Path) -> None:
-    with OpenAIStub() as stub:
-        agents = policy(stub, tmp_path / "missing.gguf")
-        dispatcher = Dispatcher(Router(agents), Engines(agents))
-        stopped = 0
-        for step, value in generated_steps(40):
-            if value is None:
+def test_no_sensitive_content_reaches_the_cloud_from_any_call_site(tmp_path: Path) -> None:
+    rng = random.Random(20261129)
+    with OpenAIStub() as cloud, OpenAIStub() as local:
+        root = copy_starter(tmp_path / "ws")
+        policy = hostile_policy(cloud, local)
+        # Reviews (work), the judge and the memory step all prefer the cloud: only the
+        # content's sensitivity may keep them local.
+        policy["routing"] = {**policy["routing"], "approval": "fast", "memory": "fast"}
+        write_policy(root, policy)
+        cloud.state.reply = "Cloud answer."
+        local.state.reply = '{"items": []}'
+        values: list[str] = []
+        kinds_local: Counter[str] = Counter()
+        clean_tasks = 0
+        for n in range(36):
+            model = WorkspaceModel(LocalFileStore(root))
+            model.load()
+            runner, _ = build_runner(model, root, task_id=f"canary-{n}")
+            if rng.random() < 0.3:
+                clean_tasks += 1
+                cloud.state.script = ["All clear."]
+                events = list(runner.run(f"Say hello {n}", TaskOptions(plan="never")))
+                assert any(type(e).__name__ == "TaskFinished" for e in events)
                 continue
-            with pytest.raises(RoutingStopped) as caught:
-                list(dispatcher.run(step, request_for(step)))
-            assert "sensitive" in caught.value.decision.explain()
-            stopped += 1
-        assert stopped > 10
-        assert stub.requests == []
+            shape, value, path = planted(rng, n)
+            values.append(value)
+            front = "---\nsensitive: true\n---\n" if shape == "marked" else ""
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f"{front}Notes for task {n}.\n{value}\nEnd of notes.\n")
+            space = "chief-of-staff" if shape == "private" else "team"
+            cloud.state.script = [tool("read_file", path=path)]
+            local.state.script = [
+                tool("consult_operator", operator="security-reviewer", draft=value),
+                f"Review of the draft: {value} looks fine.",
+                tool("write_file", path=f"spaces/{space}/drafts/n{n}.md", content=value),
+                '{"risk": "low"}',
+                tool("propose_memory", text=f"Remember {value}", source="tool-output"),
+                f"Done with {value}.",
+                json.dumps({"items": [{"text": value, "source": "tool-output", "value": 0.9}]}),
+            ]
+            options = TaskOptions(space=None if n % 2 else space, plan="never", approvals="yes")
+            events = list(runner.run(f"Work on task {n}", options))
+            assert any(type(e).__name__ == "TaskFinished" for e in events), events[-1]
+            routed = [e.decision for e in events if isinstance(e, Routed) and e.decision.chosen]
+            for decision in routed[1:]:
+                assert decision.chosen == "local-small", decision.explain()
+                kinds_local[decision.kind] += 1
+        received = "\n".join(json.dumps(r.body) for r in cloud.requests)
+        for value in values:
+            assert value not in received, f"leaked: {value!r}"
+        # Every call site ran, locally: steps and reviews (work), the judge, the memory step.
+        assert kinds_local["work"] >= 40 and kinds_local["approval"] >= 10
+        assert kinds_local["memory"] >= 10
+        assert clean_tasks >= 5 and len(cloud.requests) >= clean_tasks + len(values)
+
+
+def test_with_the_local_model_down_sensitive_steps_stop_and_send_nothing(tmp_path: Path) -> None:
+    with OpenAIStub() as cloud, OpenAIStub() as local:
+        root = copy_starter(tmp_path / "ws")
+        policy = hostile_policy(cloud, local)
+        policy["models"]["local-small"]["api_base"] = local.url("500")  # the local model fails
+        write_policy(root, policy)
+        model = WorkspaceModel(LocalFileStore(root))
+        model.load()
+        runner, _ = build_runner(model, root, task_id="canary-down")
+        events = list(
+            runner.run("What are my priorities?", TaskOptions(space="chief-of-staff", plan="never"))
+        )
+        failed = events[-1]
+        assert type(failed).__name__ == "TaskFailed", failed
+        assert cloud.requests == []

@@ -1,9 +1,10 @@
 """`cairn ask`: stream one answer from a model, then a line of tokens, time and cost.
 
-Without `--model` the question is routed like any step of kind `work` (or `--kind`):
-the policy in agents.md picks the model, sensitive content stays local, budgets are
-checked before the call, and the decision is shown. `--model` overrides the choice but
-never sends a sensitive question to a cloud model.
+The question is routed like any step of kind `work` (or `--kind`): the policy in
+agents.md picks the model, sensitive content stays local, budgets are checked before the
+call, the spend goes into the ledger, and the decision is shown and traced. `--model`
+overrides the choice the way `cairn run --model` does: through the same router, budget
+guard and ledger, and never sending a sensitive question to a cloud model.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cairn.core.budget import BudgetPaused
 from cairn.core.dispatch import BudgetWarning, FellBack, Routed, RoutingStopped
@@ -22,14 +24,17 @@ from cairn.core.engine import (
     CancelToken,
     ChatRequest,
     EngineError,
-    EngineEvent,
     Finished,
     Message,
     TextDelta,
 )
 from cairn.core.engine import Usage as UsageEvent
-from cairn.core.routing import Router, Step
+from cairn.core.errors import CairnError
+from cairn.core.routing import Step
+from cairn.core.schema import AgentsPolicy
 from cairn.core.workspace import Workspace
+
+_EMPTY = Workspace(None, {}, {}, {}, {}, ())
 
 
 def _workspace(directory: str) -> tuple[Workspace | None, Path | None]:
@@ -44,6 +49,7 @@ def _workspace(directory: str) -> tuple[Workspace | None, Path | None]:
 
 
 def run_ask(args: argparse.Namespace) -> int:
+    from cairn.core.provenance import Provenance
     from cairn.infra.redaction import install_log_redaction
 
     install_log_redaction()
@@ -53,85 +59,99 @@ def run_ask(args: argparse.Namespace) -> int:
     if agents and agents.instructions.strip() and not args.no_instructions:
         messages.insert(0, Message("system", agents.instructions))
     request = ChatRequest(tuple(messages), max_tokens=args.max_tokens)
-    space = workspace.spaces.get(args.space) if workspace and args.space else None
-    step = Step(
-        args.prompt,
-        kind=args.kind,
-        context="\n".join(m.content for m in messages),
-        space=args.space,
-        space_scope=space.scope if space else None,
-    )
+    if args.space and (workspace is None or args.space not in workspace.spaces):
+        raise CairnError(f"no space '{args.space}' in this workspace")
+    # The question's routing step comes from its content, as every model call's does.
+    provenance = Provenance(workspace or _EMPTY, args.space)
+    if workspace is not None and root is not None:
+        from cairn.core.task_context import context_files
+        from cairn.core.task_run import TaskOptions
+
+        store = _store(root)
+        for path in context_files(workspace, TaskOptions(space=args.space)):
+            try:
+                provenance.note_file(
+                    path,
+                    store.real_path(path),
+                    store.read(path, 1024 * 1024).decode("utf-8", "replace"),
+                )
+            except (OSError, CairnError):
+                continue
+    step = provenance.step(args.prompt, args.kind, tuple(m.content for m in messages))
     cancel = CancelToken()
     started = time.perf_counter()
     try:
-        if args.model or agents is None or root is None:
-            events, name, local = _direct(
-                args, agents, root, step=step, request=request, cancel=cancel
-            )
-        else:
-            events, name, local = _routed(agents.policy, root, step, request, cancel), "", False
-        return _print(events, name, local, started)
+        policy = _policy(args, agents.policy if agents else None, root)
+        events = _routed(policy, root, step, request, cancel)
+        return _print(events, "", False, started)
     except KeyboardInterrupt:
         cancel.cancel()
         print("\n[cancelled]", file=sys.stderr)
         return 130
 
 
-def _direct(
-    args: argparse.Namespace,
-    agents: object,
-    root: Path | None,
-    *,
-    step: Step,
-    request: ChatRequest,
-    cancel: CancelToken,
-) -> tuple[Iterator[EngineEvent | object], str, bool]:
-    from cairn.core.schema import AgentsPolicy
-    from cairn.runtime import engine_for
+def _store(root: Path) -> Any:
+    from cairn.infra.files import LocalFileStore
 
-    policy = getattr(agents, "policy", None)
-    engine = engine_for(args.model, policy if isinstance(policy, AgentsPolicy) else None, root)
-    sensitivity = Router(AgentsPolicy()).assess(step)
-    if sensitivity.sensitive and not engine.is_local:
-        reasons = "; ".join(sensitivity.reasons)
-        raise SystemExit(
-            f"cairn: not sent: {engine.name} is a cloud model and this question is sensitive "
-            f"({reasons}). Ask a local model instead (--model with a GGUF file or a local "
-            "model from agents.md)."
-        )
-    return engine.stream(request, cancel), engine.name, engine.is_local
+    return LocalFileStore(root)
+
+
+def _policy(
+    args: argparse.Namespace, policy: AgentsPolicy | None, root: Path | None
+) -> AgentsPolicy:
+    """The workspace's policy, with `--model` as every step's model (sensitive steps still
+    only run locally); without a workspace, a policy of that one model."""
+    from cairn.runtime import ModelNotFoundError, engine_for, policy_with_model
+
+    if args.model:
+        return policy_with_model(policy or AgentsPolicy(), args.model, root)
+    if policy is None:
+        engine_for(None, None, root)  # raises the error that says what to pass
+        raise ModelNotFoundError("no model to use")
+    return policy
 
 
 def _routed(
-    policy: object, root: Path, step: Step, request: ChatRequest, cancel: CancelToken
+    policy: AgentsPolicy,
+    root: Path | None,
+    step: Step,
+    request: ChatRequest,
+    cancel: CancelToken,
 ) -> Iterator[object]:
-    from cairn.core.schema import AgentsPolicy
+    """One routed call: the budget guard before it, the ledger and a trace after it (both
+    only where there is a workspace to keep them in)."""
+    from cairn.core.dispatch import Dispatcher
+    from cairn.core.routing import Router
     from cairn.infra.trace import TraceWriter
-    from cairn.runtime import build_dispatcher
+    from cairn.runtime import Engines, build_dispatcher
 
-    assert isinstance(policy, AgentsPolicy)
     task = f"ask-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    if root is None:
+        dispatcher = Dispatcher(Router(policy), Engines(policy))
+        yield from dispatcher.run(step, request, cancel=cancel)
+        return
     dispatcher = build_dispatcher(policy, root, task=task)
     trace = TraceWriter(root, task)
     trace.write("task_started", request=step.description, kind=step.kind, space=step.space)
-    while True:
-        try:
-            for event in dispatcher.run(step, request, cancel=cancel):
-                trace.record(event)
-                yield event
-            trace.close()
-            return
-        except (RoutingStopped, EngineError) as error:
-            trace.failed(error)
-            trace.close()
-            raise
-        except BudgetPaused as pause:
-            trace.failed(pause)
-            print(f"\ncairn: paused: {pause}", file=sys.stderr)
-            if not (sys.stdin.isatty() and input("continue? [y/N] ").strip().lower() == "y"):
+    try:
+        while True:
+            try:
+                for event in dispatcher.run(step, request, cancel=cancel):
+                    trace.record(event)
+                    yield event
+                return
+            except (RoutingStopped, EngineError, CairnError) as error:
+                trace.failed(error)
                 raise
-            assert dispatcher.guard is not None and pause.verdict.scope is not None
-            dispatcher.guard.continue_past(pause.verdict.scope)
+            except BudgetPaused as pause:
+                trace.failed(pause)
+                print(f"\ncairn: paused: {pause}", file=sys.stderr)
+                if not (sys.stdin.isatty() and input("continue? [y/N] ").strip().lower() == "y"):
+                    raise
+                assert dispatcher.guard is not None and pause.verdict.scope is not None
+                dispatcher.guard.continue_past(pause.verdict.scope)
+    finally:
+        trace.close()
 
 
 def _print(events: Iterator[object], name: str, local: bool, started: float) -> int:
@@ -163,6 +183,9 @@ def _print(events: Iterator[object], name: str, local: bool, started: float) -> 
         return 1
     except EngineError as exc:
         print(f"\ncairn: {exc.model or name}: {exc.kind}: {exc}", file=sys.stderr)
+        return 1
+    except CairnError as exc:
+        print(f"\ncairn: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
     print()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -94,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument(
         "--file", action="append", metavar="PATH", help="a workspace file the step would carry"
     )
+    route.add_argument(
+        "--write",
+        metavar="PATH",
+        help="also explain the gate for writing this step's content to PATH (rules, links, scope)",
+    )
     route.add_argument("--workspace", default=".", metavar="DIR")
     route.add_argument("--json", action="store_true", help="machine-readable output")
     run = commands.add_parser("run", help="run a task headless, streaming its output")
@@ -175,3 +181,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        # A folder Cairn cannot write (a read-only `.cairn/`), a full disk: say which file.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"cairn: {exc.strerror or exc}{where}: check that the workspace folder and its "
+            "`.cairn/` folder are writable and the disk has room",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as exc:  # never a traceback: say what failed and how to see more
+        if os.environ.get("CAIRN_DEBUG"):
+            raise
+        print(
+            f"cairn: internal error: {type(exc).__name__}: {exc} "
+            "(run again with CAIRN_DEBUG=1 to see where)",
+            file=sys.stderr,
+        )
+        return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from cairn.core.errors import CairnError, WorkspaceNotFoundError
 
@@ -46,9 +47,35 @@ def run_route(args: argparse.Namespace) -> int:
         files=tuple(files),
     )
     decision = Router(workspace.agents.policy).decide(step, overrides)
+    write = _explain_write(args, workspace, store, files) if args.write else None
     if args.json:
-        print(json.dumps(decision.to_json(), ensure_ascii=False))
+        shown = decision.to_json()
+        if write is not None:
+            shown["write"] = write
+        print(json.dumps(shown, ensure_ascii=False))
     else:
         print(f"step: {args.description}")
         print(decision.explain())
+        if write is not None:
+            print(f"write to {write['path']}: {write['decision']} — {write['reason']}")
     return 0 if decision.chosen else 1
+
+
+def _explain_write(
+    args: argparse.Namespace, workspace: Any, store: Any, files: list[Any]
+) -> dict[str, str]:
+    """The gate for a write of this step's content: the rules of agents.md on the path and
+    on its real target (links resolved), then the scope rule."""
+    from cairn.core.gate import rule_check
+    from cairn.core.provenance import Provenance
+    from cairn.core.tools import clean_path
+
+    path = clean_path(args.write)
+    real = store.real_path(path)
+    provenance = Provenance(workspace, args.space)
+    for item in files:
+        provenance.note_file(item.path, store.real_path(item.path), item.text)
+    rules = workspace.agents.policy.permissions
+    check = rule_check(rules, "write_file", "write", path, real, provenance)
+    decision, reason = check.decision, check.reason
+    return {"path": path, "real_path": real, "decision": decision, "reason": reason}

@@ -61,6 +61,7 @@ def run_run(args: argparse.Namespace) -> int:
         plan=args.plan,
     )
     trace = TraceWriter(root, runner.task)
+    trace.write("task_requested", request=args.request)  # fails here, clearly, if unwritable
     cancel = CancelToken()
     previous = signal.getsignal(signal.SIGINT)
 

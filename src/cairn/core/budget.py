@@ -21,6 +21,16 @@ from cairn.core.schema import BudgetLimit, Budgets
 
 VerdictState = Literal["ok", "warn", "pause"]
 
+UNKNOWN_PRICE_PER_MILLION = (15.0, 75.0)
+"""Dollars per million input and output tokens charged against budgets for a cloud model
+whose price is unknown (not in litellm's price map): the price of the dearest common
+models, so a dollar limit errs on the side of stopping early rather than never."""
+
+
+def conservative_cost(input_tokens: int, output_tokens: int) -> float:
+    per_in, per_out = UNKNOWN_PRICE_PER_MILLION
+    return (input_tokens * per_in + output_tokens * per_out) / 1_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class SpendRecord:
@@ -85,10 +95,18 @@ class BudgetPaused(CairnError):
         self.verdict = verdict
 
 
+def counted_cost(record: SpendRecord) -> float:
+    """What a call counts against dollar limits: its price, or for a cloud call of unknown
+    price the conservative one (a local call costs nothing)."""
+    if record.cost_usd is not None:
+        return record.cost_usd
+    return 0.0 if record.local else conservative_cost(record.input_tokens, record.output_tokens)
+
+
 def _sum(records: Iterable[SpendRecord]) -> Spend:
     total = Spend()
     for record in records:
-        total += Spend(record.tokens, record.cost_usd or 0.0)
+        total += Spend(record.tokens, counted_cost(record))
     return total
 
 

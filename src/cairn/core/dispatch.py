@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from cairn.core.budget import BudgetGuard, BudgetPaused, Spend, SpendLedger, SpendRecord, Verdict
+from cairn.core.budget import (
+    BudgetGuard,
+    BudgetPaused,
+    Spend,
+    SpendLedger,
+    SpendRecord,
+    Verdict,
+    conservative_cost,
+)
 from cairn.core.engine import (
     CancelToken,
     ChatEngine,
@@ -173,8 +181,12 @@ class Dispatcher:
         # counting the whole window of a 200k model would pause every call.
         room = (engine.context_window or 8192) - prompt
         most_out = request.max_tokens or max(1, min(_DEFAULT_OUTPUT, room))
-        cost = 0.0 if engine.is_local or self.price is None else self.price(model, prompt, most_out)
-        return self.guard.check(Spend(prompt + most_out, cost or 0.0))
+        cost = 0.0
+        if not engine.is_local:
+            known = self.price(model, prompt, most_out) if self.price is not None else None
+            # Not in the price map: counted at the conservative price, never as free.
+            cost = known if known is not None else conservative_cost(prompt, most_out)
+        return self.guard.check(Spend(prompt + most_out, cost))
 
     def _record(self, model: str, local: bool, usage: Usage, step: Step) -> None:
         if self.ledger is None:

@@ -10,25 +10,54 @@ write into a question.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
-from cairn.core.approvals import ApprovalRequest
+from cairn.core.approvals import ApprovalRequest, PermissionCheck, check_permission
 from cairn.core.budget import BudgetPaused
 from cairn.core.context import as_data
 from cairn.core.dispatch import Dispatcher, RoutingStopped
 from cairn.core.engine import CancelToken, ChatRequest, EngineError, Message, TextDelta
 from cairn.core.events import ApprovalDecided
-from cairn.core.routing import Step
+from cairn.core.provenance import Provenance
+from cairn.core.schema import PermissionRule
 
 ApprovalMode = Literal["ask", "yes", "no", "queue"]
 Queue = Callable[[ApprovalRequest, str], object]
-RiskJudge = Callable[[str, Mapping[str, Any], str | None], str]
-"""(tool, arguments, path) → "low" or "high". May only tighten a rule."""
+RiskJudge = Callable[[str, Mapping[str, Any], str | None, Provenance], Generator[object, None, str]]
+"""(tool, arguments, path, the task's provenance) → "low" or "high", yielding the judge's
+routing and usage events so they are traced and counted. May only tighten a rule."""
 
 
 class TaskCancelledError(Exception):
     pass
+
+
+_STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
+
+
+def rule_check(  # noqa: PLR0917 (one call site in the loop, one in `cairn route`)
+    rules: Sequence[PermissionRule],
+    tool: str,
+    effect: str,
+    path: str | None,
+    real: str | None,
+    provenance: Provenance | None,
+) -> PermissionCheck:
+    """The gate's decision for a call before any judge: the rules of agents.md on the path
+    as written and on its real target (links resolved; the stricter decision wins), then
+    the scope rule for writes (content may not move to a wider scope without a person)."""
+    check = check_permission(rules, tool, action=effect, path=path)
+    if path is not None and real is not None and real != path:
+        through = check_permission(rules, tool, action=effect, path=real)
+        if _STRICTNESS[through.decision] > _STRICTNESS[check.decision]:
+            check = replace(through, reason=f"{path} is a link to {real}; {through.reason}")
+    if effect == "write" and real is not None and provenance is not None:
+        crossing = provenance.crossing(real)
+        if crossing is not None and check.decision != "deny":
+            check = replace(check, decision="ask", reason=f"{crossing.describe()}; {check.reason}")
+    return check
 
 
 def preview(arguments: Mapping[str, Any]) -> str:
@@ -81,9 +110,14 @@ RISK_SCHEMA: dict[str, Any] = {
 
 def model_risk_judge(dispatcher: Dispatcher) -> RiskJudge:
     """A gate helper: a model (routed as kind `approval`, local by default) rates an allowed
-    write as low or high risk. "high" turns allow into ask; any failure changes nothing."""
+    write as low or high risk. "high" turns allow into ask; any failure changes nothing.
 
-    def judge(tool: str, arguments: Mapping[str, Any], path: str | None) -> str:
+    The call carries what is being written, so it carries the task's sensitivity: content
+    from a private space is judged by a local model or not at all."""
+
+    def judge(
+        tool: str, arguments: Mapping[str, Any], path: str | None, provenance: Provenance
+    ) -> Generator[object, None, str]:
         question = (
             f"A task wants to run the tool {tool} on {path or 'no file'}. Is it risky: "
             "destructive, hard to undo, touching important files, or sending data away? "
@@ -92,13 +126,14 @@ def model_risk_judge(dispatcher: Dispatcher) -> RiskJudge:
         request = ChatRequest(
             (Message("user", question),), json_schema=RISK_SCHEMA, max_tokens=80, temperature=0.0
         )
+        step = provenance.step("Judge a tool call's risk", "approval", (question,))
         text = ""
         try:
-            for event in dispatcher.run(
-                Step("Judge a tool call's risk", kind="approval", context=question), request
-            ):
+            for event in dispatcher.run(step, request):
                 if isinstance(event, TextDelta):
                     text += event.text
+                else:
+                    yield event
             risk = json.loads(text, strict=False).get("risk")
         except (RoutingStopped, BudgetPaused, EngineError, ValueError, AttributeError):
             return "low"

@@ -22,12 +22,12 @@ import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
 
 from cairn.core.approvals import ApprovalRequest
 from cairn.core.budget import BudgetPaused
 from cairn.core.context import Assembled, Part, as_data
 from cairn.core.dispatch import Dispatcher, Routed, RoutingStopped
+from cairn.core.documents import MAX_FILE_BYTES
 from cairn.core.engine import (
     CancelToken,
     ChatEngine,
@@ -41,10 +41,10 @@ from cairn.core.engine import (
     ToolSpec,
     Usage,
 )
+from cairn.core.errors import CairnError
 from cairn.core.events import (
     ApprovalNeeded,
     GuardStopped,
-    MemoryProposed,
     MemoryRecalled,
     MemorySkipped,
     Plan,
@@ -66,18 +66,21 @@ from cairn.core.gate import (
     TaskCancelledError,
     model_risk_judge,
 )
-from cairn.core.guards import Guard, LoopState
+from cairn.core.guards import Guard
 from cairn.core.loader import WorkspaceModel
 from cairn.core.memory_step import Transcript
 from cairn.core.plan import PLAN_PROMPT, PLAN_SCHEMA, is_simple, parse_plan, single_step
+from cairn.core.provenance import Provenance
 from cairn.core.routing import Step
-from cairn.core.task_context import build_parts, fit_to, note_sources, window_of
-from cairn.core.task_record import Totals, write_record
+from cairn.core.task_context import build_parts, context_files, fit_to, read_paths, window_of
+from cairn.core.task_record import write_record
+from cairn.core.task_run import ANSWER_RESERVE, TaskOptions, TaskRun
 from cairn.core.task_tools import ToolCalls
-from cairn.core.tools import Tool, ToolEnv, file_tools
+from cairn.core.tools import Tool, ToolEnv, ToolOutcome, file_tools
 
 __all__ = [
     "ANSWER_RESERVE",
+    "MAX_TOOL_ROUNDS",
     "RISK_SCHEMA",
     "ApprovalMode",
     "ContextBuilt",
@@ -95,18 +98,9 @@ Recall = Callable[[str, str | None, int], Sequence[tuple[str, str]]]
 """(query, space, token budget) → recalled (source, text) pairs. The memory feature fills it."""
 Remember = Callable[[Transcript], Iterator[object]]
 
-ANSWER_RESERVE = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class TaskOptions:
-    space: str | None = None
-    skill: str | None = None
-    operator: str | None = None
-    automation: str | None = None
-    approvals: ApprovalMode = "ask"
-    plan: Literal["auto", "always", "never"] = "auto"
-    max_tokens: int = ANSWER_RESERVE
+MAX_TOOL_ROUNDS = 40
+"""Model calls within one step, even with no guards configured: a step that keeps calling
+tools past this ends, so no misbehaving model can run a task forever."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +114,17 @@ class ContextBuilt:
     tokens: int
 
 
+_DEFAULT_OPTIONS = TaskOptions()
+
+
 class _StopTask(Exception):
     def __init__(self, event: TaskFailed) -> None:
         self.event = event
 
 
 class TaskRunner(ToolCalls):
+    """Runs tasks. Holds configuration only: each `run` keeps its state in a `TaskRun`."""
+
     def __init__(
         self,
         model: WorkspaceModel,
@@ -150,156 +149,161 @@ class TaskRunner(ToolCalls):
         self.task = task_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.write_record = write_record
         self.remember = remember
-        self._recalled: tuple[tuple[str, str], ...] = ()
-        self._proposals: list[MemoryProposed] = []
-        self._answers: list[str] = []
-        self._last_context: Assembled | None = None
-        self._env: ToolEnv | None = None
-        self._state: LoopState | None = None
-        self._totals: Totals | None = None
-        self._cancel = CancelToken()
-        # Files whose content entered this task and make it sensitive (marked, or from a
-        # private space). Kept for the whole task: later steps and reviews carry it too.
-        self._sensitive: dict[str, str] = {}
-        self._last_model = ""
 
     # --- the task -----------------------------------------------------------------------
 
     def run(
-        self, request: str, options: TaskOptions = TaskOptions(), cancel: CancelToken | None = None
+        self,
+        request: str,
+        options: TaskOptions = _DEFAULT_OPTIONS,
+        cancel: CancelToken | None = None,
+        *,
+        task_id: str | None = None,
     ) -> Iterator[object]:
-        cancel = cancel or CancelToken()
-        # One tool environment per task: it remembers what the task read, so a write back
-        # to a file someone edited meanwhile is refused as a conflict.
-        self._env = ToolEnv(self.model, options.space)
-        self._sensitive = {}
-        self._cancel = cancel
-        totals = Totals()
-        self._totals = totals
-        state = LoopState(self.task)
-        self._state = state
-        yield TaskStarted(self.task, request, options.space, options.skill, options.operator)
-        self._proposals, self._answers = [], []
-        self._recalled = tuple(self.recall(request, options.space, 800)) if self.recall else ()
-        if self._recalled:
-            yield MemoryRecalled(self._recalled)
-        results: list[tuple[PlannedStep, str]] = []
+        """Run one task, as events. Whatever goes wrong inside ends it with `TaskFailed`
+        (or `TaskCancelled`): a front end never sees a traceback."""
+        task = task_id or self.task
+        yield TaskStarted(task, request, options.space, options.skill, options.operator)
         try:
-            plan = yield from self._plan(request, options, totals, cancel)
+            yield from self._run(task, request, options, cancel or CancelToken())
+        except Exception as exc:  # the last line of defence: a clear failure, never a crash
+            reason = str(exc) or type(exc).__name__
+            kind = "sensitivity" if type(exc).__name__ == "SensitivityBreach" else "internal"
+            if not isinstance(exc, CairnError):
+                reason = f"{type(exc).__name__}: {reason}"
+            yield TaskFailed(task, reason, kind)
+
+    def _run(
+        self, task: str, request: str, options: TaskOptions, cancel: CancelToken
+    ) -> Iterator[object]:
+        provenance = Provenance(self.model.workspace, options.space)
+        # One tool environment per run: it remembers what the task read, so a write back to
+        # a file someone edited meanwhile is refused as a conflict.
+        env = ToolEnv(self.model, options.space, provenance=provenance)
+        run = TaskRun(task, request, options, cancel, env, provenance)
+        for path in context_files(self.model.workspace, options):
+            self._note_read(run, path)
+        recalled = tuple(self.recall(request, options.space, 800)) if self.recall else ()
+        run.recalled = recalled
+        for path, _ in recalled:
+            self._note_read(run, path)
+        if recalled:
+            yield MemoryRecalled(recalled)
+        results: list[tuple[PlannedStep, str]] = []
+        state = run.state
+        try:
+            plan = yield from self._plan(run)
             yield PlanMade(plan)
-            yield from self._approve_plan(plan, options)
+            yield from self._approve_plan(run, plan)
             for index, planned in enumerate(plan.steps, 1):
                 block = self._first_block(lambda g: g.before_step(state))
                 if block is not None:
                     yield GuardStopped(block.guard, block.reason)
-                    raise _StopTask(TaskFailed(self.task, block.reason, "guard"))  # noqa: TRY301
+                    raise _StopTask(TaskFailed(task, block.reason, "guard"))  # noqa: TRY301
                 state.new_step(index)
                 yield StepStarted(index, planned)
-                text, calls = yield from self._step(
-                    index,
-                    planned,
-                    plan=plan,
-                    request=request,
-                    results=results,
-                    options=options,
-                    state=state,
-                    totals=totals,
-                    cancel=cancel,
-                )
+                text, calls = yield from self._step(run, index, planned, plan=plan, results=results)
                 results.append((planned, text))
                 yield StepFinished(index, text, calls)
         except TaskCancelledError:
-            yield TaskCancelled(self.task)
+            yield TaskCancelled(task)
             return
         except _StopTask as stop:
             yield stop.event
             return
         except RoutingStopped as stop:
-            yield TaskFailed(self.task, f"no model may run this step: {stop}", "routing")
+            yield TaskFailed(task, f"no model may run this step: {stop}", "routing")
             return
         except BudgetPaused as pause:
-            yield TaskFailed(self.task, f"stopped before the call: {pause}", "budget")
+            yield TaskFailed(task, f"stopped before the call: {pause}", "budget")
             return
         except EngineError as error:
             yield TaskFailed(
-                self.task,
+                task,
                 f"{error.model or 'model'}: {error.kind}: {error}",
                 "context" if error.kind == "context_too_long" else "engine",
             )
             return
         answer = results[-1][1] if results else ""
+        totals = run.totals
         record = (
             write_record(
                 self.model,
-                self.task,
+                task,
                 request,
                 space=options.space,
                 plan=plan,
                 results=results,
                 totals=totals,
+                sensitive=provenance.sensitive,
             )
             if self.write_record
             else None
         )
         if self.remember is not None:
-            yield from self._remember(
-                request, answer, results, options=options, record=record, totals=totals
-            )
+            yield from self._remember(run, answer, results, record=record)
         yield TaskFinished(
-            self.task, answer, totals.input_tokens, totals.output_tokens, totals.cost_usd, record
+            task, answer, totals.input_tokens, totals.output_tokens, totals.cost_usd, record
         )
 
     def _remember(
         self,
-        request: str,
+        run: TaskRun,
         answer: str,
         results: list[tuple[PlannedStep, str]],
         *,
-        options: TaskOptions,
         record: str | None,
-        totals: Totals,
     ) -> Iterator[object]:
         """The memory step; a failure there never undoes a finished task."""
         assert self.remember is not None
         transcript = Transcript(
-            task=self.task,
-            request=request,
+            task=run.task,
+            request=run.request,
             answer=answer,
             steps=tuple(text for _, text in results[:-1]),
-            proposals=tuple(self._proposals),
-            user_answers=tuple(self._answers),
-            space=options.space,
-            sensitive_sources=tuple(self._sensitive.values()),
+            proposals=tuple(run.proposals),
+            user_answers=tuple(run.answers),
+            space=run.options.space,
+            sensitive_sources=run.provenance.carried(),
             record=record,
+            provenance=run.provenance,
         )
         try:
             for event in self.remember(transcript):
                 if isinstance(event, Usage):
-                    totals.add(event)
+                    run.add_usage(event)
+                elif isinstance(event, Routed):
+                    run.provenance.note_decision(event.decision)
                 yield event
         except Exception as exc:
             yield MemorySkipped("(the memory step)", f"failed: {exc}")
 
+    def _note_read(self, run: TaskRun, path: str) -> None:
+        """A file's content entered the task: its sensitivity and scope come along."""
+        store = self.model.store
+        try:
+            real = store.real_path(path)
+            head = store.read(path, MAX_FILE_BYTES).decode("utf-8", "replace")
+        except Exception:  # not a file Cairn can read: nothing of it entered the task
+            return
+        run.provenance.note_file(path, real, head)
+
     # --- planning -----------------------------------------------------------------------
 
-    def _plan(
-        self, request: str, options: TaskOptions, totals: Totals, cancel: CancelToken
-    ) -> Generator[object, None, Plan]:
+    def _plan(self, run: TaskRun) -> Generator[object, None, Plan]:
+        options, request = run.options, run.request
         if options.plan == "never" or (
             options.plan == "auto" and is_simple(request, skill=options.skill)
         ):
             return single_step(request)
         parts = self._parts(
-            request,
-            options,
-            PlannedStep("Plan", "plan", PLAN_PROMPT.format(max_steps=6)),
-            history=(),
+            run, PlannedStep("Plan", "plan", PLAN_PROMPT.format(max_steps=6)), history=()
         )
         text = ""
-        step = self._routing_step("Plan the task", "plan", parts, (), options=options)
+        step = self._routing_step(run, "Plan the task", "plan", parts, ())
 
         def build(engine: ChatEngine) -> ChatRequest:
-            assembled = self._fit(engine, parts, ())
+            assembled = self._fit(run, engine, parts, ())
             return ChatRequest(
                 assembled.messages,
                 json_schema=PLAN_SCHEMA,
@@ -307,7 +311,7 @@ class TaskRunner(ToolCalls):
                 prompt_tokens=assembled.tokens,
             )
 
-        for event in self._dispatch(step, build, options, totals, cancel, index=0):
+        for event in self._dispatch(run, step, build, index=0):
             if isinstance(event, TextDelta):
                 text += event.text
             else:
@@ -315,7 +319,7 @@ class TaskRunner(ToolCalls):
         plan, problem = parse_plan(text, request)
         return plan if problem is None else replace(plan, fast_path=False)
 
-    def _approve_plan(self, plan: Plan, options: TaskOptions) -> Generator[object, None, None]:
+    def _approve_plan(self, run: TaskRun, plan: Plan) -> Generator[object, None, None]:
         policy = self.model.workspace.agents.policy if self.model.workspace.agents else None
         rule = policy.plan_approval if policy else "never"
         needed = rule == "always" or (rule == "multi-step" and len(plan.steps) > 1)
@@ -331,33 +335,25 @@ class TaskRunner(ToolCalls):
             reason=f"agents.md: plan_approval is {rule}",
             preview=outline,
         )
-        approved, by = yield from self._decide(request, options, PlanApprovalNeeded(plan, request))
+        approved, by = yield from self._decide(run, request, PlanApprovalNeeded(plan, request))
         if not approved:
-            raise _StopTask(TaskFailed(self.task, f"the plan was not approved ({by})", "plan"))
+            raise _StopTask(TaskFailed(run.task, f"the plan was not approved ({by})", "plan"))
 
     # --- one step -----------------------------------------------------------------------
 
     def _step(
         self,
+        run: TaskRun,
         index: int,
         planned: PlannedStep,
         *,
         plan: Plan,
-        request: str,
         results: list[tuple[PlannedStep, str]],
-        options: TaskOptions,
-        state: LoopState,
-        totals: Totals,
-        cancel: CancelToken,
     ) -> Generator[object, None, tuple[str, int]]:
         parts = self._parts(
-            request,
-            options,
-            planned,
-            history=tuple(results),
-            total=len(plan.steps),
-            index=index,
+            run, planned, history=tuple(results), total=len(plan.steps), index=index
         )
+        state = run.state
         turns: list[Message] = []
         specs = self._tool_specs()
         calls_made = 0
@@ -367,30 +363,28 @@ class TaskRunner(ToolCalls):
             if block is not None:
                 yield GuardStopped(block.guard, block.reason)
                 return text or f"(stopped: {block.reason})", calls_made
+            if state.tool_rounds >= MAX_TOOL_ROUNDS:
+                reason = f"{MAX_TOOL_ROUNDS} model calls in one step: Cairn's built-in limit"
+                yield GuardStopped("tool rounds", reason)
+                return text or f"(stopped: {reason})", calls_made
             state.tool_rounds += 1
-            step = self._routing_step(
-                planned.instruction,
-                planned.kind,
-                parts,
-                tuple(turns),
-                options=options,
-            )
+            step = self._routing_step(run, planned.instruction, planned.kind, parts, tuple(turns))
             frozen_turns = tuple(turns)
 
             def build(
                 engine: ChatEngine, turns_now: tuple[Message, ...] = frozen_turns
             ) -> ChatRequest:
-                assembled = self._fit(engine, parts, turns_now, options.max_tokens, specs)
+                assembled = self._fit(run, engine, parts, turns_now, run.options.max_tokens, specs)
                 return ChatRequest(
                     assembled.messages,
                     tools=specs,
-                    max_tokens=options.max_tokens,
+                    max_tokens=run.options.max_tokens,
                     prompt_tokens=assembled.tokens,
                 )
 
             text_parts: list[str] = []
             calls: list[ToolCall] = []
-            for event in self._dispatch(step, build, options, totals, cancel, index=index):
+            for event in self._dispatch(run, step, build, index=index):
                 if isinstance(event, TextDelta):
                     text_parts.append(event.text)
                     yield event
@@ -404,9 +398,9 @@ class TaskRunner(ToolCalls):
             turns.append(Message("assistant", text, tool_calls=tuple(calls)))
             for call in calls:
                 calls_made += 1
-                outcome, block = yield from self._call_tool(call, options, state, index)
+                outcome, block = yield from self._call_tool(run, call)
                 if outcome.ok:
-                    note_sources(self.model, self._sensitive, call.name, outcome)
+                    self._note_outcome(run, call.name, outcome)
                 source = f"{call.name}:{outcome.path}" if outcome.path else call.name
                 turns.append(
                     Message(
@@ -419,36 +413,40 @@ class TaskRunner(ToolCalls):
                 if block is not None:
                     yield GuardStopped(block.guard, block.reason)
                     if block.scope == "task":
-                        raise _StopTask(TaskFailed(self.task, block.reason, "guard"))
+                        raise _StopTask(TaskFailed(run.task, block.reason, "guard"))
                     if block.scope == "step":
                         return text or f"(stopped: {block.reason})", calls_made
 
+    def _note_outcome(self, run: TaskRun, tool: str, outcome: ToolOutcome) -> None:
+        for path in read_paths(tool, outcome):
+            self._note_read(run, path)
+
     def _dispatch(
         self,
+        run: TaskRun,
         step: Step,
         build: Callable[[ChatEngine], ChatRequest],
-        options: TaskOptions,
-        totals: Totals,
-        cancel: CancelToken,
         *,
         index: int,
     ) -> Iterator[object]:
-        overrides = self._overrides(options)
+        overrides = self._overrides(run.options)
+        cancel = run.cancel
         while True:
             try:
                 for event in self.dispatcher.run(step, build, overrides, cancel):
                     if cancel.cancelled:
                         raise TaskCancelledError
                     if isinstance(event, Routed):
+                        run.provenance.note_decision(event.decision)
                         yield event
-                        if self._last_context is not None and event.decision.chosen:
-                            ctx = self._last_context
+                        if run.last_context is not None and event.decision.chosen:
+                            ctx = run.last_context
                             yield ContextBuilt(
                                 index, event.decision.chosen, ctx.parts, ctx.trimmed, ctx.tokens
                             )
-                            totals.models.append(event.decision.chosen)
+                            run.totals.models.append(event.decision.chosen)
                     elif isinstance(event, Usage):
-                        totals.add(event)
+                        run.add_usage(event)
                         yield event
                     elif isinstance(event, Finished):
                         if event.reason == "cancelled":
@@ -459,13 +457,13 @@ class TaskRunner(ToolCalls):
                     raise TaskCancelledError
                 return
             except BudgetPaused as pause:
-                if options.approvals != "ask" or self.dispatcher.guard is None:
+                if run.options.approvals != "ask" or self.dispatcher.guard is None:
                     raise
                 request = ApprovalRequest(
                     tool="budget", arguments={}, path=None, reason=str(pause), preview=str(pause)
                 )
                 approved, _ = yield from self._decide(
-                    request, options, ApprovalNeeded(request), budget=True
+                    run, request, ApprovalNeeded(request), budget=True
                 )
                 if not approved or pause.verdict.scope is None:
                     raise
@@ -475,57 +473,53 @@ class TaskRunner(ToolCalls):
 
     def _routing_step(
         self,
+        run: TaskRun,
         description: str,
         kind: str,
         parts: Sequence[Part],
         turns: tuple[Message, ...],
-        *,
-        options: TaskOptions,
     ) -> Step:
-        return Step(
+        return run.provenance.step(
             description,
-            kind=kind,
-            blocks=(*(p.text for p in parts), *(m.content for m in turns)),
-            space=options.space,
-            space_scope=self._scope(options.space),
-            skill=options.skill,
-            automation=options.automation,
-            sensitive_sources=tuple(self._sensitive.values()),
+            kind,
+            (*(p.text for p in parts), *(m.content for m in turns)),
+            skill=run.options.skill,
+            automation=run.options.automation,
         )
 
     def _parts(
         self,
-        request: str,
-        options: TaskOptions,
+        run: TaskRun,
         planned: PlannedStep,
         *,
         history: tuple[tuple[PlannedStep, str], ...],
         total: int = 1,
         index: int = 1,
     ) -> list[Part]:
+        options = run.options
         return build_parts(
             self.model.workspace,
-            request,
+            run.request,
             planned,
             space=options.space,
             operator=options.operator,
             skill=options.skill,
-            recalled=self._recalled,
+            recalled=run.recalled,
             history=history,
             total=total,
             index=index,
         )
 
-    def _fit(
+    def _fit(  # noqa: PLR0917
         self,
+        run: TaskRun,
         engine: ChatEngine,
         parts: Sequence[Part],
         turns: tuple[Message, ...],
         reserve: int = ANSWER_RESERVE,
         tools: tuple[ToolSpec, ...] = (),
     ) -> Assembled:
-        if self._state is not None:
-            self._state.window = window_of(engine)  # for the context-budget guard
+        run.state.window = window_of(engine)  # for the context-budget guard
         assembled = fit_to(engine, parts, turns, reserve, tools)
-        self._last_context = assembled
+        run.last_context = assembled
         return assembled

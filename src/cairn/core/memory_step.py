@@ -4,7 +4,7 @@ space (or stage it, or skip it, saying why)."""
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cairn.core.budget import BudgetPaused
 from cairn.core.context import as_data
@@ -16,11 +16,12 @@ from cairn.core.memory import (
     EXTRACTION_SCHEMA,
     SOURCES,
     Candidate,
+    observed_source,
     parse_candidates,
     place,
 )
 from cairn.core.memory_writer import MemoryWriter
-from cairn.core.routing import Step
+from cairn.core.provenance import Provenance
 
 PROPOSAL_VALUE = 0.5  # what a proposal is worth when no memory model could weigh it
 
@@ -36,8 +37,9 @@ class Transcript:
     proposals: tuple[MemoryProposed, ...] = ()
     user_answers: tuple[str, ...] = ()
     space: str | None = None
-    sensitive_sources: tuple[str, ...] = ()
+    sensitive_sources: tuple[str, ...] = ()  # why the task's content is sensitive
     record: str | None = None  # the task's markdown record: every memory links to it
+    provenance: Provenance | None = None  # what the task took in: the step is routed from it
 
     def text(self) -> str:
         parts = [f"Request: {self.request}"]
@@ -63,13 +65,17 @@ class MemoryStep:
         private = (space is not None and space.scope == "private") or bool(
             transcript.sensitive_sources
         )
+        if transcript.provenance is not None:
+            private = private or transcript.provenance.sensitive
         for placement in place(
             candidates, workspace, task_space=transcript.space, derived_from_private=private
         ):
             if placement.action == "skip":
                 yield MemorySkipped(placement.candidate.text, placement.reason)
             elif placement.action == "stage":
-                staged = self.writer.stage(placement, transcript.record, transcript.task)
+                staged = self.writer.stage(
+                    placement, transcript.record, transcript.task, sensitive=private
+                )
                 yield MemoryStaged(staged.id, staged.text, placement.reason, staged.path)
             else:
                 assert placement.space is not None and placement.tier is not None
@@ -88,14 +94,12 @@ class MemoryStep:
             Message("system", EXTRACTION_PROMPT),
             Message("user", as_data("the task transcript", text)),
         )
-        step = Step(
-            "Decide what to remember",
-            kind="memory",
-            blocks=(text,),
-            space=transcript.space,
-            space_scope=scope,
-            sensitive_sources=transcript.sensitive_sources,
+        provenance = transcript.provenance or Provenance(
+            self.writer.model.workspace, transcript.space
         )
+        step = provenance.step("Decide what to remember", "memory", (text,))
+        if transcript.sensitive_sources and not step.carried:
+            step = replace(step, carried=transcript.sensitive_sources)
         answer = ""
         try:
             for event in self.dispatcher.run(
@@ -114,7 +118,11 @@ class MemoryStep:
         except (RoutingStopped, BudgetPaused, EngineError):
             # No model may weigh them: keep only what the task itself proposed.
             return _from_proposals(transcript.proposals)
-        found = parse_candidates(answer)
+        user_words = (transcript.request, *transcript.user_answers)
+        found = [
+            replace(c, source=observed_source(c.text, c.source, user_words))
+            for c in parse_candidates(answer)
+        ]
         known = {c.text.lower() for c in found}
         return found + [
             c for c in _from_proposals(transcript.proposals) if c.text.lower() not in known

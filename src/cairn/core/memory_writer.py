@@ -16,10 +16,10 @@ from cairn.core.documents import MAX_FILE_BYTES, content_hash, parse_document
 from cairn.core.errors import CairnError, WriteConflictError
 from cairn.core.loader import WorkspaceModel
 from cairn.core.memory import (
-    SOURCES,
     Candidate,
     MemoryItem,
     Placement,
+    Source,
     Tier,
     add_reference,
     archive_note,
@@ -166,7 +166,11 @@ class MemoryWriter:
 
     # --- staging ----------------------------------------------------------------------
 
-    def stage(self, placement: Placement, origin: str | None, task: str) -> Pending:
+    def stage(
+        self, placement: Placement, origin: str | None, task: str, *, sensitive: bool = False
+    ) -> Pending:
+        """Keep a memory for the user to decide on. One derived from sensitive content is
+        marked `sensitive: true`, so any task that reads it later stays local."""
         candidate = placement.candidate
         item = MemoryItem.new(candidate, self.today(), origin)
         path = f"{PENDING}/{item.id}.md"
@@ -180,6 +184,8 @@ class MemoryWriter:
             "origin": origin or "",
             "task": task,
         }
+        if sensitive:
+            front["sensitive"] = True
         head = "\n".join(f"{k}: {_yaml(v)}" for k, v in front.items())
         self._edit(path, lambda _: f"---\n{head}\n---\n{item.text}\n")
         self._flush()
@@ -238,7 +244,9 @@ class MemoryWriter:
             raise MemoryNotFoundError(
                 f"say which space to keep it in: --space one of {', '.join(workspace.spaces)}"
             )
-        source = staged.source if staged.source in SOURCES else "user-confirmed"
+        # A person approved it: that is what "user-confirmed" means. The source written in
+        # the pending file is not trusted (any editor, or a tool, could have written it).
+        source: Source = "user-confirmed"
         candidate = Candidate(
             staged.text,
             source,
@@ -302,4 +310,6 @@ def _title(topic: str) -> str:
 
 def _yaml(value: object) -> str:
     # A JSON string is a valid YAML double-quoted scalar: safe for any text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)

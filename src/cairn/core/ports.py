@@ -21,6 +21,15 @@ class FileStore(Protocol):
 
     def is_dir(self, path: str) -> bool: ...
 
+    def real_path(self, path: str) -> str:
+        """The workspace-relative path that `path` really names, every link resolved.
+
+        Rules are decided on both the path as written and this one, so a link cannot
+        carry a write onto `agents.md` or a read into `.env`. Raises
+        `PathOutsideWorkspaceError` when the path leads outside the workspace.
+        """
+        ...
+
     def read(self, path: str, limit: int) -> bytes:
         """The file's bytes, at most `limit + 1` of them (so callers can tell it is too big)."""
         ...

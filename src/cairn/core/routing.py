@@ -70,6 +70,9 @@ class Step:
     skill: str | None = None
     automation: str | None = None
     sensitive_sources: tuple[str, ...] = ()  # files marked `sensitive: true` in the context
+    # Why content the task took in earlier (files read, findings in earlier steps) makes
+    # this step sensitive: sensitivity travels with content (see `core.provenance`).
+    carried: tuple[str, ...] = ()
     prompt_tokens: int | None = None  # when known, models with a smaller window are passed over
     # The context as separate blocks (instructions, readme, each tool result…): scanned one
     # by one, and a block seen before (most of them, step after step) is not scanned again.
@@ -215,6 +218,7 @@ class Router:
                 else "the step is of kind 'sensitive'"
             )
         reasons.extend(f"{path} is marked sensitive" for path in step.sensitive_sources)
+        reasons.extend(step.carried)
         findings = scan(f"{step.description}\n{step.context}")
         for block in step.blocks:
             findings += scan_block(block)

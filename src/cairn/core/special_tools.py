@@ -7,11 +7,11 @@ step, and a question waits for the person running the task.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 from cairn.core.context import as_data
-from cairn.core.dispatch import Dispatcher, FellBack, Routed
+from cairn.core.dispatch import Dispatcher
 from cairn.core.engine import (
     CancelToken,
     ChatRequest,
@@ -19,11 +19,12 @@ from cairn.core.engine import (
     TextDelta,
     ToolCall,
     ToolSpec,
-    Usage,
 )
 from cairn.core.events import MemoryProposed, QuestionAsked
 from cairn.core.gate import TaskCancelledError
-from cairn.core.routing import Overrides, Step
+from cairn.core.memory import clean_memory_text, observed_source
+from cairn.core.provenance import Provenance
+from cairn.core.routing import Overrides
 from cairn.core.tools import ToolOutcome
 from cairn.core.workspace import Workspace
 
@@ -73,11 +74,16 @@ def missing_arguments(call: ToolCall) -> str | None:
     return f"missing arguments: {', '.join(missing)}" if missing else None
 
 
-def proposal(args: Mapping[str, Any], space: str | None, task: str) -> MemoryProposed:
-    source = str(args.get("source") or "inference")
-    if source not in MEMORY_SOURCES:
-        source = "inference"  # an unknown claim of provenance is not trusted
-    return MemoryProposed(str(args["text"]), space, source, task)
+def proposal(
+    args: Mapping[str, Any], space: str | None, task: str, user_words: Sequence[str]
+) -> MemoryProposed:
+    """A memory the model proposes, with the source Cairn observed — never the one the
+    model claims: "user-said" only when the text is the user's own words in this task
+    (content it read, or an injected instruction, cannot speak with the user's authority),
+    and one line that cannot forge memory metadata."""
+    text = clean_memory_text(str(args["text"]))
+    source = observed_source(text, str(args.get("source") or "inference"), user_words)
+    return MemoryProposed(text, space, source, task)
 
 
 PROPOSED = ToolOutcome(True, "proposed; the memory step decides whether to keep it")
@@ -112,20 +118,18 @@ def consult(
     name: str,
     draft: str,
     *,
-    space: str | None,
-    scope: Callable[[], str | None],
-    sensitive_sources: tuple[str, ...],
-    overrides: Callable[[], Overrides],
+    provenance: Provenance,
+    overrides: Overrides,
     cancel: CancelToken,
-    on_usage: Callable[[Usage], None],
 ) -> Generator[object, None, ToolOutcome]:
     """A review of `draft` by a model given the named operator's lens.
 
-    The review's routing carries the task's space and sensitivity, so a draft made from
-    private or marked files is reviewed under the same limits as the task itself."""
-    operator = workspace.find_operator(name, space)
+    The review is routed from the task's provenance, so a draft made from private or
+    marked files is reviewed under the same limits as the task itself. Yields the
+    dispatcher's events; the caller relays the routing and usage ones."""
+    operator = workspace.find_operator(name, provenance.space)
     if operator is None:
-        known = ", ".join(workspace.operators_for(space)) or "none"
+        known = ", ".join(workspace.operators_for(provenance.space)) or "none"
         return ToolOutcome(False, f"no operator '{name}'; operators: {known}")
     messages = (
         Message("system", f"You are a reviewer. {operator.lens}"),
@@ -134,21 +138,11 @@ def consult(
             "Review this draft through your lens:\n\n" + as_data("the draft under review", draft),
         ),
     )
-    step = Step(
-        f"Review through {name}",
-        kind="work",
-        context=draft + operator.lens,
-        space=space,
-        space_scope=scope(),
-        sensitive_sources=sensitive_sources,
-    )
+    step = provenance.step(f"Review through {name}", "work", (draft, operator.lens))
     review = ""
-    for event in dispatcher.run(step, ChatRequest(messages, max_tokens=600), overrides(), cancel):
+    for event in dispatcher.run(step, ChatRequest(messages, max_tokens=600), overrides, cancel):
         if isinstance(event, TextDelta):
             review += event.text
-        elif isinstance(event, Usage):
-            on_usage(event)
-            yield event
-        elif isinstance(event, Routed | FellBack):
+        else:
             yield event
     return ToolOutcome(True, review.strip() or "(no comments)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cairn.core.documents import parse_document
 from cairn.core.errors import CairnError
+from cairn.core.provenance import file_sensitivity
 from cairn.core.routing import Overrides, Step
 from cairn.core.workspace import Workspace
 
@@ -36,19 +36,6 @@ def overrides_for(
         else {},
         space=found_space.meta.routing if found_space else {},
     )
-
-
-def file_sensitivity(workspace: Workspace, path: str, text: str) -> str | None:
-    """Why a file's content makes a step sensitive, or None: marked, or from a private space."""
-    doc, _ = parse_document(path, text.encode("utf-8"))
-    if doc is not None and doc.frontmatter.get("sensitive") is True:
-        return path
-    parts = path.split("/")
-    if len(parts) > 2 and parts[0] == "spaces":
-        home = workspace.spaces.get(parts[1])
-        if home is not None and home.scope == "private":
-            return f"{path} (private space '{home.name}')"
-    return None
 
 
 def build_step(
@@ -85,6 +72,6 @@ def build_step(
         space_scope=owner.scope if owner else None,
         skill=skill,
         automation=automation,
-        sensitive_sources=tuple(sensitive),
+        carried=tuple(sensitive),
     )
     return step, overrides_for(workspace, space=space, automation=automation, skill=skill)

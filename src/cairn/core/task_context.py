@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from cairn.core.context import Assembled, Part, fit
 from cairn.core.engine import ChatEngine, Message, ToolSpec
 from cairn.core.events import PlannedStep
-from cairn.core.loader import WorkspaceModel
-from cairn.core.steps import file_sensitivity
+from cairn.core.task_run import TaskOptions
 from cairn.core.tools import ToolOutcome
 from cairn.core.workspace import Workspace
 
@@ -103,23 +102,29 @@ def space_scope(workspace: Workspace, space: str | None) -> str | None:
     return found.scope if found else None
 
 
-def note_sources(
-    model: WorkspaceModel, sensitive: dict[str, str], tool: str, outcome: ToolOutcome
-) -> None:
-    """Remember files whose content a tool put in front of the model, if sensitive."""
+def context_files(workspace: Workspace, options: TaskOptions) -> list[str]:
+    """The files whose content every step of a task carries: agents.md, the space's readme,
+    the operator's lens and the skill followed. Their marks and scopes apply to the task."""
+    paths: list[str] = []
+    if workspace.agents is not None:
+        paths.append(workspace.agents.path)
+    space = workspace.spaces.get(options.space) if options.space else None
+    if space is not None:
+        paths.append(space.path)
+    operator = (
+        workspace.find_operator(options.operator, options.space) if options.operator else None
+    )
+    if operator is not None:
+        paths.append(operator.path)
+    skill = workspace.find_skill(options.skill, options.space) if options.skill else None
+    if skill is not None:
+        paths.append(skill.path)
+    return paths
+
+
+def read_paths(tool: str, outcome: ToolOutcome) -> list[str]:
+    """The files whose content a tool's result put in front of the model."""
     paths = [outcome.path] if outcome.path else []
     if tool == "search":
         paths += [m.group(1) for m in _HIT.finditer(outcome.output)]
-    workspace = model.workspace
-    for path in dict.fromkeys(paths):
-        if path not in sensitive:
-            reason = file_sensitivity(workspace, path, _peek(model, path))
-            if reason is not None:
-                sensitive[path] = reason
-
-
-def _peek(model: WorkspaceModel, path: str) -> str:
-    try:
-        return model.store.read(path, 4096).decode("utf-8", "replace")
-    except Exception:
-        return ""
+    return list(dict.fromkeys(paths))

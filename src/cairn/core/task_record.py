@@ -48,8 +48,9 @@ def render_record(
     plan: Plan,
     results: Sequence[tuple[PlannedStep, str]],
     totals: Totals,
+    sensitive: bool = False,
 ) -> str:
-    front = {
+    front: dict[str, object] = {
         "task": task,
         "request": request,
         "space": space,
@@ -58,6 +59,10 @@ def render_record(
         "tokens": {"in": totals.input_tokens, "out": totals.output_tokens},
         "cost_usd": round(totals.cost_usd, 6),
     }
+    if sensitive:
+        # The record repeats what the task read and said: it carries the task's mark, so a
+        # later task that reads it stays on local models too.
+        front["sensitive"] = True
     lines = [
         "---",
         *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in front.items()),
@@ -86,10 +91,19 @@ def write_record(
     plan: Plan,
     results: Sequence[tuple[PlannedStep, str]],
     totals: Totals,
+    sensitive: bool = False,
 ) -> str | None:
     """Write the record; its workspace path, or None when it could not be written."""
     path = record_path(task, request, space)
-    text = render_record(task, request, space=space, plan=plan, results=results, totals=totals)
+    text = render_record(
+        task,
+        request,
+        space=space,
+        plan=plan,
+        results=results,
+        totals=totals,
+        sensitive=sensitive,
+    )
     try:
         model.write(path, text, base_hash=None)
     except Exception:

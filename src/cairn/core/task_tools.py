@@ -1,25 +1,29 @@
 """A task's tool calls: the permission gate, the guards' hooks, approval, then the tool.
 
 `ToolCalls` is the half of `TaskRunner` (in `loop`) that handles what a step's model asks
-to run, in order: the rule of agents.md for the call (tightened, never loosened, by the
-risk judge), the guards' `before_tool` hook, the arguments, a person's approval where the
-rule asks for one, the tool itself (or one the loop answers itself, see `special_tools`),
-and the guards' `after_tool` hook. It is a mixin: the runner owns the state declared
-below and resets it for each task.
+to run, in order: the rules of agents.md for the call — on the path as written *and* on
+what it really is (links resolved), the stricter decision winning — then the scope rule
+(content may not move to a wider scope without a person), the risk judge (which may only
+tighten), the guards' `before_tool` hook, the arguments, a person's approval where the
+decision asks for one, the tool itself (or one the loop answers itself, see
+`special_tools`), and the guards' `after_tool` hook.
+
+It holds the runner's configuration only; everything one run changes is in its `TaskRun`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-from cairn.core.approvals import ApprovalRequest, check_permission, tighten
-from cairn.core.dispatch import Dispatcher
-from cairn.core.engine import CancelToken, ToolCall, ToolSpec, Usage
-from cairn.core.events import ApprovalNeeded, MemoryProposed, ToolCalled, ToolResult
-from cairn.core.gate import Queue, RiskJudge, decide, preview
-from cairn.core.guards import Block, Guard, LoopState
+from cairn.core.approvals import ApprovalRequest, PermissionCheck, tighten
+from cairn.core.dispatch import BudgetWarning, Dispatcher, FellBack, Routed
+from cairn.core.engine import ToolCall, ToolSpec, Usage
+from cairn.core.errors import CairnError
+from cairn.core.events import ApprovalNeeded, ToolCalled, ToolResult
+from cairn.core.gate import Queue, RiskJudge, decide, preview, rule_check
+from cairn.core.guards import Block, Guard
 from cairn.core.loader import WorkspaceModel
 from cairn.core.routing import Overrides
 from cairn.core.special_tools import (
@@ -31,31 +35,22 @@ from cairn.core.special_tools import (
     proposal,
 )
 from cairn.core.steps import overrides_for
-from cairn.core.task_context import space_scope
-from cairn.core.task_record import Totals
-from cairn.core.tools import Tool, ToolEnv, ToolOutcome, validate_arguments
+from cairn.core.task_run import TaskOptions, TaskRun
+from cairn.core.tools import Tool, ToolOutcome, real_target, validate_arguments
 
-if TYPE_CHECKING:  # loop imports this module; the options type is only needed for checking
-    from cairn.core.loop import TaskOptions
+_T = TypeVar("_T")
 
 
 class ToolCalls:
     """What a step's model asks to run, from the gate to the result; mixed into `TaskRunner`."""
 
-    # Set by TaskRunner: in __init__, and per task in run.
+    # Set by TaskRunner.__init__; never changed by a run.
     model: WorkspaceModel
     dispatcher: Dispatcher
     tools: dict[str, Tool]
     guards: list[Guard]
     risk: RiskJudge | None
     queue: Queue | None
-    task: str
-    _env: ToolEnv | None
-    _proposals: list[MemoryProposed]
-    _answers: list[str]
-    _cancel: CancelToken
-    _sensitive: dict[str, str]
-    _totals: Totals | None
 
     # --- tools --------------------------------------------------------------------------
 
@@ -63,16 +58,33 @@ class ToolCalls:
         specs = [ToolSpec(t.name, t.description, t.parameters) for t in self.tools.values()]
         return (*specs, *SPECIAL_TOOLS)
 
+    def _gate(
+        self, run: TaskRun, call: ToolCall, tool: Tool | None, path: str | None
+    ) -> Generator[object, None, PermissionCheck]:
+        """The decision for a call, and why (see `gate.rule_check`), tightened by the judge."""
+        effect = tool.effect if tool else "read"
+        real = None
+        if path is not None:
+            try:
+                real = real_target(self.model, path)
+            except CairnError:
+                real = None  # hidden or outside: the tool refuses it, nothing to ask about
+        check = rule_check(self._rules(), call.name, effect, path, real, run.provenance)
+        if self.risk is not None and check.decision == "allow" and effect == "write":
+            risk = yield from self._relay(
+                run, self.risk(call.name, call.arguments, path, run.provenance)
+            )
+            check = tighten(check, risk)
+        return check
+
     def _call_tool(
-        self, call: ToolCall, options: TaskOptions, state: LoopState, index: int
+        self, run: TaskRun, call: ToolCall
     ) -> Generator[object, None, tuple[ToolOutcome, Block | None]]:
         tool = self.tools.get(call.name)
         special = {s.name for s in SPECIAL_TOOLS}
         path = tool.target(call.arguments) if tool else None
-        effect = tool.effect if tool else "read"
-        check = check_permission(self._rules(), call.name, action=effect, path=path)
-        if self.risk is not None and check.decision == "allow" and effect == "write":
-            check = tighten(check, self.risk(call.name, call.arguments, path))
+        check = yield from self._gate(run, call, tool, path)
+        state = run.state
         yield ToolCalled(
             call.id, call.name, dict(call.arguments), f"{check.decision} ({check.reason})"
         )
@@ -99,13 +111,13 @@ class ToolCalls:
                     reason=check.reason,
                     preview=preview(call.arguments),
                 )
-                approved, by = yield from self._decide(request, options, ApprovalNeeded(request))
+                approved, by = yield from self._decide(run, request, ApprovalNeeded(request))
                 if not approved:
                     outcome = ToolOutcome(
                         False, f"not done: the user did not approve it ({by})", path
                     )
             if approved:
-                outcome = yield from self._run_tool(tool, call, options)
+                outcome = yield from self._run_tool(run, tool, call)
         state.failures_in_a_row = 0 if outcome.ok else state.failures_in_a_row + 1
         yield ToolResult(call.id, call.name, outcome.ok, outcome.output, outcome.path)
         after = block or self._first_block(lambda g: g.after_tool(state, call.name, outcome))
@@ -117,43 +129,64 @@ class ToolCalls:
         return validate_arguments(tool, call.arguments)
 
     def _run_tool(
-        self, tool: Tool | None, call: ToolCall, options: TaskOptions
+        self, run: TaskRun, tool: Tool | None, call: ToolCall
     ) -> Generator[object, None, ToolOutcome]:
         args = call.arguments
         if tool is not None:
             try:
-                return tool.run(args, self._env or ToolEnv(self.model, options.space))
+                return tool.run(args, run.env)
             except Exception as exc:  # a tool bug must not end the task
                 return ToolOutcome(False, f"{call.name} failed: {exc}")
         if call.name == "propose_memory":
-            proposed = proposal(args, options.space, self.task)
-            self._proposals.append(proposed)
+            proposed = proposal(args, run.options.space, run.task, self._user_words(run))
+            run.proposals.append(proposed)
             yield proposed
             return PROPOSED
         if call.name == "ask_user":
             question = str(args["question"])
-            return (yield from ask_user(question, options.approvals, self._cancel, self._answers))
-        return (yield from self._consult(str(args["operator"]), str(args["draft"]), options))
+            return (yield from ask_user(question, run.options.approvals, run.cancel, run.answers))
+        return (yield from self._consult(run, str(args["operator"]), str(args["draft"])))
 
-    def _consult(
-        self, name: str, draft: str, options: TaskOptions
-    ) -> Generator[object, None, ToolOutcome]:
+    def _user_words(self, run: TaskRun) -> tuple[str, ...]:
+        """What the user said in this task: the request and their answers."""
+        return (run.request, *run.answers)
+
+    def _consult(self, run: TaskRun, name: str, draft: str) -> Generator[object, None, ToolOutcome]:
         return (
-            yield from consult(
-                self.model.workspace,
-                self.dispatcher,
-                name,
-                draft,
-                space=options.space,
-                scope=lambda: self._scope(options.space),
-                sensitive_sources=tuple(self._sensitive.values()),
-                overrides=lambda: self._overrides(options),
-                cancel=self._cancel,
-                on_usage=self._totals_add,
+            yield from self._relay(
+                run,
+                consult(
+                    self.model.workspace,
+                    self.dispatcher,
+                    name,
+                    draft,
+                    provenance=run.provenance,
+                    overrides=self._overrides(run.options),
+                    cancel=run.cancel,
+                ),
             )
         )
 
-    # --- shared with the runner: guards, approvals, rules, routing ----------------------
+    # --- shared with the runner: events of side calls, guards, approvals, rules ---------
+
+    def _relay(
+        self, run: TaskRun, events: Generator[object, None, _T]
+    ) -> Generator[object, None, _T]:
+        """Pass on a side call's routing events (judge, review): traced, shown and counted."""
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if isinstance(event, Usage):
+                run.add_usage(event)
+            elif isinstance(event, Routed):
+                run.provenance.note_decision(event.decision)
+                if event.decision.chosen:
+                    run.totals.models.append(event.decision.chosen)
+            elif not isinstance(event, FellBack | BudgetWarning):
+                continue  # the engine's own events (finished, text) stay inside the call
+            yield event
 
     def _first_block(self, hook: Callable[[Guard], Block | None]) -> Block | None:
         for guard in self.guards:
@@ -163,16 +196,16 @@ class ToolCalls:
         return None
 
     def _decide(
-        self, request: ApprovalRequest, options: TaskOptions, event: object, budget: bool = False
+        self, run: TaskRun, request: ApprovalRequest, event: object, budget: bool = False
     ) -> Generator[object, None, tuple[bool, str]]:
         return (
             yield from decide(
                 request,
-                options.approvals,
+                run.options.approvals,
                 event,
-                task=self.task,
+                task=run.task,
                 queue=self.queue,
-                cancel=self._cancel,
+                cancel=run.cancel,
                 budget=budget,
             )
         )
@@ -181,9 +214,6 @@ class ToolCalls:
         agents = self.model.workspace.agents
         return agents.policy.permissions if agents else ()
 
-    def _scope(self, space: str | None) -> str | None:
-        return space_scope(self.model.workspace, space)
-
     def _overrides(self, options: TaskOptions) -> Overrides:
         return overrides_for(
             self.model.workspace,
@@ -191,7 +221,3 @@ class ToolCalls:
             automation=options.automation,
             skill=options.skill,
         )
-
-    def _totals_add(self, usage: Usage) -> None:
-        if self._totals is not None:
-            self._totals.add(usage)

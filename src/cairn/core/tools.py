@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cairn.core.documents import MAX_FILE_BYTES, content_hash
+from cairn.core.edit import EditError, update_frontmatter
 from cairn.core.errors import CairnError, PathOutsideWorkspaceError, WriteConflictError
 from cairn.core.loader import WorkspaceModel
+from cairn.core.provenance import MARK_KEY, Provenance, is_marked
 from cairn.core.workspace import Workspace
 
 READ_CHARS = 20_000  # what read_file shows: enough for a long note, small for a context
@@ -47,6 +49,11 @@ class ToolEnv:
     model: WorkspaceModel
     space: str | None = None
     seen: dict[str, str] = field(default_factory=dict)
+    # Files read only in part: path → characters seen from the start. Replacing such a
+    # file would drop what the model never saw, so write_file refuses it.
+    partial: dict[str, int] = field(default_factory=dict)
+    # What the task has taken in: files written from sensitive content carry the mark.
+    provenance: Provenance | None = None
 
     @property
     def workspace(self) -> Workspace:
@@ -96,6 +103,19 @@ def clean_path(raw: str) -> str:
     if any(p.startswith(".") for p in parts):
         raise ToolError(f"'{raw}' is hidden: Cairn's tools leave hidden files and folders alone")
     return "/".join(parts)
+
+
+def real_target(model: WorkspaceModel, path: str) -> str:
+    """The real workspace path behind `path` (links resolved), refused like `clean_path`
+    when it is hidden: a link in drafts/ must not lead a tool into `.env` or `.cairn/`."""
+    real = model.store.real_path(path)
+    if real != path:
+        parts = real.split("/")
+        if any(p.startswith(".") for p in parts):
+            raise ToolError(
+                f"'{path}' is a link to a hidden file or folder: Cairn's tools leave those alone"
+            )
+    return real
 
 
 # --- argument checks --------------------------------------------------------------------------
@@ -157,6 +177,7 @@ def _read_bytes(env: ToolEnv, path: str, limit: int) -> bytes | None:
     """The file's bytes (at most `limit + 1`), or None when there is no such file."""
     if not path or env.model.store.is_dir(path):
         raise ToolError(f"'{path or '.'}' is a folder, not a file: use list_files")
+    real_target(env.model, path)
     try:
         return env.model.store.read(path, limit)
     except (FileNotFoundError, NotADirectoryError):
@@ -203,8 +224,33 @@ def _exact_case(env: ToolEnv, path: str) -> None:
         return
 
 
+def _with_mark(env: ToolEnv, path: str, text: str) -> str:
+    """`text` as it must be written to `path`: with `sensitive: true` in its frontmatter
+    when it comes from sensitive content (the task's, or its own) and the file is not in a
+    private space. A file that cannot carry the mark is not written."""
+    provenance = env.provenance
+    if provenance is None or is_marked(text):
+        return text
+    real = real_target(env.model, path)
+    if not provenance.needs_mark(real, text):
+        return text
+    if not path.lower().endswith((".md", ".markdown")):
+        why = "; ".join(provenance.reasons()) or "personal data or secrets in the text"
+        raise ToolError(
+            f"this content is sensitive ({why}), and {path} cannot carry the "
+            "'sensitive: true' mark: write it as a .md file, or into a private space"
+        )
+    try:
+        return update_frontmatter(text, {MARK_KEY: True})
+    except EditError as exc:
+        raise ToolError(
+            f"{path} must be marked sensitive but its frontmatter cannot be edited: {exc}"
+        ) from exc
+
+
 def _write(env: ToolEnv, path: str, text: str, base: str | None, verb: str) -> ToolOutcome:
     _exact_case(env, path)
+    text = _with_mark(env, path, text)
     data = text.encode("utf-8")
     if len(data) > MAX_FILE_BYTES:
         raise ToolError(f"{path} would be {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,}")
@@ -222,7 +268,10 @@ def _write(env: ToolEnv, path: str, text: str, base: str | None, verb: str) -> T
         if d.path == path
     ]
     lines = text.count("\n") + (not text.endswith("\n") and bool(text))
-    return ToolOutcome(True, f"{verb} {path} ({lines} lines){''.join(notes[:5])}", path, True)
+    marked = " — marked sensitive: it carries sensitive content" if is_marked(text) else ""
+    return ToolOutcome(
+        True, f"{verb} {path} ({lines} lines){marked}{''.join(notes[:5])}", path, True
+    )
 
 
 def _guarded(name: str, schema: Mapping[str, Any], body: Runner) -> Runner:
@@ -276,24 +325,56 @@ def _tool(
     return register
 
 
-@_tool("read_file", "Read a text file of the workspace.", "read", path=_PATH)
+@_tool(
+    "read_file",
+    "Read a text file of the workspace (long files in parts: pass offset to read on).",
+    "read",
+    path=_PATH,
+    offset_="character to start from, for the rest of a long file (default 0)",
+)
 def _read_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     path = clean_path(arguments["path"])
+    offset = _offset(arguments.get("offset", "0"))
     raw = _read_bytes(env, path, READ_BYTES)
     if raw is None:
         raise ToolError(f"there is no file {path}: use list_files or search to find one")
     complete = len(raw) <= READ_BYTES
     text = _decode(path, raw[:READ_BYTES], final=complete).removeprefix("\ufeff")
-    if complete:
-        env.seen[path] = content_hash(raw)
-    shown, rest = text[:READ_CHARS], len(text) - min(len(text), READ_CHARS)
-    if rest or not complete:
+    if offset > len(text):
+        raise ToolError(f"{path} has only {len(text):,} characters; offset {offset:,} is past it")
+    end = min(len(text), offset + READ_CHARS)
+    shown = text[offset:end]
+    # What the task has seen of the file from its start: a read that follows on extends it.
+    digest = content_hash(raw) if complete else None
+    seen = env.partial.get(path, 0)
+    reach = max(seen, end) if offset <= seen else seen
+    if digest is not None and (env.seen.get(path) == digest or reach >= len(text)):
+        env.seen[path] = digest
+        env.partial.pop(path, None)
+    else:
+        env.seen.pop(path, None)
+        env.partial[path] = reach
+    if end < len(text) or not complete:
+        rest = len(text) - end
         more = f"{rest:,}" if complete else f"more than {rest:,}"
         shown += (
-            f"\n[truncated: {more} more characters not shown; replacing this file with "
-            "write_file would lose them]"
+            f"\n[truncated: {more} more characters not shown; read them with read_file "
+            f"offset={end}. Replacing this file with write_file is refused until you have "
+            "read all of it; append_file adds to it safely]"
         )
+    if offset:
+        shown = f"[from character {offset:,} of {path}]\n{shown}"
     return ToolOutcome(True, shown if text else "[empty file]", path)
+
+
+def _offset(raw: object) -> int:
+    try:
+        value = int(str(raw).strip() or "0")
+    except ValueError:
+        raise ToolError(f"offset must be a whole number of characters, not {raw!r}") from None
+    if value < 0:
+        raise ToolError("offset cannot be negative")
+    return value
 
 
 @_tool("list_files", "List a folder: files, and sub-folders ending in /.", "read", folder_=_FOLDER)
@@ -301,6 +382,8 @@ def _list_files(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     folder = clean_path(arguments.get("folder", ""))
     if folder and not env.model.store.is_dir(folder):
         raise ToolError(f"there is no folder {folder} in the workspace")
+    if folder:
+        real_target(env.model, folder)
     files, folders = env.model.store.scan(folder)
     prefix = f"{folder}/" if folder else ""
     entries = [f"{prefix}{name}/" for name in folders] + [prefix + name for name in files]
@@ -328,6 +411,8 @@ def _search(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     store = env.model.store
     if folder and not store.is_dir(folder):
         raise ToolError(f"there is no folder {folder} in the workspace")
+    if folder:
+        real_target(env.model, folder)
     hits: list[str] = []
     stack = [folder]
     while stack and len(hits) <= SEARCH_HITS:
@@ -339,9 +424,10 @@ def _search(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
             if not name.lower().endswith(SEARCH_SUFFIXES):
                 continue
             try:
+                real_target(env.model, prefix + name)
                 raw = store.read(prefix + name, MAX_FILE_BYTES)
             except (OSError, CairnError):
-                continue  # unreadable, or a link leading outside: not searchable
+                continue  # unreadable, a link leading outside or into hidden files: skipped
             text = raw.decode("utf-8", errors="replace")
             if b"\x00" in raw[:8192] or needle not in text.casefold():
                 continue
@@ -383,6 +469,12 @@ def _write_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     raw = _read_bytes(env, path, READ_BYTES)
     if raw is not None and len(raw) > READ_BYTES:
         raise ToolError(f"{path} is too large for Cairn's tools to replace")
+    if path in env.partial:
+        raise ToolError(
+            f"{path} was read only in part (the first {env.partial[path]:,} characters), so "
+            "replacing it would lose the rest: read the rest with read_file and an offset, "
+            "add to it with append_file, or ask the user with ask_user"
+        )
     current = content_hash(raw) if raw is not None else None
     base = env.seen.get(path) or _model_hash(env.workspace, path) or current
     if base == current == content_hash(text.encode("utf-8")):

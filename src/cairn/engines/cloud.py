@@ -136,7 +136,9 @@ class CloudEngine:
     def estimate_cost(self, input_tokens: int, output_tokens: int) -> float | None:
         """Dollars for a call of this size, from litellm's bundled price map."""
         litellm = litellm_module()
-        if is_loopback(self.api_base):
+        if is_loopback(self.api_base) and self.is_local:
+            # A server on this machine is free; one declared `local: false` stands in for
+            # a paid service and keeps the price map's price (or none: see budgets).
             self._register_free(litellm)
         try:
             prompt, completion = litellm.cost_per_token(
@@ -150,7 +152,9 @@ class CloudEngine:
         self, request: ChatRequest, cancel: CancelToken | None = None
     ) -> Iterator[EngineEvent]:
         litellm = litellm_module()
-        if is_loopback(self.api_base):
+        if is_loopback(self.api_base) and self.is_local:
+            # A server on this machine is free; one declared `local: false` stands in for
+            # a paid service and keeps the price map's price (or none: see budgets).
             self._register_free(litellm)
         kwargs = self._arguments(request)
         try:

@@ -47,6 +47,17 @@ class LocalFileStore:
             )
         return os.path.join(self._root_text, *parts)
 
+    def real_path(self, path: str) -> str:
+        full = self._join(path)
+        real = os.path.realpath(full)
+        if real == self._root_text:
+            return ""
+        if not real.startswith(self._root_prefix):
+            raise PathOutsideWorkspaceError(
+                f"'{path}' leads outside the workspace (through a symbolic link to {real})"
+            )
+        return real[len(self._root_prefix) :].replace(os.sep, "/")
+
     def _confine(self, full: str, path: str) -> None:
         # realpath follows every symlink on the way (dangling ones as far as they go).
         real = os.path.realpath(full)
