@@ -766,10 +766,10 @@ def test_writing_agents_md_is_refused_even_with_yes(
     rig = make_rig(starter, fast=[call, "could not"])
     events = rig.run(SIMPLE, TaskOptions(space="team", approvals=approvals), answer=approve)
     assert of(events, ApprovalNeeded) == [] and of(events, ApprovalDecided) == []
-    assert one(events, ToolCalled).permission.startswith("deny (rule 11: write_file on ")
+    assert one(events, ToolCalled).permission.startswith("deny (rule 11: * (write) on agents.md")
     result = one(events, ToolResult)
     assert not result.ok
-    assert result.output == "not allowed: rule 11: write_file on agents.md → deny"
+    assert result.output == "not allowed: rule 11: * (write) on agents.md → deny"
     assert (starter / "agents.md").read_bytes() == before
     assert isinstance(events[-1], TaskFinished)
 

@@ -156,16 +156,19 @@ def test_ask_is_routed_and_sensitive_questions_stay_local(
             "Reply to ana@example.com about her invoice",
             env=env,
         )
-        assert forced.returncode == 1 and "not sent" in forced.stderr
+        # --model is honoured as `cairn run --model` honours it: a sensitive question still
+        # only runs locally, through the same router, budget guard, ledger and trace.
+        assert forced.returncode == 0, forced.stderr
+        assert "→ local-small (local)" in forced.stderr and "sensitive" in forced.stderr
         assert len(stub.requests) == 1
         assert "ana@example.com" not in "".join(str(r.body) for r in stub.requests)
         # Every routed question leaves a trace with its decision; secrets are redacted.
         traces = sorted((workspace / ".cairn" / "traces").glob("ask-*.jsonl"))
-        assert len(traces) == 2
+        assert len(traces) == 3
         events = [json.loads(line) for t in traces for line in t.read_text().splitlines()]
         routed = [e for e in events if e["event"] == "routed"]
         assert {e["decision"]["chosen"] for e in routed} == {"cloud-fast", "local-small"}
         assert any(e["decision"]["sensitive"] for e in routed)
         assert all("sk-test-routed-ask-000000" not in t.read_text() for t in traces)
         spend = (workspace / ".cairn" / "spend.jsonl").read_text().splitlines()
-        assert len(spend) == 2
+        assert len(spend) == 3

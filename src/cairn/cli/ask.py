@@ -171,7 +171,9 @@ def _print(events: Iterator[object], name: str, local: bool, started: float) -> 
                 print(f"→ {_decision_line(event)}", file=sys.stderr)
             elif isinstance(event, FellBack):
                 print(
-                    f"  {event.model} failed ({event.kind}); trying the next model", file=sys.stderr
+                    f"  {event.model} failed ({event.kind}: {event.message}); trying the next "
+                    "model",
+                    file=sys.stderr,
                 )
             elif isinstance(event, BudgetWarning):
                 print(f"  budget: {event.verdict.reason}", file=sys.stderr)

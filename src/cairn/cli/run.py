@@ -61,7 +61,7 @@ def run_run(args: argparse.Namespace) -> int:
         plan=args.plan,
     )
     trace = TraceWriter(root, runner.task)
-    trace.write("task_requested", request=args.request)  # fails here, clearly, if unwritable
+    trace.open()  # an unwritable `.cairn/` fails here, clearly, before anything runs
     cancel = CancelToken()
     previous = signal.getsignal(signal.SIGINT)
 
@@ -135,7 +135,7 @@ def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
             )
             _err(f"   → {decision.chosen} ({where}) — {decision.rule}{why}")
         elif isinstance(event, FellBack):
-            _err(f"   {event.model} failed ({event.kind}); trying the next model")
+            _err(f"   {event.model} failed ({event.kind}: {event.message}); trying the next model")
         elif isinstance(event, BudgetWarning):
             _err(f"   budget: {event.verdict.reason}")
         elif isinstance(event, ToolCalled):

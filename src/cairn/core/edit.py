@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from cairn.core.documents import FRONTMATTER_BOUNDARY, YamlLoader
+from cairn.core.documents import FRONTMATTER_BOUNDARY, YamlTooComplexError, compose_frontmatter
 from cairn.core.errors import CairnError
 
 
@@ -49,7 +49,11 @@ def update_frontmatter(
         start += 1
     fm = text[start:end]
     try:
-        node = yaml.compose(fm, Loader=YamlLoader)
+        node = compose_frontmatter(fm)  # bounded: an alias bomb is refused, not expanded
+    except YamlTooComplexError as exc:
+        raise EditError(
+            f"the frontmatter is too complex to edit safely ({exc.problem}); {exc.fix}"
+        ) from exc
     except yaml.YAMLError as exc:
         raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
     if node is not None and not isinstance(node, yaml.MappingNode):
@@ -79,8 +83,8 @@ def update_frontmatter(
             fm += newline
         fm += "".join(_dump_key(k, v, newline, indent) + newline for k, v in changes.items())
     try:
-        yaml.compose(fm, Loader=YamlLoader)
-    except yaml.YAMLError as exc:  # a safety net: never hand back text that no longer parses
+        compose_frontmatter(fm)
+    except (yaml.YAMLError, YamlTooComplexError) as exc:  # never hand back unreadable text
         raise EditError(f"the edit would leave invalid YAML ({exc}); nothing was changed") from exc
     return text[:start] + fm + text[end:]
 

@@ -117,6 +117,14 @@ class ContextBuilt:
 _DEFAULT_OPTIONS = TaskOptions()
 
 
+def _window_full(stop: RoutingStopped) -> bool:
+    """Whether every model was passed over only because the prompt no longer fits."""
+    passed = stop.decision.passed_over
+    return bool(passed) and all(
+        "context_too_long" in p.reason or "too small for the" in p.reason for p in passed
+    )
+
+
 class _StopTask(Exception):
     def __init__(self, event: TaskFailed) -> None:
         self.event = event
@@ -384,14 +392,23 @@ class TaskRunner(ToolCalls):
 
             text_parts: list[str] = []
             calls: list[ToolCall] = []
-            for event in self._dispatch(run, step, build, index=index):
-                if isinstance(event, TextDelta):
-                    text_parts.append(event.text)
-                    yield event
-                elif isinstance(event, ToolCallRequested):
-                    calls.append(event.call)
-                else:
-                    yield event
+            try:
+                for event in self._dispatch(run, step, build, index=index):
+                    if isinstance(event, TextDelta):
+                        text_parts.append(event.text)
+                        yield event
+                    elif isinstance(event, ToolCallRequested):
+                        calls.append(event.call)
+                    else:
+                        yield event
+            except RoutingStopped as stop:
+                if not turns or not _window_full(stop):
+                    raise
+                # This step's own tool traffic filled every window: end the step with what
+                # it has rather than failing the whole task.
+                reason = "the step's tool calls and results filled the model's window"
+                yield GuardStopped("context budget", reason)
+                return text or f"(stopped: {reason})", calls_made
             text = "".join(text_parts).strip()
             if not calls:
                 return text, calls_made

@@ -116,6 +116,10 @@ class Provenance:
                 if known is None or rank(scope) < rank(known[1]):
                     self.read_scopes[real] = (name, scope)
 
+    def note_marked(self, path: str) -> None:
+        """A marked file (a lens, a readme) entered the task through the workspace model."""
+        self.sources.setdefault(path, f"{path} is marked sensitive")
+
     def note_decision(self, decision: Decision) -> None:
         """A routing decision's detector findings make the rest of the task sensitive too."""
         self.detected.update(f.kind for f in decision.sensitivity.findings)

@@ -137,6 +137,7 @@ class SpaceMeta(Schema):
     memory_tiers: MemoryTiers = Field(default_factory=MemoryTiers)
     memory_budget: Annotated[int, Field(gt=0)] = 40  # memory lines the readme keeps
     routing: FrozenMap[str] = Field(default_factory=dict)
+    sensitive: bool = False  # the readme's content is sensitive: its tasks stay local
 
 
 class SkillMeta(Schema):
@@ -154,6 +155,7 @@ class OperatorMeta(Schema):
     name: str | None = None
     description: Annotated[str, Field(min_length=1, max_length=1024)]
     when: str | None = None
+    sensitive: bool = False  # the lens itself is sensitive: tasks that use it stay local
 
 
 class Headless(Schema):

@@ -14,12 +14,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cairn.core.secret_patterns import find_secrets
+
 MAX_FINDINGS = 50  # enough to explain a decision; scanning stops counting after this
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # email, phone, iban, card, national-id, api-key, private-key, token, password
+    # email, phone, iban, card, national-id; api-key, private-key, token, password, secret
+    kind: str
     start: int
     end: int
     hint: str  # masked, e.g. "j…@e…com" or "…4242"
@@ -70,45 +73,13 @@ class _Rule:
     pattern: re.Pattern[str]
     valid: Callable[[str], bool] | None = None
     hint: Callable[[str], str] = _mask
-    group: int = 0
 
 
-# Secrets: each rule runs only when a cheap substring test says it can match (below).
-_PRIVATE_KEY = _Rule(
-    "private-key",
-    re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"),
-    hint=lambda _: "PEM block",
-)
-_API_KEY = _Rule(
-    "api-key",
-    re.compile(
-        r"(?<![A-Za-z0-9_-])(?:sk-(?=[A-Za-z0-9_-]*\d)(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}"
-        r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9-]{10,}"
-        r"|AIza[0-9A-Za-z_-]{35}|gsk_[A-Za-z0-9]{30,}|hf_[A-Za-z0-9]{30,}"
-        r"|[sr]k_live_[A-Za-z0-9]{20,})"
-    ),
-)
-# Where a key could start: one search gates the full pattern below.
-_API_KEY_START = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:sk-|AKIA|ASIA|xox|AIza|gh[pousr]_|github_pat_|gsk_|hf_|[sr]k_live_)"
-)
-_TOKEN = _Rule(
-    "token",
-    re.compile(
-        r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"  # JWT
-        r"|(?i:bearer\s+)[A-Za-z0-9._~+/-]{20,}=*"
-    ),
-)
-_PASSWORD = _Rule(
-    "password",
-    re.compile(
-        r"(?i)\b(?:password|passwd|pwd|passcode|passwort|mot de passe)\b\s*(?:is|[:=])\s*"
-        r"(?P<secret>[^\s,;'\"]{4,})"
-    ),
-    group=1,
-    hint=lambda _: "…",
-)
-_PASSWORD_HINTS = ("pass", "pwd")  # every password word above contains one of these
+# Secrets: one table, shared with the redaction of logs (`cairn.core.secret_patterns`).
+_SECRET_HINTS: dict[str, Callable[[str], str]] = {
+    "private-key": lambda _: "PEM block",
+    "password": lambda _: "…",
+}
 
 # Personal data.
 _EMAIL = _Rule(
@@ -169,19 +140,9 @@ def _number_spans(text: str) -> list[tuple[int, int]]:
 def scan(text: str, limit: int = MAX_FINDINGS) -> tuple[Finding, ...]:
     """Every personal-data or secret shape in `text`, overlapping matches removed."""
     found = _Found(limit)
-    lowered = text.lower()
-    if "private key" in lowered:
-        found.add_all(_PRIVATE_KEY, text, 0)
-    if _API_KEY_START.search(text):
-        found.add_all(_API_KEY, text, 0)
-    if "eyJ" in text or "bearer" in lowered:
-        found.add_all(_TOKEN, text, 0)
-    for hint in _PASSWORD_HINTS:  # the password pattern is slow: run it only near its words
-        at = lowered.find(hint)
-        while at != -1 and not found.full:
-            start = max(0, at - 24)
-            found.add_all(_PASSWORD, text[start : at + 160], start)
-            at = lowered.find(hint, at + 160)
+    for secret in find_secrets(text, limit):
+        kind, value = secret.pattern.kind, text[secret.start : secret.end]
+        found.add(Finding(kind, secret.start, secret.end, _SECRET_HINTS.get(kind, _mask)(value)))
     at = text.find("@")
     while at != -1 and not found.full:
         start = max(0, at - 64)
@@ -206,15 +167,18 @@ class _Found:
     def full(self) -> bool:
         return len(self.items) >= self.limit
 
+    def add(self, finding: Finding) -> None:
+        self.items[(finding.start, finding.end)] = finding
+
     def add_all(self, rule: _Rule, text: str, offset: int) -> None:
         for match in rule.pattern.finditer(text):
             if self.full:
                 return
-            start, end = match.span(rule.group)
+            start, end = match.span()
             start, end = start + offset, end + offset
             if (start, end) in self.items or any(start < e and s < end for s, e in self.items):
                 continue  # already explained by an earlier, more specific rule
-            value = match.group(rule.group)
+            value = match.group()
             if rule.valid is not None and not rule.valid(value):
                 continue
             self.items[(start, end)] = Finding(rule.kind, start, end, rule.hint(value))

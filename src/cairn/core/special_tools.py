@@ -138,6 +138,8 @@ def consult(
             "Review this draft through your lens:\n\n" + as_data("the draft under review", draft),
         ),
     )
+    if operator.meta.sensitive:
+        provenance.note_marked(operator.path)  # the review, and all that follows, stays local
     step = provenance.step(f"Review through {name}", "work", (draft, operator.lens))
     review = ""
     for event in dispatcher.run(step, ChatRequest(messages, max_tokens=600), overrides, cancel):

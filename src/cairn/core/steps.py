@@ -64,6 +64,8 @@ def build_step(
     if skill and found_skill is None:
         raise UnknownNameError(f"no skill '{skill}' in this workspace or space")
     sensitive = [r for f in files if (r := file_sensitivity(workspace, f.path, f.text))]
+    if owner is not None and owner.meta.sensitive:
+        sensitive.insert(0, f"{owner.path} is marked sensitive")
     step = Step(
         description=description,
         kind=kind,

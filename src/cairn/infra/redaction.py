@@ -6,10 +6,14 @@ Two layers, applied in this order by `Redactor.redact`:
    stores is registered here with its provider, and every occurrence of it, or of a common
    encoding of it (URL-quoted, JSON-escaped, base64), becomes `[redacted:<provider>]`.
    `Bearer <key>` is covered because the key itself is replaced.
-2. **Safety net.** Strings shaped like well-known API keys (`sk-…`, `AKIA…`, `ghp_…`,
-   `AIza…`, bearer tokens, `api_key=…`) become `[redacted:key-like]` even when Cairn never
-   saw them, e.g. a key a library read from the environment on its own. Patterns catch
-   the common shapes, not every secret: layer 1 is the guarantee, layer 2 the net.
+2. **Safety net.** Every secret that `cairn.core.secret_patterns` recognises (keys such as
+   `sk-…`, `AKIA…`, `ghp_…`, `AIza…`; bearer tokens and JWTs; `api_key=…`, passwords and
+   random values after key words; PEM private-key blocks) becomes `[redacted:key-like]`
+   even when Cairn never saw it, e.g. a key a library read from the environment on its
+   own. The words around it stay: `Bearer [redacted:key-like]`. It is the same table the
+   sensitivity scan reads, so what is kept off cloud models is also kept out of logs.
+   Patterns catch the common shapes, not every secret: layer 1 is the guarantee, layer 2
+   the net.
 
 `install_log_redaction()` makes every log record pass through a redactor, whichever
 handler ends up writing it. `REDACTOR` is the process-wide instance that the key store
@@ -28,31 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from cairn.core.secret_patterns import find_secrets
+
 # Values shorter than this are not registered: replacing every "abc" in every log line
 # would destroy the logs, and no cloud provider issues keys that short.
 MIN_SECRET_LENGTH = 8
 
 KEY_LIKE = "[redacted:key-like]"
-
-# (name, pattern). A pattern with a group named "keep" keeps that prefix, so
-# "Authorization: Bearer xyz…" stays readable as "Authorization: Bearer [redacted:key-like]".
-_KEY_PATTERNS: tuple[tuple[str, str], ...] = (
-    # OpenAI, Anthropic (sk-ant-…), DeepSeek, OpenRouter (sk-or-…): a digit is required
-    # so that prose such as "sk-learn-compatible-estimators" is left alone.
-    ("sk", r"(?<![A-Za-z0-9])sk-(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{16,}"),
-    ("aws-access-key-id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    ("github", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
-    ("google", r"\bAIza[0-9A-Za-z_-]{35}"),
-    ("slack", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    ("groq", r"\bgsk_[A-Za-z0-9]{20,}"),
-    ("xai", r"\bxai-[A-Za-z0-9]{20,}"),
-    ("huggingface", r"\bhf_[A-Za-z0-9]{30,}"),
-    ("bearer", r"(?i)(?P<keep>\bbearer\s+)[A-Za-z0-9._~+/-]{16,}=*"),
-    (
-        "api-key-assignment",
-        r"(?i)(?P<keep>\b(?:x-)?api[-_]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/-]{16,}",
-    ),
-)
 
 
 def _derived_forms(value: str) -> set[str]:
@@ -88,9 +74,7 @@ class Redactor:
         self._lock = threading.Lock()
         self._secrets: dict[str, str] = {}  # form -> provider
         self._snapshot = _Snapshot()
-        self._patterns = (
-            [re.compile(pattern) for _, pattern in _KEY_PATTERNS] if key_patterns else []
-        )
+        self._key_patterns = key_patterns
 
     def register(self, provider: str, value: str) -> None:
         """Redact `value` (and its common encodings) as `[redacted:<provider>]` from now on."""
@@ -122,8 +106,8 @@ class Redactor:
         if snapshot.pattern is not None:
             labels = snapshot.labels
             text = snapshot.pattern.sub(lambda m: f"[redacted:{labels[m.group(0)]}]", text)
-        for pattern in self._patterns:
-            text = pattern.sub(_key_like, text)
+        if self._key_patterns:
+            text = _redact_key_like(text)
         return text
 
     def redact_data(self, data: Any) -> Any:
@@ -137,9 +121,18 @@ class Redactor:
         return data
 
 
-def _key_like(match: re.Match[str]) -> str:
-    keep = match.groupdict().get("keep") or ""
-    return keep + KEY_LIKE
+def _redact_key_like(text: str) -> str:
+    """`text` with the secret part of every match of the shared table replaced."""
+    found = find_secrets(text)
+    if not found:
+        return text
+    parts: list[str] = []
+    last = 0
+    for match in found:
+        parts += (text[last : match.start], KEY_LIKE)
+        last = match.end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 REDACTOR = Redactor()

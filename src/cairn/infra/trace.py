@@ -28,6 +28,18 @@ class TraceWriter:
         self._lock = threading.Lock()
         self._handle: TextIO | None = None  # opened on the first event, kept for the task
 
+    def open(self) -> None:
+        """Create the trace file now (it is otherwise created by the first event)."""
+        with self._lock:
+            self._open()
+
+    def _open(self) -> TextIO:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Line-buffered: each event is on disk as soon as it is written.
+            self._handle = self.path.open("a", encoding="utf-8", buffering=1)
+        return self._handle
+
     def write(self, event: str, **data: Any) -> None:
         record = {
             "at": datetime.now().astimezone().isoformat(),
@@ -37,11 +49,7 @@ class TraceWriter:
         }
         line = json.dumps(REDACTOR.redact_data(record), ensure_ascii=False, default=str) + "\n"
         with self._lock:
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                # Line-buffered: each event is on disk as soon as it is written.
-                self._handle = self.path.open("a", encoding="utf-8", buffering=1)
-            self._handle.write(line)
+            self._open().write(line)
 
     def close(self) -> None:
         with self._lock:
