@@ -108,7 +108,9 @@ _PHONE = _Rule(
     ),
     valid=lambda s: 9 <= len(re.sub(r"\D", "", s)) <= 15 and not _DATE_LIKE.match(s.strip()),
 )
-_NUMBER_RULES = (_IBAN, _CARD, _NATIONAL_ID, _PHONE)  # most specific first
+# Most specific first, each with the fewest digits its shape holds: a card has 13, a
+# phone number 9 (see its check); IBANs and UK NI numbers mix letters in, so any count.
+_NUMBER_RULES = ((_IBAN, 0), (_CARD, 13), (_NATIONAL_ID, 0), (_PHONE, 9))
 
 # Trying each detailed pattern at every position of a long context is slow in Python's
 # regex engine; one pass over runs of digits finds the few places worth a closer look.
@@ -119,9 +121,10 @@ _WINDOW = 8  # characters before a number: IBAN country codes, NI letters, "+"
 _WINDOW_AFTER = 16  # after it: IBANs can carry letters between digit groups
 
 
-def _number_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of digit groups joined by short separators, holding enough digits to matter."""
-    spans: list[tuple[int, int]] = []
+def _number_spans(text: str) -> list[tuple[int, int, int]]:
+    """Spans of digit groups joined by short separators, holding enough digits to matter,
+    with the number of digits each holds."""
+    spans: list[tuple[int, int, int]] = []
     start = end = digits = 0
     for match in _DIGITS.finditer(text):
         first, last = match.span()
@@ -130,10 +133,10 @@ def _number_spans(text: str) -> list[tuple[int, int]]:
             end, digits = last, digits + last - first
             continue
         if digits >= _MIN_DIGITS:
-            spans.append((start, end))
+            spans.append((start, end, digits))
         start, end, digits = first, last, last - first
     if digits >= _MIN_DIGITS:
-        spans.append((start, end))
+        spans.append((start, end, digits))
     return spans
 
 
@@ -148,13 +151,14 @@ def scan(text: str, limit: int = MAX_FINDINGS) -> tuple[Finding, ...]:
         start = max(0, at - 64)
         found.add_all(_EMAIL, text[start : at + 256], start)
         at = text.find("@", at + 256)
-    for first, last in _number_spans(text):
+    for first, last, digits in _number_spans(text):
         if found.full:
             break
         start = max(0, first - _WINDOW)
         window = text[start : last + _WINDOW_AFTER]
-        for rule in _NUMBER_RULES:
-            found.add_all(rule, window, start)
+        for rule, fewest in _NUMBER_RULES:
+            if digits >= fewest:  # a shorter number cannot have this shape
+                found.add_all(rule, window, start)
     return found.result()
 
 
