@@ -231,3 +231,29 @@ def test_request_fields_and_preview() -> None:
     assert request(preview="custom", id="abc").preview == "custom"
     assert request(id="abc").id == "abc"
     assert preview_text("search", {"query": "x"}) == "search(query='x')"
+
+
+def test_a_question_is_answered_once_whichever_thread_is_first() -> None:
+    from cairn.core.events import Answer
+
+    for _ in range(50):
+        answer = Answer()
+        start = threading.Barrier(8)
+        won: list[str] = []
+
+        def give(
+            text: str,
+            slot: Answer = answer,
+            gate: threading.Barrier = start,
+            winners: list[str] = won,
+        ) -> None:
+            gate.wait()
+            if slot.give(text):
+                winners.append(text)
+
+        threads = [threading.Thread(target=give, args=(f"answer {n}",)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(won) == 1 and answer.wait(0) == won[0]

@@ -1367,3 +1367,36 @@ def test_a_task_may_write_back_a_file_it_read(starter: Path) -> None:
     events = rig.run(SIMPLE, TaskOptions(space="team"))
     assert [r.ok for r in of(events, ToolResult)] == [True, True, True]
     assert (starter / path).read_text() == "third"
+
+
+# --- two runs on one runner ------------------------------------------------------------------
+
+
+def test_two_runs_on_one_runner_keep_their_own_state(starter: Path) -> None:
+    """Interleaved runs (two windows of the app, an automation beside a task) share the
+    runner's configuration only: a private run's sensitivity, reads and totals never leak
+    into the other run."""
+    read = ToolCall("c1", "read_file", {"path": "spaces/chief-of-staff/readme.md"})
+    rig = make_rig(starter, small=[read, "private answer"], fast=["team answer"])
+    runner = rig.runner()
+    private = runner.run(
+        SIMPLE, TaskOptions(space="chief-of-staff", plan="never"), task_id="run-private"
+    )
+    team = runner.run(SIMPLE, TaskOptions(space="team", plan="never"), task_id="run-team")
+    seen: dict[str, list[object]] = {"private": [], "team": []}
+    streams = {"private": private, "team": team}
+    while streams:
+        for name in list(streams):
+            try:
+                seen[name].append(next(streams[name]))
+            except StopIteration:
+                del streams[name]
+    private_done = one(seen["private"], TaskFinished)
+    team_done = one(seen["team"], TaskFinished)
+    assert private_done.task == "run-private" and private_done.answer == "private answer"
+    assert team_done.task == "run-team" and team_done.answer == "team answer"
+    assert {chosen for _, chosen in routes(seen["private"])} == {"local-small"}
+    assert {chosen for _, chosen in routes(seen["team"])} == {"cloud-fast"}
+    team_routed = of(seen["team"], Routed)
+    assert not any(r.decision.sensitivity.sensitive for r in team_routed)
+    assert team_done.input_tokens == sum(u.input_tokens for u in of(seen["team"], Usage))

@@ -92,12 +92,17 @@ class Answer:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
         self._text: str | None = None
 
-    def give(self, text: str) -> None:
-        if not self._event.is_set():
+    def give(self, text: str) -> bool:
+        """Answer once: the first answer wins, from any thread; False if already answered."""
+        with self._lock:
+            if self._event.is_set():
+                return False
             self._text = text
             self._event.set()
+            return True
 
     def wait(self, timeout: float | None = None) -> str | None:
         self._event.wait(timeout)
