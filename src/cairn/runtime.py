@@ -105,16 +105,25 @@ class Engines:
     """Engines for the models of one `agents.md`, built on first use and kept (warm)."""
 
     def __init__(self, policy: AgentsPolicy, root: Path | None = None) -> None:
+        import threading
+
         self.policy = policy
         self.root = root
         self._built: dict[str, ChatEngine] = {}
+        # Two threads asking for the same model at once get one engine: two would load
+        # the model twice and split its warm prompt cache.
+        self._building = threading.Lock()
 
     def __call__(self, name: str) -> ChatEngine:
-        if name not in self._built:
-            if name not in self.policy.models:
-                raise ModelNotFoundError(f"'{name}' is not defined under models in agents.md")
-            self._built[name] = build_engine(name, self.policy.models[name], self.root)
-        return self._built[name]
+        engine = self._built.get(name)
+        if engine is not None:
+            return engine
+        with self._building:
+            if name not in self._built:
+                if name not in self.policy.models:
+                    raise ModelNotFoundError(f"'{name}' is not defined under models in agents.md")
+                self._built[name] = build_engine(name, self.policy.models[name], self.root)
+            return self._built[name]
 
     def price(self, name: str, input_tokens: int, output_tokens: int) -> float | None:
         engine = self(name)
@@ -154,7 +163,11 @@ def policy_with_model(policy: AgentsPolicy, choice: str, root: Path | None) -> A
             if path is not None
             else ModelSpec(engine="litellm", model=choice)
         )
-        models[choice] = spec
+        # A GGUF file is known by its name (`tiny`, not /long/path/tiny.gguf), as `cairn
+        # models` shows it, unless agents.md already uses that name for another model.
+        name = engine.name if path is not None and engine.name not in models else choice
+        models[name] = spec
+        choice = name
     kinds = {*policy.routing, "work", "plan", "summarise", "memory", "approval"}
     routing = dict.fromkeys(kinds, "override")
     roles = {**policy.roles, "override": (choice,)}

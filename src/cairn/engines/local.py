@@ -12,6 +12,14 @@ Design notes
 - Tool calls: small local models rarely follow a native tool-call format, so tools are
   offered through a JSON protocol whose output is constrained by a grammar: the model
   can only answer `{"answer": ...}` or `{"tool": ..., "arguments": {...}}`.
+- Threads: two locks. `_lock` (re-entrant) guards short sections: loading, unloading,
+  counting, preparing a prompt, the idle timer; it is never held across a `yield`.
+  `_generating` (a plain lock) is held for a whole generation, from the stream's first
+  step to its end, and is released in the stream's `finally`. A plain lock may be
+  released by any thread, so a stream abandoned by one thread and closed (or
+  garbage-collected) on another still frees the engine; a re-entrant lock could only be
+  released by the thread that took it. The idle timer and `unload()` never free the model
+  while `_generating` is held: `unload()` then defers to the end of that generation.
 """
 
 from __future__ import annotations
@@ -72,7 +80,10 @@ class LocalEngine:
         self._available = available
         self._llm: Any = None
         self._formatter: Any = None
-        self._lock = threading.RLock()  # one generation at a time per loaded model
+        self._lock = threading.RLock()  # short sections only; never held across a yield
+        self._generating = threading.Lock()  # one generation at a time; any thread releases it
+        self._runner: int | None = None  # the thread that last advanced the generation
+        self._unload_pending = False  # unload() was asked for during a generation
         self._idle_timer: threading.Timer | None = None
         self._idle_deadline = 0.0
         self._pieces: dict[int, bytes] = {}  # token -> its bytes, for the loaded model
@@ -109,11 +120,30 @@ class LocalEngine:
     def stream(
         self, request: ChatRequest, cancel: CancelToken | None = None
     ) -> Iterator[EngineEvent]:
-        with self._lock:
-            try:
-                yield from self._stream(request, cancel)
-            finally:
-                self._touch()
+        me = threading.get_ident()
+        if self._runner == me and self._generating.locked():
+            # Waiting would wait for ourselves forever.
+            raise EngineError(
+                "bad_request",
+                f"a stream of model '{self._name}' is still open on this thread: read it to "
+                "the end or close() it before starting another",
+                model=self._name,
+            )
+        self._generating.acquire()
+        self._runner = me
+        try:
+            for event in self._stream(request, cancel):
+                yield event
+                self._runner = threading.get_ident()  # a stream may move between threads
+        finally:
+            # Runs on whichever thread finishes, closes or collects the stream.
+            with self._lock:
+                self._runner = None
+                self._generating.release()
+                if self._unload_pending:
+                    self._unload_now()
+                else:
+                    self._touch()
 
     # --- loading ------------------------------------------------------------------------
 
@@ -151,8 +181,17 @@ class LocalEngine:
             self._ensure_loaded()
 
     def unload(self) -> None:
-        """Free the model's memory now; the next call loads it again."""
+        """Free the model's memory now, or when the running generation ends (never under
+        it); the next call loads it again."""
         with self._lock:
+            if self._generating.locked():
+                self._unload_pending = True
+            else:
+                self._unload_now()
+
+    def _unload_now(self) -> None:
+        with self._lock:
+            self._unload_pending = False
             self._cancel_idle_timer()
             llm, self._llm, self._formatter = self._llm, None, None
             self._grammars.clear()
@@ -244,18 +283,18 @@ class LocalEngine:
         self._idle_timer.start()
 
     def _unload_if_idle(self) -> None:
-        if not self._lock.acquire(blocking=False):  # busy means not idle: look again later
-            self._arm(self._idle_unload_s or 1.0)
-            return
-        try:
+        with self._lock:
+            if threading.current_thread() is not self._idle_timer:
+                return  # cancelled while it waited for the lock; a newer timer took over
             self._idle_timer = None
+            if self._generating.locked():  # busy means not idle: look again later
+                self._arm(self._idle_unload_s or 1.0)
+                return
             remaining = self._idle_deadline - time.monotonic()
             if remaining > 0:
                 self._arm(remaining)  # used since the timer was set
             else:
-                self.unload()
-        finally:
-            self._lock.release()
+                self._unload_now()
 
     # --- generation ---------------------------------------------------------------------
 
@@ -288,22 +327,24 @@ class LocalEngine:
         return self._grammars[key]
 
     def _stream(self, request: ChatRequest, cancel: CancelToken | None) -> Iterator[EngineEvent]:
-        llm = self._ensure_loaded()
-        tokens, stop = self._prompt_tokens(llm, request.messages, request.tools)
-        window = int(llm.n_ctx())
-        # llama-cpp-python can overshoot max_tokens by a few tokens (an unfinished UTF-8
-        # character) and fails at the very end of the context: keep a small margin.
-        room = window - len(tokens) - _CONTEXT_MARGIN
-        if room <= 0:
-            raise EngineError(
-                "context_too_long",
-                f"the prompt is {len(tokens):,} tokens; model '{self._name}' has a "
-                f"{window:,}-token context",
-                model=self._name,
-            )
-        cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
-        schema = _tool_protocol_schema(request.tools) if request.tools else request.json_schema
-        grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse
+        """One generation; the caller holds `_generating`."""
+        with self._lock:  # loading and the grammar cache are shared with other threads
+            llm = self._ensure_loaded()
+            tokens, stop = self._prompt_tokens(llm, request.messages, request.tools)
+            window = int(llm.n_ctx())
+            # llama-cpp-python can overshoot max_tokens by a few tokens (an unfinished UTF-8
+            # character) and fails at the very end of the context: keep a small margin.
+            room = window - len(tokens) - _CONTEXT_MARGIN
+            if room <= 0:
+                raise EngineError(
+                    "context_too_long",
+                    f"the prompt is {len(tokens):,} tokens; model '{self._name}' has a "
+                    f"{window:,}-token context",
+                    model=self._name,
+                )
+            cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+            schema = _tool_protocol_schema(request.tools) if request.tools else request.json_schema
+            grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse
         limit = min(request.max_tokens or room, room)
         stops = [s for s in (*stop, *request.stop) if s]
         parts: list[str] = []

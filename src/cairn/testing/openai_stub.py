@@ -21,15 +21,44 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class Headers(Mapping[str, str]):
+    """Request headers, looked up case-insensitively (HTTP header names are).
+
+    Clients differ in how they spell names (the openai client sends `authorization`);
+    iteration gives the names as they were sent. A repeated header keeps its last value.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: dict[str, tuple[str, str]] = {}
+        for name, value in items:
+            self._items[name.lower()] = (name, value)
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
+
+
 @dataclass
 class Recorded:
     path: str
-    headers: dict[str, str]
+    headers: Headers
     body: dict[str, Any]
 
 
@@ -106,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             body = {"_raw": raw.decode("utf-8", "replace")}
         with self.state.lock:
-            self.state.requests.append(Recorded(self.path, dict(self.headers), body))
+            self.state.requests.append(Recorded(self.path, Headers(self.headers.items()), body))
             self._next = self.state.script.pop(0) if self.state.script else None
         failure = self.path.split("/")[1].removeprefix("fail-") if "/fail-" in self.path else ""
         if failure == "500":
