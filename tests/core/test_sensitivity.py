@@ -87,3 +87,10 @@ def test_dates_with_times_and_references_are_not_phones() -> None:
 def test_hyphenated_words_are_not_keys() -> None:
     assert scan("our risk-assessment-process-improvements-for-2027 plan") == ()
     assert scan("the task-skill-operator-automation-memory-loop") == ()
+
+
+def test_task_ids_and_compact_timestamps_are_not_phone_numbers() -> None:
+    assert scan("history/20261129-211847-3449bf-what-is-the-codename.md") == ()
+    assert scan("trace 20261129T211847.jsonl") == ()
+    assert [f.kind for f in scan("call 202 611 2934 now")] == ["phone"]
+    assert [f.kind for f in scan("card 4111 1111 1111 1111")] == ["card"]

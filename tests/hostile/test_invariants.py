@@ -80,7 +80,7 @@ def test_sensitivity_follows_content_into_records_and_back_out(hostile: Hostile)
     for path in (record, staged):
         hostile.cloud.state.script = [tool("read_file", path=path)]
         hostile.local.state.script = ["Summarised."]
-        later = hostile.run(f"Summarise {path}", "--no-approve")
+        later = hostile.run("Summarise the file I mean", "--no-approve")
         assert later.returncode == 0, later.stderr
         assert "marked sensitive" in later.stderr
     hostile.assert_cloud_never_saw(PRIVATE_MARKER)

@@ -68,7 +68,9 @@ def run_ask(args: argparse.Namespace) -> int:
         from cairn.core.task_run import TaskOptions
 
         store = _store(root)
-        for path in context_files(workspace, TaskOptions(space=args.space)):
+        # Only agents.md travels with a question (the space's scope applies through
+        # `Provenance.space`): its mark, if any, comes along.
+        for path in context_files(workspace, TaskOptions()):
             try:
                 provenance.note_file(
                     path,

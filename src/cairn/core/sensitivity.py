@@ -57,8 +57,15 @@ def _iban_valid(text: str) -> bool:
     return int(number) % 97 == 1
 
 
+# A year first ("2026-03-14 09:30", "2026-0412-7781") is a date or a reference, not a phone;
+# so is a compact date and time ("20261129-211847", a task id or a timestamp).
+_DATE_LIKE = re.compile(r"(?:19|20)\d\d(?:[-./]\d|[01]\d[0-3]\d[-_T.])")
+
+
 def _card_valid(text: str) -> bool:
     digits = re.sub(r"[ -]", "", text)
+    if _DATE_LIKE.match(text.strip()):
+        return False  # a date or a timestamp id ("20261129-211847"): no card starts 19/20
     return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn(digits)
 
 
@@ -98,8 +105,6 @@ _NATIONAL_ID = _Rule(
         r"|\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"  # UK NI number
     ),
 )
-# A year first ("2026-03-14 09:30", "2026-0412-7781") is a date or a reference, not a phone.
-_DATE_LIKE = re.compile(r"(?:19|20)\d\d[-./]\d")
 _PHONE = _Rule(
     "phone",
     re.compile(
