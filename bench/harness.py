@@ -59,8 +59,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cairn.core.budget import BudgetGuard, Spend, SpendRecord, Verdict
-from cairn.core.dispatch import Dispatcher
 from cairn.core.engine import (
     CancelToken,
     ChatRequest,
@@ -69,12 +67,14 @@ from cairn.core.engine import (
     ToolCall,
     ToolSpec,
 )
-from cairn.core.events import PlanMade, StepFinished, TaskFailed, TaskFinished, ToolResult
-from cairn.core.guards import default_guards
-from cairn.core.loader import WorkspaceModel, WorkspaceUpdate
-from cairn.core.loop import TaskOptions, TaskRunner
-from cairn.core.routing import Decision, Router, Sensitivity, Step
-from cairn.core.schema import AgentsPolicy
+from cairn.core.routing.budget import BudgetGuard, Spend, SpendRecord, Verdict
+from cairn.core.routing.dispatch import Dispatcher
+from cairn.core.routing.router import Decision, Router, Sensitivity, Step
+from cairn.core.tasks.events import PlanMade, StepFinished, TaskFailed, TaskFinished, ToolResult
+from cairn.core.tasks.guards import default_guards
+from cairn.core.tasks.loop import TaskOptions, TaskRunner
+from cairn.core.workspace.loader import WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace.schema import AgentsPolicy
 from cairn.engines.local import LocalEngine
 from cairn.engines.tokens import count_messages, count_text
 from cairn.infra.files import LocalFileStore

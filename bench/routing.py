@@ -35,10 +35,10 @@ from pathlib import Path
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before anything imports litellm
 
-from cairn.core.loader import WorkspaceModel
-from cairn.core.provenance import Provenance
-from cairn.core.routing import Router, Step, spec_is_local
-from cairn.core.schema import AgentsPolicy
+from cairn.core.routing.router import Router, Step, spec_is_local
+from cairn.core.tasks.provenance import Provenance
+from cairn.core.workspace.loader import WorkspaceModel
+from cairn.core.workspace.schema import AgentsPolicy
 from cairn.engines import tokens
 from cairn.engines.cloud import litellm_module
 from cairn.infra.files import LocalFileStore

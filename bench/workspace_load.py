@@ -1,9 +1,10 @@
 """Benchmark: load a 5,000-file workspace cold, then keep it current one file at a time.
 
-* cold load: a fresh interpreter (`sys.executable -c ...`) times `import cairn.core.loader,
-  cairn.infra.files` and `WorkspaceModel(LocalFileStore(dir)).load()`; one untimed warm-up,
-  then --runs timed runs, median and worst. Target: median <= 1 s. The page cache is warm
-  (the files were just written): "open the app", not "first open after a reboot".
+* cold load: a fresh interpreter (`sys.executable -c ...`) times
+  `import cairn.core.workspace.loader, cairn.infra.files` and
+  `WorkspaceModel(LocalFileStore(dir)).load()`; one untimed warm-up, then --runs timed runs,
+  median and worst. Target: median <= 1 s. The page cache is warm (the files were just
+  written): "open the app", not "first open after a reboot".
 * incremental update: in-process after a load, rewrite one workspace skill's description and
   time `model.refresh([path])`, over --updates different skills: p50 / p95 / max. Target:
   p95 <= 20 ms. Plus one refresh of an unchanged file.
@@ -70,9 +71,10 @@ headless: {{allow: [read_file, search, write_file], on_approval: queue}}
 """
 LOAD = """import json, sys, time
 t0 = time.perf_counter()
-import cairn.core.loader, cairn.infra.files
+import cairn.core.workspace.loader, cairn.infra.files
 t1 = time.perf_counter()
-ws = cairn.core.loader.WorkspaceModel(cairn.infra.files.LocalFileStore(sys.argv[1])).load()
+store = cairn.infra.files.LocalFileStore(sys.argv[1])
+ws = cairn.core.workspace.loader.WorkspaceModel(store).load()
 print(json.dumps([t1 - t0, time.perf_counter() - t1, len(ws.files), len(ws.errors)]))
 """
 
@@ -183,7 +185,7 @@ def verdict(ok: bool) -> str:
 
 
 def validate(root: Path, expected: dict[str, int]) -> Any:
-    from cairn.core.loader import WorkspaceModel
+    from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
 
     model = WorkspaceModel(LocalFileStore(root))

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cairn.core.loader import WorkspaceModel
-from cairn.core.memory import Candidate, place
-from cairn.core.memory_writer import MemoryWriter
+from cairn.core.memory.items import Candidate, place
+from cairn.core.memory.writer import MemoryWriter
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cairn.core.loader import WorkspaceModel
-from cairn.core.routing import Router, Step
+from cairn.core.routing.router import Router, Step
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from cairn.runtime import policy_with_model
 

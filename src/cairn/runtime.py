@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 from cairn.core.engine import ChatEngine
 from cairn.core.errors import CairnError
-from cairn.core.schema import AgentsPolicy, ModelSpec
+from cairn.core.workspace.schema import AgentsPolicy, ModelSpec
 
 if TYPE_CHECKING:
-    from cairn.core.dispatch import Dispatcher
-    from cairn.core.loader import WorkspaceModel
-    from cairn.core.loop import Recall, TaskRunner
-    from cairn.core.memory_step import MemoryStep
-    from cairn.core.memory_writer import MemoryWriter
+    from cairn.core.memory.step import MemoryStep
+    from cairn.core.memory.writer import MemoryWriter
+    from cairn.core.routing.dispatch import Dispatcher
+    from cairn.core.tasks.loop import Recall, TaskRunner
+    from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.memory_index import MemoryIndex
 
 
@@ -140,9 +140,9 @@ def build_dispatcher(
     engines: Engines | None = None,
 ) -> Dispatcher:
     """The router, engines, budget guard and spend ledger for one task in a workspace."""
-    from cairn.core.budget import BudgetGuard
-    from cairn.core.dispatch import Dispatcher
-    from cairn.core.routing import Router
+    from cairn.core.routing.budget import BudgetGuard
+    from cairn.core.routing.dispatch import Dispatcher
+    from cairn.core.routing.router import Router
     from cairn.infra.ledger import JsonlLedger
 
     engines = engines or Engines(policy, root)
@@ -188,8 +188,8 @@ def build_runner(
     import uuid
     from datetime import datetime
 
-    from cairn.core.guards import default_guards
-    from cairn.core.loop import TaskRunner, model_risk_judge
+    from cairn.core.tasks.guards import default_guards
+    from cairn.core.tasks.loop import TaskRunner, model_risk_judge
     from cairn.infra.approvals import ApprovalQueue
 
     agents = model.workspace.agents
@@ -244,8 +244,8 @@ def memory_parts(
 ) -> tuple[MemoryIndex, MemoryWriter, MemoryStep]:
     """The index (repaired against the files at start-up), the writer that keeps it
     current, and the memory step that runs after each task."""
-    from cairn.core.memory_step import MemoryStep
-    from cairn.core.memory_writer import MemoryWriter
+    from cairn.core.memory.step import MemoryStep
+    from cairn.core.memory.writer import MemoryWriter
     from cairn.infra.memory_index import MemoryIndex
 
     index = MemoryIndex(root)

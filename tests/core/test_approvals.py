@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cairn.core.approvals import (
+from cairn.core.tasks.approvals import (
     ApprovalRequest,
     PermissionCheck,
     check_permission,
@@ -17,8 +17,8 @@ from cairn.core.approvals import (
     preview_text,
     tighten,
 )
-from cairn.core.loader import WorkspaceModel
-from cairn.core.schema import PermissionRule
+from cairn.core.workspace.loader import WorkspaceModel
+from cairn.core.workspace.schema import PermissionRule
 from cairn.infra.files import LocalFileStore
 from tests.conftest import copy_starter
 
@@ -234,7 +234,7 @@ def test_request_fields_and_preview() -> None:
 
 
 def test_a_question_is_answered_once_whichever_thread_is_first() -> None:
-    from cairn.core.events import Answer
+    from cairn.core.tasks.events import Answer
 
     for _ in range(50):
         answer = Answer()

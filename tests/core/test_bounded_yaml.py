@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.diagnostics import Diagnostic, Severity
-from cairn.core.documents import (
+from cairn.core.workspace.diagnostics import Diagnostic, Severity
+from cairn.core.workspace.documents import (
     MAX_FILE_BYTES,
     MAX_YAML_ALIASES,
     MAX_YAML_DEPTH,
     compose_frontmatter,
     parse_document,
 )
-from cairn.core.edit import EditError, update_frontmatter
-from cairn.core.loader import WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace.edit import EditError, update_frontmatter
+from cairn.core.workspace.loader import WorkspaceModel, WorkspaceUpdate
 from cairn.infra.files import LocalFileStore
 from cairn.infra.watcher import WorkspaceWatcher
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from cairn.core.budget import BudgetGuard, Spend, SpendRecord
-from cairn.core.schema import Budgets
+from cairn.core.routing.budget import BudgetGuard, Spend, SpendRecord
+from cairn.core.workspace.schema import Budgets
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

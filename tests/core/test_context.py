@@ -7,8 +7,8 @@ from itertools import pairwise
 
 import pytest
 
-from cairn.core.context import DATA_NOTE, TRIM_ORDER, Assembled, Part, as_data, fit
 from cairn.core.engine import EngineError, Message
+from cairn.core.tasks.context import DATA_NOTE, TRIM_ORDER, Assembled, Part, as_data, fit
 
 SHORTENED = "[… shortened to fit the window]"
 
@@ -221,12 +221,12 @@ def test_a_fitting_context_is_not_touched() -> None:
     assert assembled.tokens == FULL
 
 
-# Regression: BUG src/cairn/core/context.py:107-109 (fit): the documented order drops recalled
+# Regression: BUG core/tasks/context.py:107-109 (fit): the documented order drops recalled
 def test_recalled_memory_is_dropped_not_shortened() -> None:
     assert all(t != "memory: shortened" for t in sweep()[-1][1].trimmed)
 
 
-# Regression: BUG src/cairn/core/context.py:121-122 (fit): when shortening empties a part (text
+# Regression: BUG core/tasks/context.py:121-122 (fit): when shortening empties a part (text
 @pytest.mark.parametrize(
     "part",
     [

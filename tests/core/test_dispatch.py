@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from cairn.core.budget import BudgetGuard, BudgetPaused, SpendRecord
-from cairn.core.dispatch import (
+from cairn.core.engine import ChatRequest, EngineError, Message, TextDelta, Usage
+from cairn.core.routing.budget import BudgetGuard, BudgetPaused, SpendRecord
+from cairn.core.routing.dispatch import (
     BudgetWarning,
     Dispatcher,
     FellBack,
@@ -17,9 +18,8 @@ from cairn.core.dispatch import (
     RoutingStopped,
     SensitivityBreach,
 )
-from cairn.core.engine import ChatRequest, EngineError, Message, TextDelta, Usage
-from cairn.core.routing import Router, Step
-from cairn.core.schema import AgentsPolicy, Budgets
+from cairn.core.routing.router import Router, Step
+from cairn.core.workspace.schema import AgentsPolicy, Budgets
 from cairn.testing.scripted_engine import ScriptedEngine
 
 REQUEST = ChatRequest((Message("user", "Summarise the roadmap in one line."),), max_tokens=50)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from cairn.core.documents import MAX_FILE_BYTES, content_hash, parse_document
+from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
 
 
 def codes(raw: bytes) -> list[str]:

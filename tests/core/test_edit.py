@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cairn.core.documents import parse_document
-from cairn.core.edit import EditError, replace_body, update_frontmatter
+from cairn.core.workspace.documents import parse_document
+from cairn.core.workspace.edit import EditError, replace_body, update_frontmatter
 
 ORIGINAL = """---
 # A comment the author cares about

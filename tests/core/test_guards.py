@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.budget import BudgetGuard, SpendRecord
 from cairn.core.engine import ToolCall
-from cairn.core.events import (
+from cairn.core.routing.budget import BudgetGuard, SpendRecord
+from cairn.core.tasks.events import (
     GuardStopped,
     StepFinished,
     StepStarted,
@@ -18,7 +18,7 @@ from cairn.core.events import (
     TaskFinished,
     ToolResult,
 )
-from cairn.core.guards import (
+from cairn.core.tasks.guards import (
     Block,
     ContextBudget,
     CostGuard,
@@ -29,9 +29,9 @@ from cairn.core.guards import (
     ToolFailureGuard,
     default_guards,
 )
-from cairn.core.loop import TaskOptions
-from cairn.core.schema import Budgets
-from cairn.core.tools import ToolOutcome
+from cairn.core.tasks.loop import TaskOptions
+from cairn.core.tasks.tools import ToolOutcome
+from cairn.core.workspace.schema import Budgets
 from tests.core.test_loop import (
     MULTI,
     SIMPLE,
@@ -314,7 +314,7 @@ def test_a_task_past_its_minutes_stops_before_the_next_step(starter: Path) -> No
     assert rig.fast.requests == []
 
 
-# Regression: BUG src/cairn/core/guards.py:162 + loop.py:707 (_fit): the loop never sets
+# Regression: BUG core/tasks/guards.py:162 + loop.py:707 (_fit): the loop never sets
 def test_tool_output_over_the_context_budget_ends_the_step(starter: Path) -> None:
     read = ToolCall("c1", "read_file", {"path": "spaces/team/readme.md"})
     rig = make_rig(starter, fast=[read, "done"])

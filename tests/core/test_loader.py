@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.loader import WorkspaceModel
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 
 

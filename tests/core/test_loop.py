@@ -20,10 +20,6 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from cairn.core.approvals import ApprovalRequest
-from cairn.core.budget import BudgetGuard, SpendRecord
-from cairn.core.context import as_data
-from cairn.core.dispatch import Dispatcher, FellBack, Routed
 from cairn.core.engine import (
     CancelToken,
     ChatRequest,
@@ -33,7 +29,12 @@ from cairn.core.engine import (
     ToolCall,
     Usage,
 )
-from cairn.core.events import (
+from cairn.core.routing.budget import BudgetGuard, SpendRecord
+from cairn.core.routing.dispatch import Dispatcher, FellBack, Routed
+from cairn.core.routing.router import Router
+from cairn.core.tasks.approvals import ApprovalRequest
+from cairn.core.tasks.context import as_data
+from cairn.core.tasks.events import (
     ApprovalDecided,
     ApprovalNeeded,
     MemoryProposed,
@@ -50,11 +51,10 @@ from cairn.core.events import (
     ToolCalled,
     ToolResult,
 )
-from cairn.core.loader import WorkspaceModel
-from cairn.core.loop import ContextBuilt, TaskOptions, TaskRunner
-from cairn.core.plan import PLAN_SCHEMA
-from cairn.core.routing import Router
-from cairn.core.schema import Budgets
+from cairn.core.tasks.loop import ContextBuilt, TaskOptions, TaskRunner
+from cairn.core.tasks.plan import PLAN_SCHEMA
+from cairn.core.workspace.loader import WorkspaceModel
+from cairn.core.workspace.schema import Budgets
 from cairn.infra.files import LocalFileStore
 from cairn.testing.scripted_engine import ScriptedEngine, ScriptItem
 
@@ -353,7 +353,7 @@ def test_a_task_without_a_space_records_under_history(starter: Path) -> None:
     assert one(rig.run("Say hello", TaskOptions(), write_record=False), TaskFinished).record is None
 
 
-# Regression: BUG src/cairn/core/loop.py:747 (_write_record): request.splitlines()[0]
+# Regression: BUG core/tasks/loop.py:747 (_write_record): request.splitlines()[0]
 def test_an_empty_request_finishes_with_a_record(starter: Path) -> None:
     rig = make_rig(starter)
     finished = rig.run("", TaskOptions(space="team"))[-1]
@@ -967,7 +967,7 @@ def test_propose_memory_yields_the_proposal_with_its_source(
     assert result.ok and result.output == "proposed; the memory step decides whether to keep it"
 
 
-# Regression: BUG src/cairn/core/loop.py:519 (_run_tool): propose_memory's `source` is not checked
+# Regression: BUG core/tasks/loop.py:519 (_run_tool): propose_memory's `source` is not checked
 def test_propose_memory_with_a_source_outside_the_enum_is_not_passed_on(starter: Path) -> None:
     call = ToolCall("c1", "propose_memory", {"text": "x", "source": "admin"})
     rig = make_rig(starter, fast=[call, "noted"])
@@ -1037,7 +1037,7 @@ def test_consult_operator_reviews_through_the_lens(starter: Path) -> None:
     assert step_call.tools  # the step itself offers tools
 
 
-# Regression: BUG src/cairn/core/loop.py:558-564 (_consult): it drops the reviewer call's Usage,
+# Regression: BUG core/tasks/loop.py:558-564 (_consult): it drops the reviewer call's Usage,
 def test_consult_operator_spend_is_counted_in_the_totals(starter: Path) -> None:
     call = ToolCall("c1", "consult_operator", {"operator": "clarity-editor", "draft": "Hi"})
     rig = make_rig(starter, fast=[call, "fine review", "Revised."])
@@ -1126,7 +1126,7 @@ def test_planning_for_a_private_space_stays_local_too(starter: Path) -> None:
     assert one(events, TaskFinished).answer == "two"
 
 
-# Regression: BUG src/cairn/core/loop.py:382-383 (_step): only read_file paths feed
+# Regression: BUG core/tasks/loop.py:382-383 (_step): only read_file paths feed
 def test_search_hits_from_a_private_space_keep_the_step_local(starter: Path) -> None:
     rig = make_rig(starter, fast=[ToolCall("c1", "search", {"query": "Priya"}), "cloud"])
     events = rig.run(SIMPLE, TaskOptions(space="team"))
@@ -1134,7 +1134,7 @@ def test_search_hits_from_a_private_space_keep_the_step_local(starter: Path) -> 
     assert "Priya Shah" not in sent(rig.cloud_requests)
 
 
-# Regression: BUG src/cairn/core/loop.py:550-556 (_consult): it builds its Step without the step's
+# Regression: BUG core/tasks/loop.py:550-556 (_consult): it builds its Step without the step's
 def test_consulting_on_sensitive_material_stays_local(starter: Path) -> None:
     rig = make_rig(
         starter,
@@ -1149,7 +1149,7 @@ def test_consulting_on_sensitive_material_stays_local(starter: Path) -> None:
     assert HR_LINE not in sent(rig.cloud_requests)
 
 
-# Regression: BUG src/cairn/core/loop.py:334,383 (_step): sensitivity found in one step
+# Regression: BUG core/tasks/loop.py:334,383 (_step): sensitivity found in one step
 def test_a_later_step_fed_by_a_sensitive_step_stays_local(starter: Path) -> None:
     rig = make_rig(
         starter,
@@ -1302,7 +1302,7 @@ def test_a_task_cancelled_before_it_starts_calls_no_model(starter: Path) -> None
 
 
 @pytest.mark.timeout(10)
-# Regression: BUG src/cairn/core/loop.py:580-582 (_decide): it polls request.wait(0.2) but never
+# Regression: BUG core/tasks/loop.py:580-582 (_decide): it polls request.wait(0.2) but never
 def test_cancelling_while_an_approval_is_pending_ends_the_task(starter: Path) -> None:
     rig = make_rig(starter, fast=[NOTES_CALL, "done"])
     cancel = CancelToken()

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.dispatch import Dispatcher
-from cairn.core.events import MemoryProposed, MemorySkipped, MemoryStaged, MemoryWritten
-from cairn.core.loader import WorkspaceModel
-from cairn.core.memory import (
+from cairn.core.memory.items import (
     Candidate,
     enforce_budget,
     items_in,
@@ -22,9 +19,12 @@ from cairn.core.memory import (
     tier_for,
     upsert_line,
 )
-from cairn.core.memory_step import MemoryStep, Transcript
-from cairn.core.memory_writer import MemoryNotFoundError, MemoryWriter
-from cairn.core.routing import Router
+from cairn.core.memory.step import MemoryStep, Transcript
+from cairn.core.memory.writer import MemoryNotFoundError, MemoryWriter
+from cairn.core.routing.dispatch import Dispatcher
+from cairn.core.routing.router import Router
+from cairn.core.tasks.events import MemoryProposed, MemorySkipped, MemoryStaged, MemoryWritten
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from cairn.testing.scripted_engine import ScriptedEngine
 
@@ -216,7 +216,7 @@ def test_readme_budget_moves_the_lowest_values_down(starter: Path) -> None:
 
 def test_budget_and_upsert_on_plain_text() -> None:
     text = "# Space\n\n## References\n"
-    from cairn.core.memory import MemoryItem
+    from cairn.core.memory.items import MemoryItem
 
     item = MemoryItem("abcd1234", "Fact.", "user-said", 0.9, TODAY)
     new, stored = upsert_line(text, "Memory", item, before="References")
@@ -364,8 +364,8 @@ def test_private_task_memories_never_reach_shared_spaces(starter: Path) -> None:
 def test_numeric_looking_ids_stay_text(starter: Path) -> None:
     # uuid-based ids can be all digits ("00063281") or look like floats ("1e500000"):
     # read back as YAML they must stay the same text.
-    from cairn.core.documents import parse_document
-    from cairn.core.memory import MemoryItem, archive_note
+    from cairn.core.memory.items import MemoryItem, archive_note
+    from cairn.core.workspace.documents import parse_document
 
     for item_id in ("00063281", "1e500000", "12345678"):
         item = MemoryItem(item_id, "A note.", "user-said", 0.2, TODAY)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cairn.core.events import Plan, PlannedStep
-from cairn.core.plan import (
+from cairn.core.tasks.events import Plan, PlannedStep
+from cairn.core.tasks.plan import (
     MAX_STEPS,
     PLAN_PROMPT,
     PLAN_SCHEMA,

@@ -7,10 +7,10 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cairn.core.diagnostics import Diagnostic
-from cairn.core.documents import parse_document
-from cairn.core.edit import EditError, update_frontmatter
-from cairn.core.parsing import classify, parse_file
+from cairn.core.workspace.diagnostics import Diagnostic
+from cairn.core.workspace.documents import parse_document
+from cairn.core.workspace.edit import EditError, update_frontmatter
+from cairn.core.workspace.parsing import classify, parse_file
 
 PATHS = [
     "agents.md",

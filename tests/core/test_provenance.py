@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from cairn.core.gate import rule_check
-from cairn.core.loader import WorkspaceModel
-from cairn.core.memory import clean_memory_text, observed_source, parse_line
-from cairn.core.provenance import Provenance, file_sensitivity, is_marked
-from cairn.core.routing import Router
-from cairn.core.tools import ToolEnv, ToolOutcome, file_tools
+from cairn.core.memory.items import clean_memory_text, observed_source, parse_line
+from cairn.core.routing.router import Router
+from cairn.core.tasks.gate import rule_check
+from cairn.core.tasks.provenance import Provenance, file_sensitivity, is_marked
+from cairn.core.tasks.tools import ToolEnv, ToolOutcome, file_tools
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from tests.conftest import copy_starter
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from cairn.core.approvals import PermissionCheck, tighten
-from cairn.core.dispatch import Dispatcher, Routed
 from cairn.core.engine import EngineError, Usage
-from cairn.core.loop import model_risk_judge
-from cairn.core.provenance import Provenance
-from cairn.core.routing import Router
-from cairn.core.schema import AgentsPolicy
-from cairn.core.workspace import Workspace
+from cairn.core.routing.dispatch import Dispatcher, Routed
+from cairn.core.routing.router import Router
+from cairn.core.tasks.approvals import PermissionCheck, tighten
+from cairn.core.tasks.loop import model_risk_judge
+from cairn.core.tasks.provenance import Provenance
+from cairn.core.workspace.entities import Workspace
+from cairn.core.workspace.schema import AgentsPolicy
 from cairn.testing.scripted_engine import ScriptedEngine
 
 EMPTY = Workspace(None, {}, {}, {}, {}, ())

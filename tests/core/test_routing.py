@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn.core.routing import ModelHealth, Overrides, Router, Step
-from cairn.core.schema import AgentsPolicy
+from cairn.core.routing.router import ModelHealth, Overrides, Router, Step
+from cairn.core.workspace.schema import AgentsPolicy
 
 
 def policy(**changes: Any) -> AgentsPolicy:

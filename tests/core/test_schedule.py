@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from cairn.core.schedule import (
+from cairn.core.workspace.schedule import (
     CronSchedule,
     IntervalSchedule,
     OnceSchedule,

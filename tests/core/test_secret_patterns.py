@@ -27,14 +27,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.core.secret_patterns import (
+from cairn.core.routing.secrets import (
     SECRET_KINDS,
     SECRET_PATTERNS,
     find_secrets,
     is_wordy,
     looks_random,
 )
-from cairn.core.sensitivity import Finding, scan
+from cairn.core.routing.sensitivity import Finding, scan
 from cairn.infra.redaction import KEY_LIKE, Redactor
 
 RNG = random.Random(20260314)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cairn.core.sensitivity import scan
+from cairn.core.routing.sensitivity import scan
 
 POSITIVE = [
     ("email", "Please write to jane.doe+work@example.co.uk about it."),

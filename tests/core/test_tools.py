@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from cairn.core.loader import WorkspaceModel
-from cairn.core.tools import (
+from cairn.core.tasks.tools import (
     READ_BYTES,
     READ_CHARS,
     SEARCH_HITS,
@@ -21,6 +20,7 @@ from cairn.core.tools import (
     file_tools,
     validate_arguments,
 )
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import TEMP_MARKER, LocalFileStore
 from tests.conftest import copy_starter
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.dispatch import Routed
-from cairn.core.loader import WorkspaceModel
-from cairn.core.loop import TaskOptions
+from cairn.core.routing.dispatch import Routed
+from cairn.core.tasks.loop import TaskOptions
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from cairn.runtime import build_runner
 from cairn.testing.openai_stub import OpenAIStub

@@ -27,7 +27,7 @@ from cairn.core.engine import (
     Message,
     collect,
 )
-from cairn.core.schema import AgentsPolicy, ModelSpec
+from cairn.core.workspace.schema import AgentsPolicy, ModelSpec
 from cairn.engines.local import LocalEngine
 from cairn.runtime import Engines
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.approvals import ApprovalRequest
+from cairn.core.tasks.approvals import ApprovalRequest
 from cairn.infra.approvals import ApprovalNotFoundError, ApprovalQueue
 from cairn.infra.redaction import REDACTOR
 

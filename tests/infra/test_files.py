@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.documents import content_hash
 from cairn.core.errors import CairnError, PathOutsideWorkspaceError, WriteConflictError
-from cairn.core.loader import WorkspaceModel
+from cairn.core.workspace.documents import content_hash
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import TEMP_MARKER, LocalFileStore
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")

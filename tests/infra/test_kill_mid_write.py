@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.loader import WorkspaceModel
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import TEMP_MARKER, LocalFileStore
 
 pytestmark = [
@@ -47,7 +47,7 @@ CONTENT_B = pattern("bravo")
 
 WRITER = """
 import sys
-from cairn.core.documents import content_hash
+from cairn.core.workspace.documents import content_hash
 from cairn.infra.files import LocalFileStore
 
 root, rel, size = sys.argv[1], sys.argv[2], int(sys.argv[3])

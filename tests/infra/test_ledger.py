@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cairn.core.budget import BudgetGuard, Spend, SpendRecord
-from cairn.core.schema import Budgets
+from cairn.core.routing.budget import BudgetGuard, Spend, SpendRecord
+from cairn.core.workspace.schema import Budgets
 from cairn.infra.ledger import JsonlLedger
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)

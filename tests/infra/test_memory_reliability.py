@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.loader import WorkspaceModel
-from cairn.core.memory import items_in
+from cairn.core.memory.items import items_in
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from cairn.infra.memory_index import MemoryIndex
 from cairn.infra.watcher import WorkspaceWatcher
@@ -22,9 +22,9 @@ from cairn.infra.watcher import WorkspaceWatcher
 WRITER = """
 import sys
 from datetime import date
-from cairn.core.loader import WorkspaceModel
-from cairn.core.memory import Candidate
-from cairn.core.memory_writer import MemoryWriter
+from cairn.core.workspace.loader import WorkspaceModel
+from cairn.core.memory.items import Candidate
+from cairn.core.memory.writer import MemoryWriter
 from cairn.infra.files import LocalFileStore
 from cairn.infra.memory_index import MemoryIndex
 
@@ -110,7 +110,7 @@ def test_editor_changes_reach_the_index_live(starter: Path) -> None:
 def test_index_keeps_numeric_looking_ids_as_written(starter: Path) -> None:
     from datetime import date
 
-    from cairn.core.memory import MemoryItem, archive_note
+    from cairn.core.memory.items import MemoryItem, archive_note
 
     item = MemoryItem(
         "00063281",

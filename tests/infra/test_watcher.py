@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.diagnostics import Severity
-from cairn.core.loader import Change, WorkspaceModel, WorkspaceUpdate
-from cairn.core.workspace import Workspace
+from cairn.core.workspace.diagnostics import Severity
+from cairn.core.workspace.entities import Workspace
+from cairn.core.workspace.loader import Change, WorkspaceModel, WorkspaceUpdate
 from cairn.infra.files import LocalFileStore
 from cairn.infra.watcher import WorkspaceWatcher
 

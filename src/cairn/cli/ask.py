@@ -18,8 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cairn.core.budget import BudgetPaused
-from cairn.core.dispatch import BudgetWarning, FellBack, Routed, RoutingStopped
 from cairn.core.engine import (
     CancelToken,
     ChatRequest,
@@ -30,15 +28,17 @@ from cairn.core.engine import (
 )
 from cairn.core.engine import Usage as UsageEvent
 from cairn.core.errors import CairnError
-from cairn.core.routing import Step
-from cairn.core.schema import AgentsPolicy
-from cairn.core.workspace import Workspace
+from cairn.core.routing.budget import BudgetPaused
+from cairn.core.routing.dispatch import BudgetWarning, FellBack, Routed, RoutingStopped
+from cairn.core.routing.router import Step
+from cairn.core.workspace.entities import Workspace
+from cairn.core.workspace.schema import AgentsPolicy
 
 _EMPTY = Workspace(None, {}, {}, {}, {}, ())
 
 
 def _workspace(directory: str) -> tuple[Workspace | None, Path | None]:
-    from cairn.core.loader import WorkspaceModel
+    from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
     from cairn.infra.starter import looks_like_workspace
 
@@ -49,7 +49,7 @@ def _workspace(directory: str) -> tuple[Workspace | None, Path | None]:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    from cairn.core.provenance import Provenance
+    from cairn.core.tasks.provenance import Provenance
     from cairn.infra.redaction import install_log_redaction
 
     install_log_redaction()
@@ -64,8 +64,8 @@ def run_ask(args: argparse.Namespace) -> int:
     # The question's routing step comes from its content, as every model call's does.
     provenance = Provenance(workspace or _EMPTY, args.space)
     if workspace is not None and root is not None:
-        from cairn.core.task_context import context_files
-        from cairn.core.task_run import TaskOptions
+        from cairn.core.tasks.options import TaskOptions
+        from cairn.core.tasks.parts import context_files
 
         store = _store(root)
         # Only agents.md travels with a question (the space's scope applies through
@@ -122,8 +122,8 @@ def _routed(
 ) -> Iterator[object]:
     """One routed call: the budget guard before it, the ledger and a trace after it (both
     only where there is a workspace to keep them in)."""
-    from cairn.core.dispatch import Dispatcher
-    from cairn.core.routing import Router
+    from cairn.core.routing.dispatch import Dispatcher
+    from cairn.core.routing.router import Router
     from cairn.infra.trace import TraceWriter
     from cairn.runtime import Engines, build_dispatcher
 

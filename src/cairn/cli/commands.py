@@ -10,10 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cairn.core.diagnostics import Diagnostic
 from cairn.core.errors import WorkspaceNotFoundError
-from cairn.core.loader import WorkspaceModel, WorkspaceUpdate
-from cairn.core.workspace import Workspace
+from cairn.core.workspace.diagnostics import Diagnostic
+from cairn.core.workspace.entities import Workspace
+from cairn.core.workspace.loader import WorkspaceModel, WorkspaceUpdate
 from cairn.infra.files import LocalFileStore
 from cairn.infra.starter import copy_starter, looks_like_workspace
 

@@ -11,8 +11,8 @@ from cairn.core.errors import WorkspaceNotFoundError
 
 
 def run_memory(args: argparse.Namespace) -> int:
-    from cairn.core.loader import WorkspaceModel
-    from cairn.core.memory_writer import MemoryWriter
+    from cairn.core.memory.writer import MemoryWriter
+    from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
     from cairn.infra.memory_index import MemoryIndex
     from cairn.infra.starter import looks_like_workspace

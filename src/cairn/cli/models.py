@@ -60,7 +60,7 @@ def _configured(root: Path) -> tuple[Path | None, list[dict[str, Any]], str | No
 
     if not root.is_dir() or not looks_like_workspace(root):
         return None, [], f"{root} is not a Cairn workspace, so no models are configured"
-    from cairn.core.loader import WorkspaceModel
+    from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
 
     workspace = WorkspaceModel(LocalFileStore(root)).load()

@@ -11,9 +11,9 @@ from cairn.core.errors import CairnError, WorkspaceNotFoundError
 
 
 def run_route(args: argparse.Namespace) -> int:
-    from cairn.core.loader import WorkspaceModel
-    from cairn.core.routing import Router
-    from cairn.core.steps import ContextFile, build_step
+    from cairn.core.routing.router import Router
+    from cairn.core.routing.steps import ContextFile, build_step
+    from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
     from cairn.infra.starter import looks_like_workspace
 
@@ -66,9 +66,9 @@ def _explain_write(
 ) -> dict[str, str]:
     """The gate for a write of this step's content: the rules of agents.md on the path and
     on its real target (links resolved), then the scope rule."""
-    from cairn.core.gate import rule_check
-    from cairn.core.provenance import Provenance
-    from cairn.core.tools import clean_path
+    from cairn.core.tasks.gate import rule_check
+    from cairn.core.tasks.provenance import Provenance
+    from cairn.core.tasks.tools import clean_path
 
     path = clean_path(args.write)
     real = store.real_path(path)

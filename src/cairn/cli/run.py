@@ -28,8 +28,8 @@ def _ask_terminal(prompt: str) -> bool:
 
 def run_run(args: argparse.Namespace) -> int:
     from cairn.core.engine import CancelToken
-    from cairn.core.loader import WorkspaceModel
-    from cairn.core.loop import ApprovalMode, TaskOptions
+    from cairn.core.tasks.loop import ApprovalMode, TaskOptions
+    from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
     from cairn.infra.redaction import install_log_redaction
     from cairn.infra.starter import looks_like_workspace
@@ -81,9 +81,9 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
-    from cairn.core.dispatch import BudgetWarning, FellBack, Routed
     from cairn.core.engine import TextDelta
-    from cairn.core.events import (
+    from cairn.core.routing.dispatch import BudgetWarning, FellBack, Routed
+    from cairn.core.tasks.events import (
         ApprovalDecided,
         ApprovalNeeded,
         GuardStopped,
@@ -104,12 +104,22 @@ def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
         ToolCalled,
         ToolResult,
     )
+    from cairn.infra.redaction import REDACTOR
+    from cairn.infra.trace import EVENTS_VERSION, event_data
 
     code = 0
     for event in events:
         trace.record(event)
-        if as_json and not isinstance(event, TextDelta):
-            print(json.dumps({"event": type(event).__name__}, ensure_ascii=False), flush=True)
+        if isinstance(event, TaskFailed | TaskCancelled):
+            code = 1 if isinstance(event, TaskFailed) else 130
+        if as_json:
+            data = event_data(event)
+            if data is not None:
+                record = REDACTOR.redact_data({"v": EVENTS_VERSION, **data})
+                print(json.dumps(record, ensure_ascii=False, default=str), flush=True)
+            if isinstance(event, ApprovalNeeded | PlanApprovalNeeded | QuestionAsked):
+                _answer_headless(event)
+            continue
         if isinstance(event, TextDelta):
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -188,11 +198,18 @@ def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
             )
         elif isinstance(event, TaskFailed):
             _err(f"✘ failed ({event.kind}): {event.reason}")
-            code = 1
         elif isinstance(event, TaskCancelled):
             _err(f"✘ cancelled: {event.reason}")
-            code = 130
     return code
+
+
+def _answer_headless(event: Any) -> None:
+    """With --json nobody reads a prompt: questions get no answer and approvals are
+    denied (a headless run queues them instead when stdin is not a terminal)."""
+    if hasattr(event, "answer"):
+        event.answer.give("")
+    else:
+        event.request.deny(by="--json (no one to ask)")
 
 
 def run_trace(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from cairn.core.engine import (
     Usage,
 )
 from cairn.core.errors import CairnError
-from cairn.core.routing import is_loopback
+from cairn.core.routing.router import is_loopback
 from cairn.engines import tokens
 
 _import_lock = threading.Lock()

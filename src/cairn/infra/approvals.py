@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cairn.core.approvals import ApprovalRequest
 from cairn.core.errors import CairnError
+from cairn.core.tasks.approvals import ApprovalRequest
 from cairn.infra.redaction import REDACTOR
 
 log = logging.getLogger(__name__)

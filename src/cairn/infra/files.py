@@ -9,8 +9,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from cairn.core.documents import content_hash
 from cairn.core.errors import PathOutsideWorkspaceError, ReadOnlyFileError, WriteConflictError
+from cairn.core.workspace.documents import content_hash
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)

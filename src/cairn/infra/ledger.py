@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from cairn.core.budget import SpendRecord
+from cairn.core.routing.budget import SpendRecord
 
 log = logging.getLogger(__name__)
 

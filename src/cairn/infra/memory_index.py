@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, cast
 
-from cairn.core.documents import MAX_FILE_BYTES, content_hash, parse_document
+from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
 
 Tier = Literal["topic", "archive"]
 Row = tuple[str, str, str, str, str, str, float, str]  # id space path tier date source value text

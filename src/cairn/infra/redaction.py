@@ -6,7 +6,7 @@ Two layers, applied in this order by `Redactor.redact`:
    stores is registered here with its provider, and every occurrence of it, or of a common
    encoding of it (URL-quoted, JSON-escaped, base64), becomes `[redacted:<provider>]`.
    `Bearer <key>` is covered because the key itself is replaced.
-2. **Safety net.** Every secret that `cairn.core.secret_patterns` recognises (keys such as
+2. **Safety net.** Every secret that `cairn.core.routing.secrets` recognises (keys such as
    `sk-…`, `AKIA…`, `ghp_…`, `AIza…`; bearer tokens and JWTs; `api_key=…`, passwords and
    random values after key words; PEM private-key blocks) becomes `[redacted:key-like]`
    even when Cairn never saw it, e.g. a key a library read from the environment on its
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from cairn.core.secret_patterns import find_secrets
+from cairn.core.routing.secrets import find_secrets
 
 # Values shorter than this are not registered: replacing every "abc" in every log line
 # would destroy the logs, and no cloud provider issues keys that short.

@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from cairn.core.budget import BudgetPaused
-from cairn.core.dispatch import BudgetWarning, Routed, RoutingStopped
 from cairn.core.engine import TextDelta, ToolCallRequested
+from cairn.core.routing.budget import BudgetPaused
+from cairn.core.routing.dispatch import BudgetWarning, Routed, RoutingStopped
 from cairn.infra.redaction import REDACTOR
 
 
@@ -68,18 +68,10 @@ class TraceWriter:
         (each step's whole text is in its `step_finished` event)."""
         if isinstance(event, TextDelta):
             return
-        if isinstance(event, Routed):
-            self.write(
-                "routed",
-                decision=event.decision.to_json(),
-                budget=event.budget.to_json() if event.budget else None,
-            )
-        elif isinstance(event, BudgetWarning):
-            self.write("budget_warning", verdict=event.verdict.to_json())
-        elif isinstance(event, ToolCallRequested):
-            self.write("tool_call", name=event.call.name, arguments=dict(event.call.arguments))
-        elif is_dataclass(event) and not isinstance(event, type):
-            self.write(_snake(type(event).__name__), **_plain(event))
+        data = event_data(event)
+        if data is not None:
+            name = data.pop("event")
+            self.write(name, **data)
 
     def failed(self, error: BaseException) -> None:
         if isinstance(error, RoutingStopped):
@@ -88,6 +80,32 @@ class TraceWriter:
             self.write("paused", reason=str(error), verdict=error.verdict.to_json())
         else:
             self.write("failed", error=type(error).__name__, message=str(error))
+
+
+EVENTS_VERSION = 1
+"""The version of the event records in traces and `cairn run --json` (docs/tasks.md)."""
+
+
+def event_data(event: object) -> dict[str, Any] | None:
+    """An event as a JSON-ready record `{"event": "snake_name", ...fields}`; None for an
+    object that is not an event. Redaction is the writer's job."""
+    if isinstance(event, Routed):
+        return {
+            "event": "routed",
+            "decision": event.decision.to_json(),
+            "budget": event.budget.to_json() if event.budget else None,
+        }
+    if isinstance(event, BudgetWarning):
+        return {"event": "budget_warning", "verdict": event.verdict.to_json()}
+    if isinstance(event, ToolCallRequested):
+        return {
+            "event": "tool_call",
+            "name": event.call.name,
+            "arguments": dict(event.call.arguments),
+        }
+    if is_dataclass(event) and not isinstance(event, type):
+        return {"event": _snake(type(event).__name__), **_plain(event)}
+    return None
 
 
 def _snake(name: str) -> str:

@@ -11,7 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from cairn.core.schedule import CronSchedule, IntervalSchedule, OnceSchedule, Schedule
+from cairn.core.workspace.schedule import CronSchedule, IntervalSchedule, OnceSchedule, Schedule
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 

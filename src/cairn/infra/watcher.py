@@ -20,7 +20,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from cairn.core.loader import WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace.loader import WorkspaceModel, WorkspaceUpdate
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,53 @@
+"""Marks and scopes of workspace files: what makes a file's content sensitive, and whose it is.
+
+A file is sensitive when its frontmatter says `sensitive: true` (wherever it sits) or it
+lives in a private space; a path's scope is the scope of the space it is in, and a path
+outside every space is shared ("workspace", the widest). The router and `cairn route` ask
+these questions of files; a task's `Provenance` asks them of every file it reads.
+"""
+
+from __future__ import annotations
+
+from cairn.core.workspace.documents import FRONTMATTER_BOUNDARY, parse_document
+from cairn.core.workspace.entities import Workspace
+
+SCOPE_RANK = {"private": 0, "team": 1, "company": 2}
+WORKSPACE_SCOPE = "workspace"
+"""The scope of a path outside every space (`history/`, a root note): shared, the widest."""
+
+MARK_KEY = "sensitive"
+
+
+def rank(scope: str | None) -> int:
+    return SCOPE_RANK.get(scope or "", len(SCOPE_RANK))
+
+
+def space_of(workspace: Workspace, path: str) -> tuple[str | None, str]:
+    """(space name, scope) of a workspace path; (None, "workspace") outside every space."""
+    parts = path.split("/")
+    if len(parts) >= 2 and parts[0] == "spaces":
+        found = workspace.spaces.get(parts[1])
+        if found is not None:
+            return found.name, found.scope
+    return None, WORKSPACE_SCOPE
+
+
+def is_marked(text: str) -> bool:
+    """Whether a file's text carries `sensitive: true` in its frontmatter."""
+    if FRONTMATTER_BOUNDARY.match(text) is None:
+        return False
+    doc, _ = parse_document("", text.encode("utf-8"))
+    return doc is not None and doc.frontmatter.get(MARK_KEY) is True
+
+
+def file_sensitivity(workspace: Workspace, path: str, text: str) -> str | None:
+    """Why a file's content is sensitive, or None: marked, or in a private space.
+
+    `path` should be the real path (links resolved): a link in a team space that leads
+    into a private one is private content."""
+    if is_marked(text):
+        return f"{path} is marked sensitive"
+    name, scope = space_of(workspace, path)
+    if scope == "private":
+        return f"{path} (private space '{name}')"
+    return None

@@ -1,0 +1,130 @@
+"""What the task loop puts in front of a step's model, and what it tells the router about it.
+
+The parts (agents.md, the operator's lens, the space, the skills list, recalled memory,
+earlier steps' results, the task) are fitted to the chosen engine's window by
+`context.fit`. The router is told the space's scope, the routing overrides of the
+automation, skill and space, and the files whose content made the task sensitive, so
+private content stays on the models allowed to see it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from cairn.core.engine import ChatEngine, Message, ToolSpec
+from cairn.core.tasks.context import Assembled, Part, fit
+from cairn.core.tasks.events import PlannedStep
+from cairn.core.tasks.options import TaskOptions
+from cairn.core.tasks.tools import ToolOutcome
+from cairn.core.workspace.entities import Workspace
+
+_HIT = re.compile(r"^([^\s:][^:\n]*):\d+:", re.MULTILINE)  # search results: path:line: text
+
+
+def build_parts(
+    workspace: Workspace,
+    request: str,
+    planned: PlannedStep,
+    *,
+    space: str | None,
+    operator: str | None,
+    skill: str | None,
+    recalled: Sequence[tuple[str, str]],
+    history: Sequence[tuple[PlannedStep, str]],
+    total: int = 1,
+    index: int = 1,
+) -> list[Part]:
+    parts: list[Part] = []
+    if workspace.agents and workspace.agents.instructions.strip():
+        parts.append(Part("agents", "", workspace.agents.instructions.strip()))
+    if operator:
+        found = workspace.find_operator(operator, space)
+        if found is not None:
+            parts.append(Part("operator", f"Lens: {found.name}", found.lens.strip()))
+    the_space = workspace.spaces.get(space) if space else None
+    if the_space is not None:
+        parts.append(
+            Part(
+                "space",
+                f"Space: {the_space.name} ({the_space.scope})",
+                the_space.body.strip(),
+                data_source=the_space.path,
+            )
+        )
+    skills = workspace.skills_for(space)
+    if skills:
+        listing = "\n".join(f"{s.name}: {s.description}" for s in skills.values())
+        parts.append(Part("skills", "Skills (load one with load_skill to read it)", listing))
+    if recalled:
+        text = "\n".join(f"- {t} ({src})" for src, t in recalled)
+        parts.append(Part("memory", "Recalled memory", text, data_source="memory"))
+    if history:
+        done = "\n\n".join(f"Step {n} ({s.title}):\n{t}" for n, (s, t) in enumerate(history, 1))
+        parts.append(Part("history", "Results of earlier steps", done, data_source="earlier steps"))
+    task = f"Task: {request}"
+    if total > 1 or planned.kind != "work" or planned.instruction != request:
+        task += f"\n\nStep {index} of {total}: {planned.title}\n{planned.instruction}"
+    if skill:
+        found_skill = workspace.find_skill(skill, space)
+        if found_skill is not None:
+            task += f"\n\nFollow the skill '{found_skill.name}':\n{found_skill.body.strip()}"
+    parts.append(Part("task", "", task))
+    return parts
+
+
+def window_of(engine: ChatEngine) -> int:
+    return engine.context_window or 8192
+
+
+def fit_to(
+    engine: ChatEngine,
+    parts: Sequence[Part],
+    turns: tuple[Message, ...],
+    reserve: int,
+    tools: tuple[ToolSpec, ...] = (),
+) -> Assembled:
+    """Fit the parts and turns to `engine`'s window, counting tokens as the engine does
+    (tool definitions included); at most a quarter of the window is kept for the answer."""
+    window = window_of(engine)
+    return fit(
+        parts,
+        count=lambda messages: engine.count_tokens(messages, tools),
+        window=window,
+        reserve=min(reserve, window // 4),
+        turns=turns,
+        model=engine.name,
+    )
+
+
+def space_scope(workspace: Workspace, space: str | None) -> str | None:
+    found = workspace.spaces.get(space) if space else None
+    return found.scope if found else None
+
+
+def context_files(workspace: Workspace, options: TaskOptions) -> list[str]:
+    """The files whose content every step of a task carries: agents.md, the space's readme,
+    the operator's lens and the skill followed. Their marks and scopes apply to the task."""
+    paths: list[str] = []
+    if workspace.agents is not None:
+        paths.append(workspace.agents.path)
+    space = workspace.spaces.get(options.space) if options.space else None
+    if space is not None:
+        paths.append(space.path)
+    operator = (
+        workspace.find_operator(options.operator, options.space) if options.operator else None
+    )
+    if operator is not None:
+        paths.append(operator.path)
+    skill = workspace.find_skill(options.skill, options.space) if options.skill else None
+    if skill is not None:
+        paths.append(skill.path)
+    return paths
+
+
+def read_paths(tool: str, outcome: ToolOutcome) -> list[str]:
+    """The files whose content a tool's result put in front of the model."""
+    paths = [outcome.path] if outcome.path else []
+    if tool == "search":
+        paths += [m.group(1) for m in _HIT.finditer(outcome.output)]
+    return list(dict.fromkeys(paths))

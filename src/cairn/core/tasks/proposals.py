@@ -1,0 +1,63 @@
+"""What a model proposes to remember: one clean line, with the source Cairn observed.
+
+A proposal's `source` is never what a model asserts: "user-said" only when the text is the
+user's own words in this task, and a claim of the user's authority that is not is only an
+inference. The text is normalised to one line that cannot forge memory metadata. The
+memory wing stores what passes; the task loop makes proposals through these functions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+Source = Literal["user-said", "user-confirmed", "tool-output", "inference"]
+SOURCES: tuple[Source, ...] = ("user-said", "user-confirmed", "tool-output", "inference")
+
+_WORDS = re.compile(r"[a-z0-9]+")
+
+MAX_TEXT = 300
+_COMMENT = re.compile(r"<!--|-->|<\s*/?\s*!")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_STOPWORDS_TEXT = (
+    "the and that this with for from they them their there user users said says say "
+    "wants want likes like always never should would will about into have has had are "
+    "was were been being you your our ours its it's not but"
+)
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split(" "))
+
+
+def clean_memory_text(text: str) -> str:
+    """One line of plain text that cannot forge memory metadata: no line breaks (a new
+    `- date: … <!-- mem:… -->` line), no HTML comment markers, bounded length."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    flat = _COMMENT.sub("", flat)
+    flat = " ".join(flat.split())
+    return flat[:MAX_TEXT].rstrip()
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in _WORDS.findall(text.lower()) if len(w) >= 3 and w not in _STOPWORDS}
+
+
+def said_by_user(text: str, user_words: Sequence[str]) -> bool:
+    """Whether `text` says what the user said in this task (nearly all its words are theirs)."""
+    wanted = _stems(text)
+    if not wanted:
+        return False
+    spoken: set[str] = set()
+    for said in user_words:
+        spoken |= _stems(said)
+    return len(wanted & spoken) / len(wanted) >= 0.75
+
+
+def observed_source(text: str, claimed: str, user_words: Sequence[str]) -> Source:
+    """The source Cairn can stand behind: "user-said" when the text is the user's own words
+    in this task; a claim of the user's authority that is not is only an inference (a model
+    cannot speak for the user, and content it read cannot either)."""
+    if said_by_user(text, user_words):
+        return "user-said"
+    if claimed == "tool-output":
+        return "tool-output"
+    return "inference"

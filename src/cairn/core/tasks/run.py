@@ -1,0 +1,42 @@
+"""The state of one run of a task, kept apart from the runner that drives it.
+
+`TaskRunner` holds only configuration (the workspace model, dispatcher, tools, guards,
+queue, judge); everything a run changes lives in a `TaskRun` created by `TaskRunner.run`,
+so two runs on one runner (two windows of the desktop app, an automation beside a task)
+cannot trample each other's tool environment, provenance, totals or answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cairn.core.engine import CancelToken, Usage
+from cairn.core.tasks.context import Assembled
+from cairn.core.tasks.events import MemoryProposed
+from cairn.core.tasks.guards import LoopState
+from cairn.core.tasks.options import TaskOptions
+from cairn.core.tasks.provenance import Provenance
+from cairn.core.tasks.record import Totals
+from cairn.core.tasks.tools import ToolEnv
+
+
+@dataclass
+class TaskRun:
+    task: str
+    request: str
+    options: TaskOptions
+    cancel: CancelToken
+    env: ToolEnv
+    provenance: Provenance
+    totals: Totals = field(default_factory=Totals)
+    state: LoopState = field(init=False)
+    recalled: tuple[tuple[str, str], ...] = ()
+    proposals: list[MemoryProposed] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    last_context: Assembled | None = None
+
+    def __post_init__(self) -> None:
+        self.state = LoopState(self.task)
+
+    def add_usage(self, usage: Usage) -> None:
+        self.totals.add(usage)
