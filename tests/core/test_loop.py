@@ -37,6 +37,7 @@ from cairn.core.tasks.context import as_data
 from cairn.core.tasks.events import (
     ApprovalDecided,
     ApprovalNeeded,
+    ContextBuilt,
     MemoryProposed,
     PlanApprovalNeeded,
     PlanMade,
@@ -51,7 +52,7 @@ from cairn.core.tasks.events import (
     ToolCalled,
     ToolResult,
 )
-from cairn.core.tasks.loop import ContextBuilt, TaskOptions, TaskRunner
+from cairn.core.tasks.loop import TaskOptions, TaskRunner
 from cairn.core.tasks.plan import PLAN_SCHEMA
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.core.workspace.schema import Budgets

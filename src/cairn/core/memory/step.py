@@ -20,7 +20,13 @@ from cairn.core.memory.writer import MemoryWriter
 from cairn.core.routing.budget import BudgetPaused
 from cairn.core.routing.dispatch import Dispatcher, Routed, RoutingStopped
 from cairn.core.tasks.context import as_data
-from cairn.core.tasks.events import MemoryProposed, MemorySkipped, MemoryStaged, MemoryWritten
+from cairn.core.tasks.events import (
+    MemoryProposed,
+    MemorySkipped,
+    MemoryStaged,
+    MemoryWritten,
+    TaskEvent,
+)
 from cairn.core.tasks.provenance import Provenance
 from cairn.core.tasks.transcript import Transcript
 
@@ -35,7 +41,7 @@ class MemoryStep:
     writer: MemoryWriter
     usage: list[Usage] = field(default_factory=list)
 
-    def __call__(self, transcript: Transcript) -> Iterator[object]:
+    def __call__(self, transcript: Transcript) -> Iterator[TaskEvent]:
         workspace = self.writer.model.workspace
         space = workspace.spaces.get(transcript.space) if transcript.space else None
         candidates = yield from self._extract(transcript, space.scope if space else None)
@@ -67,7 +73,7 @@ class MemoryStep:
 
     def _extract(
         self, transcript: Transcript, scope: str | None
-    ) -> Generator[object, None, list[Candidate]]:
+    ) -> Generator[TaskEvent, None, list[Candidate]]:
         text = transcript.text()
         messages = (
             Message("system", EXTRACTION_PROMPT),

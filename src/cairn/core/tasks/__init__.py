@@ -9,8 +9,9 @@ routing wing and reads the workspace wing; the memory wing is reached only throu
 
 from __future__ import annotations
 
+from cairn.core.tasks.events import ContextBuilt, TaskEvent
 from cairn.core.tasks.gate import ApprovalMode, TaskCancelledError, model_risk_judge
-from cairn.core.tasks.loop import MAX_TOOL_ROUNDS, ContextBuilt, Recall, Remember, TaskRunner
+from cairn.core.tasks.loop import MAX_TOOL_ROUNDS, Recall, Remember, TaskRunner
 from cairn.core.tasks.options import TaskOptions
 from cairn.core.tasks.provenance import Provenance
 from cairn.core.tasks.run import TaskRun
@@ -25,6 +26,7 @@ __all__ = [
     "Recall",
     "Remember",
     "TaskCancelledError",
+    "TaskEvent",
     "TaskOptions",
     "TaskRun",
     "TaskRunner",

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.core.engine import TextDelta, Usage
+from cairn.core.routing.dispatch import BudgetWarning, FellBack, Routed
 from cairn.core.tasks.approvals import ApprovalRequest
 
 
@@ -53,8 +55,6 @@ class PlanApprovalNeeded:
 class StepStarted:
     index: int
     step: PlannedStep
-    context_parts: tuple[str, ...] = ()  # what went into the context, in order
-    trimmed: tuple[str, ...] = ()  # what was cut to fit the window, and how
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +189,17 @@ class TaskCancelled:
     reason: str = "cancelled by the user"
 
 
+@dataclass(frozen=True, slots=True)
+class ContextBuilt:
+    """What the model of a step saw: parts in order, what was trimmed, tokens counted."""
+
+    index: int
+    model: str
+    parts: tuple[str, ...]
+    trimmed: tuple[str, ...]
+    tokens: int
+
+
 TaskEvent = (
     TaskStarted
     | PlanMade
@@ -205,4 +216,15 @@ TaskEvent = (
     | TaskFinished
     | TaskFailed
     | TaskCancelled
+    | ContextBuilt
+    | MemoryRecalled
+    | MemoryStaged
+    | MemoryWritten
+    | MemorySkipped
+    | Routed
+    | FellBack
+    | BudgetWarning
+    | TextDelta
+    | Usage
 )
+"""Everything `TaskRunner.run` yields: the loop's events, the router's and the engine's."""

@@ -14,18 +14,20 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-from cairn.core.engine import CancelToken, ChatRequest, EngineError, Message, TextDelta
+from cairn.core.engine import CancelToken, ChatRequest, EngineError, Message, TextDelta, Usage
 from cairn.core.routing.budget import BudgetPaused
-from cairn.core.routing.dispatch import Dispatcher, RoutingStopped
+from cairn.core.routing.dispatch import BudgetWarning, Dispatcher, FellBack, Routed, RoutingStopped
 from cairn.core.tasks.approvals import ApprovalRequest, PermissionCheck, check_permission
 from cairn.core.tasks.context import as_data
-from cairn.core.tasks.events import ApprovalDecided
+from cairn.core.tasks.events import ApprovalDecided, TaskEvent
 from cairn.core.tasks.provenance import Provenance
 from cairn.core.workspace.schema import PermissionRule
 
 ApprovalMode = Literal["ask", "yes", "no", "queue"]
 Queue = Callable[[ApprovalRequest, str], object]
-RiskJudge = Callable[[str, Mapping[str, Any], str | None, Provenance], Generator[object, None, str]]
+RiskJudge = Callable[
+    [str, Mapping[str, Any], str | None, Provenance], Generator[TaskEvent, None, str]
+]
 """(tool, arguments, path, the task's provenance) → "low" or "high", yielding the judge's
 routing and usage events so they are traced and counted. May only tighten a rule."""
 
@@ -33,6 +35,9 @@ routing and usage events so they are traced and counted. May only tighten a rule
 class TaskCancelledError(Exception):
     pass
 
+
+SIDE_CALL_EVENTS = (Routed, FellBack, BudgetWarning, Usage)
+"""What a side call (the judge, an operator's review) passes on: routing and spend."""
 
 _STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
 
@@ -69,13 +74,13 @@ def preview(arguments: Mapping[str, Any]) -> str:
 def decide(
     request: ApprovalRequest,
     mode: ApprovalMode,
-    event: object,
+    event: TaskEvent,
     *,
     task: str,
     queue: Queue | None,
     cancel: CancelToken,
     budget: bool = False,
-) -> Generator[object, None, tuple[bool, str]]:
+) -> Generator[TaskEvent, None, tuple[bool, str]]:
     """Decide a pending request by the run's approval mode; yields the decision as an event.
 
     In "ask" mode `event` is yielded for a person to answer, and the wait ends early (the
@@ -117,7 +122,7 @@ def model_risk_judge(dispatcher: Dispatcher) -> RiskJudge:
 
     def judge(
         tool: str, arguments: Mapping[str, Any], path: str | None, provenance: Provenance
-    ) -> Generator[object, None, str]:
+    ) -> Generator[TaskEvent, None, str]:
         question = (
             f"A task wants to run the tool {tool} on {path or 'no file'}. Is it risky: "
             "destructive, hard to undo, touching important files, or sending data away? "
@@ -132,7 +137,7 @@ def model_risk_judge(dispatcher: Dispatcher) -> RiskJudge:
             for event in dispatcher.run(step, request):
                 if isinstance(event, TextDelta):
                     text += event.text
-                else:
+                elif isinstance(event, SIDE_CALL_EVENTS):
                     yield event
             risk = json.loads(text, strict=False).get("risk")
         except (RoutingStopped, BudgetPaused, EngineError, ValueError, AttributeError):

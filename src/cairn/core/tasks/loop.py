@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from cairn.core.engine import (
@@ -44,6 +44,7 @@ from cairn.core.tasks.approvals import ApprovalRequest
 from cairn.core.tasks.context import Assembled, Part, as_data
 from cairn.core.tasks.events import (
     ApprovalNeeded,
+    ContextBuilt,
     GuardStopped,
     MemoryRecalled,
     MemorySkipped,
@@ -54,6 +55,7 @@ from cairn.core.tasks.events import (
     StepFinished,
     StepStarted,
     TaskCancelled,
+    TaskEvent,
     TaskFailed,
     TaskFinished,
     TaskStarted,
@@ -97,22 +99,11 @@ __all__ = [
 
 Recall = Callable[[str, str | None, int], Sequence[tuple[str, str]]]
 """(query, space, token budget) → recalled (source, text) pairs. The memory feature fills it."""
-Remember = Callable[[Transcript], Iterator[object]]
+Remember = Callable[[Transcript], Iterator[TaskEvent]]
 
 MAX_TOOL_ROUNDS = 40
 """Model calls within one step, even with no guards configured: a step that keeps calling
 tools past this ends, so no misbehaving model can run a task forever."""
-
-
-@dataclass(frozen=True, slots=True)
-class ContextBuilt:
-    """What the model of a step saw: parts in order, what was trimmed, tokens counted."""
-
-    index: int
-    model: str
-    parts: tuple[str, ...]
-    trimmed: tuple[str, ...]
-    tokens: int
 
 
 _DEFAULT_OPTIONS = TaskOptions()
@@ -175,7 +166,7 @@ class TaskRunner:
         cancel: CancelToken | None = None,
         *,
         task_id: str | None = None,
-    ) -> Iterator[object]:
+    ) -> Iterator[TaskEvent]:
         """Run one task, as events. Whatever goes wrong inside ends it with `TaskFailed`
         (or `TaskCancelled`): a front end never sees a traceback."""
         task = task_id or self.task
@@ -191,7 +182,7 @@ class TaskRunner:
 
     def _run(
         self, task: str, request: str, options: TaskOptions, cancel: CancelToken
-    ) -> Iterator[object]:
+    ) -> Iterator[TaskEvent]:
         provenance = Provenance(self.model.workspace, options.space)
         # One tool environment per run: it remembers what the task read, so a write back to
         # a file someone edited meanwhile is refused as a conflict.
@@ -269,7 +260,7 @@ class TaskRunner:
         results: list[tuple[PlannedStep, str]],
         *,
         record: str | None,
-    ) -> Iterator[object]:
+    ) -> Iterator[TaskEvent]:
         """The memory step; a failure there never undoes a finished task."""
         assert self.remember is not None
         transcript = Transcript(
@@ -306,7 +297,7 @@ class TaskRunner:
 
     # --- planning -----------------------------------------------------------------------
 
-    def _plan(self, run: TaskRun) -> Generator[object, None, Plan]:
+    def _plan(self, run: TaskRun) -> Generator[TaskEvent, None, Plan]:
         options, request = run.options, run.request
         if options.plan == "never" or (
             options.plan == "auto" and is_simple(request, skill=options.skill)
@@ -330,12 +321,12 @@ class TaskRunner:
         for event in self._dispatch(run, step, build, index=0):
             if isinstance(event, TextDelta):
                 text += event.text
-            else:
+            elif not isinstance(event, ToolCallRequested):  # a plan offers no tools
                 yield event
         plan, problem = parse_plan(text, request)
         return plan if problem is None else replace(plan, fast_path=False)
 
-    def _approve_plan(self, run: TaskRun, plan: Plan) -> Generator[object, None, None]:
+    def _approve_plan(self, run: TaskRun, plan: Plan) -> Generator[TaskEvent, None, None]:
         policy = self.model.workspace.agents.policy if self.model.workspace.agents else None
         rule = policy.plan_approval if policy else "never"
         needed = rule == "always" or (rule == "multi-step" and len(plan.steps) > 1)
@@ -367,7 +358,7 @@ class TaskRunner:
         *,
         plan: Plan,
         results: list[tuple[PlannedStep, str]],
-    ) -> Generator[object, None, tuple[str, int]]:
+    ) -> Generator[TaskEvent, None, tuple[str, int]]:
         parts = self._parts(
             run, planned, history=tuple(results), total=len(plan.steps), index=index
         )
@@ -455,7 +446,7 @@ class TaskRunner:
         build: Callable[[ChatEngine], ChatRequest],
         *,
         index: int,
-    ) -> Iterator[object]:
+    ) -> Iterator[TaskEvent | ToolCallRequested]:
         step_overrides = overrides(self.model, run.options)
         cancel = run.cancel
         while True:

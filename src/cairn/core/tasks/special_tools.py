@@ -21,8 +21,8 @@ from cairn.core.engine import (
 from cairn.core.routing.dispatch import Dispatcher
 from cairn.core.routing.router import Overrides
 from cairn.core.tasks.context import as_data
-from cairn.core.tasks.events import MemoryProposed, QuestionAsked
-from cairn.core.tasks.gate import TaskCancelledError
+from cairn.core.tasks.events import MemoryProposed, QuestionAsked, TaskEvent
+from cairn.core.tasks.gate import SIDE_CALL_EVENTS, TaskCancelledError
 from cairn.core.tasks.proposals import clean_memory_text, observed_source
 from cairn.core.tasks.provenance import Provenance
 from cairn.core.tasks.tools import ToolOutcome
@@ -91,7 +91,7 @@ PROPOSED = ToolOutcome(True, "proposed; the memory step decides whether to keep 
 
 def ask_user(
     question: str, approvals: str, cancel: CancelToken, answers: list[str]
-) -> Generator[object, None, ToolOutcome]:
+) -> Generator[TaskEvent, None, ToolOutcome]:
     """Ask and wait for the answer (kept in `answers` for the memory step), unless no one
     can answer in this run."""
     if approvals != "ask":
@@ -121,7 +121,7 @@ def consult(
     provenance: Provenance,
     overrides: Overrides,
     cancel: CancelToken,
-) -> Generator[object, None, ToolOutcome]:
+) -> Generator[TaskEvent, None, ToolOutcome]:
     """A review of `draft` by a model given the named operator's lens.
 
     The review is routed from the task's provenance, so a draft made from private or
@@ -145,6 +145,6 @@ def consult(
     for event in dispatcher.run(step, ChatRequest(messages, max_tokens=600), overrides, cancel):
         if isinstance(event, TextDelta):
             review += event.text
-        else:
+        elif isinstance(event, SIDE_CALL_EVENTS):
             yield event
     return ToolOutcome(True, review.strip() or "(no comments)")

@@ -24,7 +24,7 @@ from cairn.core.routing.dispatch import BudgetWarning, Dispatcher, FellBack, Rou
 from cairn.core.routing.router import Overrides
 from cairn.core.routing.steps import overrides_for
 from cairn.core.tasks.approvals import ApprovalRequest, PermissionCheck, tighten
-from cairn.core.tasks.events import ApprovalNeeded, ToolCalled, ToolResult
+from cairn.core.tasks.events import ApprovalNeeded, TaskEvent, ToolCalled, ToolResult
 from cairn.core.tasks.gate import Queue, RiskJudge, decide, preview, rule_check
 from cairn.core.tasks.guards import Block, Guard
 from cairn.core.tasks.options import TaskOptions
@@ -53,8 +53,12 @@ def first_block(guards: Sequence[Guard], hook: Callable[[Guard], Block | None]) 
 
 
 def decide_by_mode(
-    run: TaskRun, queue: Queue | None, request: ApprovalRequest, event: object, budget: bool = False
-) -> Generator[object, None, tuple[bool, str]]:
+    run: TaskRun,
+    queue: Queue | None,
+    request: ApprovalRequest,
+    event: TaskEvent,
+    budget: bool = False,
+) -> Generator[TaskEvent, None, tuple[bool, str]]:
     """A pending request decided by the run's approval mode (see `gate.decide`)."""
     return (
         yield from decide(
@@ -103,7 +107,7 @@ class ToolCallHandler:
 
     def _gate(
         self, run: TaskRun, call: ToolCall, tool: Tool | None, path: str | None
-    ) -> Generator[object, None, PermissionCheck]:
+    ) -> Generator[TaskEvent, None, PermissionCheck]:
         """The decision for a call, and why (see `gate.rule_check`), tightened by the judge."""
         effect = tool.effect if tool else "read"
         real = None
@@ -122,7 +126,7 @@ class ToolCallHandler:
 
     def call(
         self, run: TaskRun, call: ToolCall
-    ) -> Generator[object, None, tuple[ToolOutcome, Block | None]]:
+    ) -> Generator[TaskEvent, None, tuple[ToolOutcome, Block | None]]:
         tool = self.tools.get(call.name)
         special = {s.name for s in SPECIAL_TOOLS}
         path = tool.target(call.arguments) if tool else None
@@ -175,7 +179,7 @@ class ToolCallHandler:
 
     def _run_tool(
         self, run: TaskRun, tool: Tool | None, call: ToolCall
-    ) -> Generator[object, None, ToolOutcome]:
+    ) -> Generator[TaskEvent, None, ToolOutcome]:
         args = call.arguments
         if tool is not None:
             try:
@@ -196,7 +200,9 @@ class ToolCallHandler:
         """What the user said in this task: the request and their answers."""
         return (run.request, *run.answers)
 
-    def _consult(self, run: TaskRun, name: str, draft: str) -> Generator[object, None, ToolOutcome]:
+    def _consult(
+        self, run: TaskRun, name: str, draft: str
+    ) -> Generator[TaskEvent, None, ToolOutcome]:
         return (
             yield from self._relay(
                 run,
@@ -215,8 +221,8 @@ class ToolCallHandler:
     # --- side calls and rules ---------------------------------------------------------
 
     def _relay(
-        self, run: TaskRun, events: Generator[object, None, _T]
-    ) -> Generator[object, None, _T]:
+        self, run: TaskRun, events: Generator[TaskEvent, None, _T]
+    ) -> Generator[TaskEvent, None, _T]:
         """Pass on a side call's routing events (judge, review): traced, shown and counted."""
         while True:
             try:
