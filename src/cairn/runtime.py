@@ -185,11 +185,9 @@ def build_runner(
     task_id: str | None = None,
 ) -> tuple[TaskRunner, Dispatcher]:
     """A task runner over the real engines, router, budgets, ledger and approval queue."""
-    import uuid
-    from datetime import datetime
-
     from cairn.core.tasks.guards import default_guards
     from cairn.core.tasks.loop import TaskRunner, model_risk_judge
+    from cairn.core.tasks.run import new_task_id
     from cairn.infra.approvals import ApprovalQueue
 
     agents = model.workspace.agents
@@ -198,7 +196,7 @@ def build_runner(
     policy = agents.policy
     if model_override:
         policy = policy_with_model(policy, model_override, root)
-    task = task_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    task = task_id or new_task_id()
     dispatcher = build_dispatcher(policy, root, task=task, automation=automation)
     queue = ApprovalQueue(root)
     index, _, remember = memory_parts(model, root, dispatcher)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +122,11 @@ def _routed(
     only where there is a workspace to keep them in)."""
     from cairn.core.routing.dispatch import Dispatcher
     from cairn.core.routing.router import Router
+    from cairn.core.tasks.run import new_task_id
     from cairn.infra.trace import TraceWriter
     from cairn.runtime import Engines, build_dispatcher
 
-    task = f"ask-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    task = new_task_id("ask-")
     if root is None:
         dispatcher = Dispatcher(Router(policy), Engines(policy))
         yield from dispatcher.run(step, request, cancel=cancel)

@@ -9,7 +9,6 @@ into a file it wanted to write.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import Any
 
 from cairn.core.errors import CairnError
 from cairn.core.tasks.approvals import ApprovalRequest
+from cairn.infra.files import write_atomically
 from cairn.infra.redaction import REDACTOR
 
 log = logging.getLogger(__name__)
@@ -114,18 +114,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(target: Path, record: dict[str, Any]) -> None:
-    """Write via a private temporary file and rename: readers never see half a record."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
+    """Written atomically and private (0600): readers never see half a record."""
     data = json.dumps(record, indent=2, ensure_ascii=False, default=str).encode("utf-8")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
+    write_atomically(target, data)

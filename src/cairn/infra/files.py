@@ -7,6 +7,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cairn.core.errors import PathOutsideWorkspaceError, ReadOnlyFileError, WriteConflictError
@@ -150,24 +151,14 @@ class LocalFileStore:
             raise ReadOnlyFileError(
                 f"{path} is read-only, so Cairn leaves it alone; make it writable to allow changes"
             )
-        temp = target.with_name(f".{target.name}{TEMP_MARKER}{secrets.token_hex(4)}")
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            if mode is not None and hasattr(os, "fchmod"):
-                os.fchmod(fd, mode)  # keep the original's permissions exactly (umask aside)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+
+        def unchanged() -> None:
+            # Checked after the new bytes are on disk, right before the rename.
             actual = self.current_hash(path)
             if actual != base_hash:
-                raise WriteConflictError(path, base_hash, actual)  # noqa: TRY301
-            temp.replace(target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise
-        _fsync_folder(target.parent)
+                raise WriteConflictError(path, base_hash, actual)
+
+        write_atomically(target, data, mode=mode, new_mode=0o644, before_rename=unchanged)
         return content_hash(data)
 
     def delete(self, path: str, *, base_hash: str) -> None:
@@ -190,6 +181,39 @@ class LocalFileStore:
                         full.unlink()
                         removed.append(full.relative_to(self.root).as_posix())
         return removed
+
+
+def write_atomically(
+    target: Path,
+    data: bytes,
+    *,
+    mode: int | None = None,
+    new_mode: int = 0o600,
+    before_rename: Callable[[], None] | None = None,
+) -> None:
+    """Write `data` to `target` through a hidden temporary file in the same folder: fsync,
+    then rename over the target, so a reader or a crash sees the old bytes or the new, never
+    a mix. `mode` keeps an existing file's permissions exactly (a new one gets `new_mode`);
+    `before_rename` may raise to abandon the write (a conflict check). Cairn's one atomic
+    writer: workspace files, approval records and every other state file use it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}{TEMP_MARKER}{secrets.token_hex(4)}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_mode)
+        if mode is not None and hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)  # keep the original's permissions exactly (umask aside)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if before_rename is not None:
+            before_rename()
+        temp.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync_folder(target.parent)
 
 
 def _fsync_folder(folder: Path) -> None:

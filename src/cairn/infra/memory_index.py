@@ -20,11 +20,11 @@ import time
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, cast
+from typing import Protocol, cast
 
+from cairn.core.memory.items import Tier, read_line
 from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
 
-Tier = Literal["topic", "archive"]
 Row = tuple[str, str, str, str, str, str, float, str]  # id space path tier date source value text
 Walked = Iterator[tuple[str, list[str], os.DirEntry[str]]]
 
@@ -39,11 +39,6 @@ _STOP = frozenset(
     whom why will with would you your""".split()  # noqa: SIM905 (a word list reads better)
 )
 _TERM = re.compile(r"[^\W_]+")
-_LINE = re.compile(
-    r"^\s*[-*+]\s+(?:(\d{4}-\d{2}-\d{2}):\s+)?(.*?)\s*<!--\s*mem:([\w-]+)([^>]*?)\s*-->\s*$"
-)
-_LINK = re.compile(r"\s*\(\[[^\]]*\]\([^)]*\)\)$")  # the trailing "([task](history/...))"
-_ATTR = re.compile(r"(\w+)=(\S+)")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 # `key: plain-scalar` or `key: "simple quoted text"` (what Cairn writes: every text quoted)
 _PLAIN = re.compile(r'([A-Za-z_]\w*): (?:"([^"\\\n]*)"|(\w[\w./+-]*(?::[\w./+-]+)*))')
@@ -159,14 +154,13 @@ def _rows(rel: str, parts: list[str], data: bytes) -> list[Row]:
     for line in text.splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
-        if in_fence or "mem:" not in line or (m := _LINE.match(line)) is None:
+        if in_fence or (found := read_line(line)) is None:
             continue
-        attrs = dict(_ATTR.findall(m.group(4)))
-        body = _LINK.sub("", m.group(2)).strip()
-        value = _float(attrs.get("v", "")) or 0.0
-        if body:
+        value = _float(found.attributes.get("v", "")) or 0.0
+        if found.text:
+            source = found.attributes.get("src", "")
             rows.append(
-                (m[3], parts[1], rel, "topic", m[1] or "", attrs.get("src", ""), value, body)
+                (found.id, parts[1], rel, "topic", found.date or "", source, value, found.text)
             )
     return rows
 

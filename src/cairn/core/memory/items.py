@@ -25,8 +25,9 @@ from cairn.core.tasks.proposals import (
     said_by_user,
 )
 from cairn.core.workspace.entities import Space, Workspace
+from cairn.core.workspace.names import slug
 
-__all__ = ["SOURCES", "Source", "clean_memory_text", "observed_source", "said_by_user"]
+__all__ = ["SOURCES", "Source", "clean_memory_text", "observed_source", "said_by_user", "slug"]
 
 Tier = Literal["readme", "topic", "archive"]
 
@@ -35,11 +36,14 @@ DEFAULT_MODERATE = 0.4
 DEFAULT_BUDGET = 40
 MIN_VALUE = 0.1  # below this an item is not worth keeping at all
 
-_LINE = re.compile(
-    r"^- (?P<date>\d{4}-\d{2}-\d{2}): (?P<text>.*?)"
-    r"(?: \(\[[^\]]*\]\((?P<origin>[^)]*)\)\))?"
-    r" <!-- mem:(?P<id>[0-9a-zA-Z_-]+) v=(?P<value>[\d.]+) src=(?P<source>[\w-]+) -->\s*$"
+# The one definition of a memory line, read tolerantly (a person may edit it: another bullet,
+# extra spaces, attributes in another order, no date); Cairn writes it as `format_line` does.
+MEMORY_LINE = re.compile(
+    r"^\s*[-*+]\s+(?:(?P<date>\d{4}-\d{2}-\d{2}):\s+)?(?P<text>.*?)"
+    r"\s*<!--\s*mem:(?P<id>[\w-]+)(?P<attrs>[^>]*?)\s*-->\s*$"
 )
+_ORIGIN = re.compile(r"\s*\(\[[^\]]*\]\((?P<origin>[^)]*)\)\)$")  # "([task](history/…))"
+_ATTR = re.compile(r"(\w+)=(\S+)")
 _WORDS = re.compile(r"[a-z0-9]+")
 
 
@@ -246,10 +250,6 @@ def place(
 # --- markdown -------------------------------------------------------------------------------
 
 
-def slug(text: str, length: int = 40) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:length].strip("-")
-
-
 def format_line(item: MemoryItem, link_from: str = "") -> str:
     link = f" ([task]({_relative(item.origin, link_from)}))" if item.origin else ""
     return (
@@ -266,18 +266,49 @@ def _relative(path: str, from_folder: str) -> str:
     return "../" * depth + path
 
 
-def parse_line(line: str) -> MemoryItem | None:
-    match = _LINE.match(line.strip())
+@dataclass(frozen=True, slots=True)
+class MemoryLine:
+    """A memory line as written in a readme or topic file, before any checks."""
+
+    id: str
+    date: str | None
+    text: str
+    origin: str | None
+    attributes: dict[str, str]
+
+
+def read_line(line: str) -> MemoryLine | None:
+    """The parts of a memory line (see `MEMORY_LINE`), or None for any other line."""
+    if "mem:" not in line:
+        return None
+    match = MEMORY_LINE.match(line)
     if match is None:
         return None
-    source = match["source"] if match["source"] in SOURCES else "inference"
+    text, origin = match["text"], None
+    if (link := _ORIGIN.search(text)) is not None:
+        text, origin = text[: link.start()], link["origin"]
+    attributes = dict(_ATTR.findall(match["attrs"]))
+    return MemoryLine(match["id"], match["date"], text.strip(), origin, attributes)
+
+
+def parse_line(line: str) -> MemoryItem | None:
+    """A memory line as an item; None unless it has a date and a value."""
+    found = read_line(line)
+    if found is None or found.date is None or not found.text:
+        return None
+    try:
+        value = float(found.attributes.get("v", ""))
+        date = dt.date.fromisoformat(found.date)
+    except ValueError:
+        return None
+    source = found.attributes.get("src", "")
     return MemoryItem(
-        match["id"],
-        match["text"],
-        source,
-        float(match["value"]),
-        dt.date.fromisoformat(match["date"]),
-        match["origin"],
+        found.id,
+        found.text,
+        source if source in SOURCES else "inference",
+        value,
+        date,
+        found.origin,
     )
 
 

@@ -18,10 +18,8 @@ and `task_record` (the markdown record of a finished task).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
 
 from cairn.core.engine import (
     CancelToken,
@@ -74,7 +72,7 @@ from cairn.core.tasks.parts import build_parts, context_files, fit_to, read_path
 from cairn.core.tasks.plan import PLAN_PROMPT, PLAN_SCHEMA, is_simple, parse_plan, single_step
 from cairn.core.tasks.provenance import Provenance
 from cairn.core.tasks.record import write_record
-from cairn.core.tasks.run import TaskRun
+from cairn.core.tasks.run import TaskRun, new_task_id
 from cairn.core.tasks.tool_calls import ToolCallHandler, decide_by_mode, first_block, overrides
 from cairn.core.tasks.tools import Tool, ToolEnv, ToolOutcome, file_tools
 from cairn.core.tasks.transcript import Transcript
@@ -153,7 +151,7 @@ class TaskRunner:
         self.recall = recall
         self.queue = queue
         self.risk = risk
-        self.task = task_id or f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.task = task_id or new_task_id()
         self.write_record = write_record
         self.remember = remember
 

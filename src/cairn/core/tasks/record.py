@@ -9,7 +9,6 @@ account, so failing to write a record never fails the task.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +16,7 @@ from datetime import datetime
 from cairn.core.engine import Usage
 from cairn.core.tasks.events import Plan, PlannedStep
 from cairn.core.workspace.loader import WorkspaceModel
+from cairn.core.workspace.names import slug
 
 
 @dataclass
@@ -36,8 +36,7 @@ class Totals:
 
 def record_path(task: str, request: str, space: str | None) -> str:
     folder = f"spaces/{space}/history" if space else "history"
-    slug = re.sub(r"[^a-z0-9]+", "-", request.lower())[:40].strip("-") or "task"
-    return f"{folder}/{task}-{slug}.md"
+    return f"{folder}/{task}-{slug(request) or 'task'}.md"
 
 
 def render_record(

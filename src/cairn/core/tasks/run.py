@@ -8,7 +8,9 @@ cannot trample each other's tool environment, provenance, totals or answers.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cairn.core.engine import CancelToken, Usage
 from cairn.core.tasks.context import Assembled
@@ -18,6 +20,11 @@ from cairn.core.tasks.options import TaskOptions
 from cairn.core.tasks.provenance import Provenance
 from cairn.core.tasks.record import Totals
 from cairn.core.tasks.tools import ToolEnv
+
+
+def new_task_id(prefix: str = "") -> str:
+    """A task's id: when it started, then random hex (sorts by time, never collides)."""
+    return f"{prefix}{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass
