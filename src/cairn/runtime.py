@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cairn.core.engine import ChatEngine
 from cairn.core.errors import CairnError
+from cairn.core.ports import ChatEngine
 from cairn.core.workspace.schema import AgentsPolicy, ModelSpec
 
 if TYPE_CHECKING:

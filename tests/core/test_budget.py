@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from cairn.core.routing.budget import BudgetGuard, Spend, SpendRecord
 from cairn.core.workspace.schema import Budgets
+from cairn.testing.fakes import ListLedger
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-class ListLedger:
-    def __init__(self) -> None:
-        self.items: list[SpendRecord] = []
-
-    def append(self, record: SpendRecord) -> None:
-        self.items.append(record)
-
-    def records(self) -> Iterable[SpendRecord]:
-        return list(self.items)
 
 
 def spend(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,20 +19,10 @@ from cairn.core.routing.dispatch import (
 )
 from cairn.core.routing.router import Router, Step
 from cairn.core.workspace.schema import AgentsPolicy, Budgets
+from cairn.testing.fakes import ListLedger
 from cairn.testing.scripted_engine import ScriptedEngine
 
 REQUEST = ChatRequest((Message("user", "Summarise the roadmap in one line."),), max_tokens=50)
-
-
-class ListLedger:
-    def __init__(self) -> None:
-        self.items: list[SpendRecord] = []
-
-    def append(self, record: SpendRecord) -> None:
-        self.items.append(record)
-
-    def records(self) -> Iterable[SpendRecord]:
-        return list(self.items)
 
 
 def setup(**engines: ScriptedEngine) -> tuple[Dispatcher, dict[str, ScriptedEngine]]:

@@ -29,7 +29,7 @@ from cairn.core.engine import (
     ToolCall,
     Usage,
 )
-from cairn.core.routing.budget import BudgetGuard, SpendRecord
+from cairn.core.routing.budget import BudgetGuard
 from cairn.core.routing.dispatch import Dispatcher, FellBack, Routed
 from cairn.core.routing.router import Router
 from cairn.core.tasks.approvals import ApprovalRequest
@@ -57,6 +57,7 @@ from cairn.core.tasks.plan import PLAN_SCHEMA
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.core.workspace.schema import Budgets
 from cairn.infra.files import LocalFileStore
+from cairn.testing.fakes import ListLedger
 from cairn.testing.scripted_engine import ScriptedEngine, ScriptItem
 
 T = TypeVar("T")
@@ -70,17 +71,6 @@ SPECIAL_TOOLS = ("consult_operator", "propose_memory", "ask_user")
 
 
 # --- the rig ----------------------------------------------------------------------------------
-
-
-class ListLedger:
-    def __init__(self) -> None:
-        self.items: list[SpendRecord] = []
-
-    def append(self, record: SpendRecord) -> None:
-        self.items.append(record)
-
-    def records(self) -> Iterable[SpendRecord]:
-        return list(self.items)
 
 
 Answerer = Callable[[object], None]

@@ -19,7 +19,6 @@ import pytest
 
 from cairn import runtime
 from cairn.core.engine import (
-    ChatEngine,
     ChatRequest,
     EngineError,
     EngineEvent,
@@ -27,6 +26,7 @@ from cairn.core.engine import (
     Message,
     collect,
 )
+from cairn.core.ports import ChatEngine
 from cairn.core.workspace.schema import AgentsPolicy, ModelSpec
 from cairn.engines.local import LocalEngine
 from cairn.runtime import Engines

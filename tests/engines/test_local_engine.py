@@ -13,7 +13,6 @@ import pytest
 
 from cairn.core.engine import (
     CancelToken,
-    ChatEngine,
     ChatRequest,
     EngineError,
     Finished,
@@ -23,6 +22,7 @@ from cairn.core.engine import (
     Usage,
     collect,
 )
+from cairn.core.ports import ChatEngine
 from cairn.engines.local import LocalEngine
 from cairn.testing.tiny_gguf import write_tiny_model
 

@@ -7,9 +7,9 @@ only sees these types, so the router and the task loop never import a model clie
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from cairn.core.errors import CairnError
 
@@ -124,33 +124,6 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
-
-
-@runtime_checkable
-class ChatEngine(Protocol):
-    """A model that streams chat completions."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def is_local(self) -> bool: ...
-
-    @property
-    def context_window(self) -> int | None: ...
-
-    def stream(
-        self, request: ChatRequest, cancel: CancelToken | None = None
-    ) -> Iterator[EngineEvent]:
-        """Yield events; the last is `Finished`, preceded by one `Usage`.
-
-        Raises `EngineError` for failures (before or during the stream).
-        """
-        ...
-
-    def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
-        """Tokens the messages (and the tools offered with them) take in this model's prompt."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Literal, Protocol
+from datetime import date
+from typing import Literal
 
 from cairn.core.errors import CairnError
+from cairn.core.ports import SpendLedger, SpendRecord
+
+__all__ = [
+    "BudgetGuard",
+    "BudgetPaused",
+    "Spend",
+    "SpendLedger",
+    "SpendRecord",
+    "Verdict",
+    "conservative_cost",
+    "counted_cost",
+]
 from cairn.core.workspace.schema import BudgetLimit, Budgets
 
 VerdictState = Literal["ok", "warn", "pause"]
@@ -30,30 +42,6 @@ models, so a dollar limit errs on the side of stopping early rather than never."
 def conservative_cost(input_tokens: int, output_tokens: int) -> float:
     per_in, per_out = UNKNOWN_PRICE_PER_MILLION
     return (input_tokens * per_in + output_tokens * per_out) / 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class SpendRecord:
-    """One model call's spend, as the ledger stores it."""
-
-    at: datetime  # aware, local time
-    model: str
-    local: bool
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float | None  # None: the price is unknown
-    task: str | None = None
-    automation: str | None = None
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-
-class SpendLedger(Protocol):
-    def append(self, record: SpendRecord) -> None: ...
-
-    def records(self) -> Iterable[SpendRecord]: ...
 
 
 @dataclass(frozen=True, slots=True)

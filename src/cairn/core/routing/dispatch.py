@@ -14,7 +14,6 @@ from datetime import datetime
 
 from cairn.core.engine import (
     CancelToken,
-    ChatEngine,
     ChatRequest,
     EngineError,
     EngineEvent,
@@ -23,6 +22,7 @@ from cairn.core.engine import (
     Usage,
 )
 from cairn.core.errors import CairnError
+from cairn.core.ports import ChatEngine
 from cairn.core.routing.budget import (
     BudgetGuard,
     BudgetPaused,

@@ -23,7 +23,6 @@ from dataclasses import replace
 
 from cairn.core.engine import (
     CancelToken,
-    ChatEngine,
     ChatRequest,
     EngineError,
     Finished,
@@ -35,6 +34,7 @@ from cairn.core.engine import (
     Usage,
 )
 from cairn.core.errors import CairnError
+from cairn.core.ports import ChatEngine
 from cairn.core.routing.budget import BudgetPaused
 from cairn.core.routing.dispatch import Dispatcher, Routed, RoutingStopped
 from cairn.core.routing.router import Step

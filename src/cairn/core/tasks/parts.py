@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from cairn.core.engine import ChatEngine, Message, ToolSpec
+from cairn.core.engine import Message, ToolSpec
+from cairn.core.ports import ChatEngine
 from cairn.core.tasks.context import Assembled, Part, fit
 from cairn.core.tasks.events import PlannedStep
 from cairn.core.tasks.options import TaskOptions
