@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cairn.core.errors import PathOutsideWorkspaceError, ReadOnlyFileError, WriteConflictError
 from cairn.core.workspace.documents import content_hash
+from cairn.core.workspace.names import path_parts
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -40,13 +41,7 @@ class LocalFileStore:
         return Path(full)
 
     def _join(self, path: str) -> str:
-        parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
-        if path.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-            raise PathOutsideWorkspaceError(
-                f"'{path}' is outside the workspace: use a path relative to {self.root} "
-                "without '..'"
-            )
-        return os.path.join(self._root_text, *parts)
+        return os.path.join(self._root_text, *path_parts(path))
 
     def real_path(self, path: str) -> str:
         full = self._join(path)

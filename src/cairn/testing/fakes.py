@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from cairn.core.errors import PathOutsideWorkspaceError, WriteConflictError
 from cairn.core.ports import SpendRecord, Urgency
 from cairn.core.workspace.documents import content_hash
+from cairn.core.workspace.names import path_parts
 
 
 def _clean(path: str) -> str:
-    parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
-    if path.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-        raise PathOutsideWorkspaceError(f"'{path}' is outside the workspace")
-    return "/".join(parts)
+    return "/".join(path_parts(path))
 
 
 class MemoryFileStore:

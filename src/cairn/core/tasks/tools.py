@@ -20,6 +20,7 @@ from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash
 from cairn.core.workspace.edit import EditError, update_frontmatter
 from cairn.core.workspace.entities import Workspace
 from cairn.core.workspace.loader import WorkspaceModel
+from cairn.core.workspace.names import path_parts
 
 READ_CHARS = 20_000  # what read_file shows: enough for a long note, small for a context
 READ_BYTES = 4 * MAX_FILE_BYTES  # files larger than this are only partly read
@@ -89,17 +90,7 @@ def clean_path(raw: str) -> str:
     Escapes and hidden paths are refused here, before any file is touched: `.cairn`
     holds Cairn's own state and dot-files (`.env`, `.git`) often hold secrets.
     """
-    parts = [p for p in raw.replace("\\", "/").split("/") if p and p != "."]
-    if (
-        raw.startswith(("/", "\\", "~"))
-        or ".." in parts
-        or (parts and ":" in parts[0])
-        or "\x00" in raw
-    ):
-        raise PathOutsideWorkspaceError(
-            f"'{raw}' is outside the workspace: use a path relative to the workspace folder, "
-            "without '..'"
-        )
+    parts = path_parts(raw)
     if any(p.startswith(".") for p in parts):
         raise ToolError(f"'{raw}' is hidden: Cairn's tools leave hidden files and folders alone")
     return "/".join(parts)
