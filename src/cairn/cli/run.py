@@ -104,8 +104,7 @@ def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
         ToolCalled,
         ToolResult,
     )
-    from cairn.infra.redaction import REDACTOR
-    from cairn.infra.trace import EVENTS_VERSION, event_data
+    from cairn.infra.trace import EVENTS_VERSION, event_data, redacted_line
 
     code = 0
     for event in events:
@@ -115,8 +114,7 @@ def _consume(events: Any, trace: Any, as_json: bool, root: Path) -> int:
         if as_json:
             data = event_data(event)
             if data is not None:
-                record = REDACTOR.redact_data({"v": EVENTS_VERSION, **data})
-                print(json.dumps(record, ensure_ascii=False, default=str), flush=True)
+                print(redacted_line({"v": EVENTS_VERSION, **data}), flush=True)
             if isinstance(event, ApprovalNeeded | PlanApprovalNeeded | QuestionAsked):
                 _answer_headless(event)
             continue
