@@ -34,8 +34,12 @@ def space_of(workspace: Workspace, path: str) -> tuple[str | None, str]:
 
 def is_marked(text: str) -> bool:
     """Whether a file's text carries `sensitive: true` in its frontmatter."""
-    if FRONTMATTER_BOUNDARY.match(text) is None:
+    opening = FRONTMATTER_BOUNDARY.match(text)
+    if opening is None:
         return False
+    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
+    if closing is not None and MARK_KEY not in text[opening.end() : closing.start()]:
+        return False  # no key of that name: no need to parse the YAML (agents.md is long)
     doc, _ = parse_document("", text.encode("utf-8"))
     return doc is not None and doc.frontmatter.get(MARK_KEY) is True
 
