@@ -26,7 +26,7 @@ from cairn.core.workspace.documents import (
     parse_document,
 )
 from cairn.core.workspace.edit import EditError, update_frontmatter
-from cairn.core.workspace.loader import WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace.loader import DiagnosticsChanged, WorkspaceEvent, WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from cairn.infra.watcher import WorkspaceWatcher
 
@@ -267,11 +267,14 @@ def test_cairn_check_reports_a_bomb_in_bounded_time(
 
 
 @pytest.fixture
-def watched(starter: Path) -> Iterator[tuple[WorkspaceModel, list[WorkspaceUpdate]]]:
+def watched(
+    starter: Path,
+) -> Iterator[tuple[WorkspaceModel, list[tuple[WorkspaceEvent, ...]]]]:
     model = WorkspaceModel(LocalFileStore(starter))
     assert not model.load().errors
-    updates: list[WorkspaceUpdate] = []
-    watcher = WorkspaceWatcher(model, starter, updates.append, debounce=0.05)
+    updates: list[tuple[WorkspaceEvent, ...]] = []
+    model.subscribe(updates.append)
+    watcher = WorkspaceWatcher(model, starter, debounce=0.05)
     watcher.start()
     try:
         yield model, updates
@@ -283,7 +286,9 @@ def watched(starter: Path) -> Iterator[tuple[WorkspaceModel, list[WorkspaceUpdat
 @pytest.mark.filterwarnings("ignore:Callback with id .* already exists:RuntimeWarning")
 @pytest.mark.parametrize("shape", SHAPES)
 def test_the_watcher_reports_a_file_edited_into_a_bomb(
-    shape: str, starter: Path, watched: tuple[WorkspaceModel, list[WorkspaceUpdate]]
+    shape: str,
+    starter: Path,
+    watched: tuple[WorkspaceModel, list[tuple[WorkspaceEvent, ...]]],
 ) -> None:
     model, updates = watched
     before = model.workspace
@@ -293,11 +298,13 @@ def test_the_watcher_reports_a_file_edited_into_a_bomb(
 
     found: Diagnostic | None = None
     while found is None and time.monotonic() - started < BOUND:
-        for update in list(updates):
+        for events in list(updates):
             hits = [
                 d
-                for d in update.workspace.diagnostics
-                if d.path == README and d.code == "yaml-too-complex"
+                for event in events
+                if isinstance(event, DiagnosticsChanged)
+                for d in event.for_path(README)
+                if d.code == "yaml-too-complex"
             ]
             found = hits[0] if hits else found
         time.sleep(0.01)

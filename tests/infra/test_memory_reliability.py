@@ -87,7 +87,7 @@ def test_editor_changes_reach_the_index_live(starter: Path) -> None:
             index.update(paths)
             seen.put(paths)
 
-        with WorkspaceWatcher(model, starter, lambda _: None, debounce=0.05, on_paths=follow):
+        with WorkspaceWatcher(model, starter, debounce=0.05, on_paths=follow):
             time.sleep(0.2)
             note = starter / "spaces/team/memory/archive/2026/11/2026-11-20-wifi-1234abcd.md"
             note.parent.mkdir(parents=True)

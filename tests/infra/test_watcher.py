@@ -1,9 +1,10 @@
 """WorkspaceWatcher with real watchdog over a copied starter workspace, and folder refreshes.
 
-Updates are collected through a thread-safe queue. Tests wait for what they expect with a
-deadline (`Updates.wait_for`); where nothing must happen, they wait a few debounce periods
-and then make an external "sentinel" edit, which must be the next thing to arrive: that
-proves the watcher was alive and that nothing else was queued before it.
+The watcher refreshes the model; the tests subscribe to the model and collect each batch
+of events (one per refresh or write) through a thread-safe queue. Tests wait for what they
+expect with a deadline (`Updates.wait_for`); where nothing must happen, they wait a few
+debounce periods and then make an external "sentinel" edit, which must be the next thing
+to arrive: that proves the watcher was alive and that nothing else was queued before it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from cairn.core.workspace.diagnostics import Severity
 from cairn.core.workspace.entities import Workspace
-from cairn.core.workspace.loader import Change, WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace.loader import (
+    EntityChanged,
+    EntityEvent,
+    WorkspaceEvent,
+    WorkspaceModel,
+    WorkspaceUpdate,
+)
 from cairn.infra.files import LocalFileStore
 from cairn.infra.watcher import WorkspaceWatcher
 
@@ -56,7 +64,7 @@ when: "Before anything is sent."
 Read it twice and say what is unclear.
 """
 
-Predicate = Callable[[list[WorkspaceUpdate]], bool]
+Predicate = Callable[[list["Batch"]], bool]
 
 # watchdog's inotify backend warns when a folder created by copytree is watched twice
 # (once from its creation event, once from the parent's scan); it is harmless.
@@ -66,19 +74,34 @@ pytestmark = pytest.mark.filterwarnings("ignore:Callback with id .* already exis
 # --- helpers ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Batch:
+    """The events a model subscriber received for one refresh or write."""
+
+    events: tuple[WorkspaceEvent, ...]
+
+    @property
+    def changes(self) -> tuple[EntityEvent, ...]:
+        return tuple(e for e in self.events if isinstance(e, EntityEvent))
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.events[0].workspace
+
+
 class Updates:
-    """Thread-safe collector for watcher updates, with deadline-based waiting."""
+    """Thread-safe collector of a model subscriber's batches, with deadline-based waiting."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[WorkspaceUpdate] = queue.Queue()
-        self.seen: list[WorkspaceUpdate] = []
-        self.arrivals: queue.Queue[float] = queue.Queue()  # monotonic time of each update
+        self._queue: queue.Queue[Batch] = queue.Queue()
+        self.seen: list[Batch] = []
+        self.arrivals: queue.Queue[float] = queue.Queue()  # monotonic time of each batch
 
-    def __call__(self, update: WorkspaceUpdate) -> None:
+    def __call__(self, events: tuple[WorkspaceEvent, ...]) -> None:
         self.arrivals.put(time.monotonic())
-        self._queue.put(update)
+        self._queue.put(Batch(events))
 
-    def wait_for(self, predicate: Predicate, timeout: float = TIMEOUT) -> list[WorkspaceUpdate]:
+    def wait_for(self, predicate: Predicate, timeout: float = TIMEOUT) -> list[Batch]:
         """Collect until `predicate(all updates seen so far)` holds; fail after `timeout`."""
         deadline = time.monotonic() + timeout
         while not predicate(self.seen):
@@ -91,10 +114,10 @@ class Updates:
                 continue
         return self.seen
 
-    def collect_for(self, seconds: float) -> list[WorkspaceUpdate]:
+    def collect_for(self, seconds: float) -> list[Batch]:
         """Whatever arrives within `seconds` (used to prove that nothing more comes)."""
         deadline = time.monotonic() + seconds
-        fresh: list[WorkspaceUpdate] = []
+        fresh: list[Batch] = []
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 fresh.append(self._queue.get(timeout=remaining))
@@ -112,21 +135,21 @@ class Updates:
         return self.seen[-1].workspace
 
 
-def describe(updates: list[WorkspaceUpdate]) -> list[list[tuple[str, str, str, str]]]:
+def describe(updates: list[Batch]) -> list[list[tuple[str, str, str, str]]]:
     return [[(c.kind, c.what, c.name, c.origin) for c in u.changes] for u in updates]
 
 
 def has(*expected: tuple[str, str, str]) -> Predicate:
     """Predicate: every expected (kind, what, name) change has arrived in some update."""
 
-    def check(updates: list[WorkspaceUpdate]) -> bool:
+    def check(updates: list[Batch]) -> bool:
         got = {(c.kind, c.what, c.name) for u in updates for c in u.changes}
         return set(expected) <= got
 
     return check
 
 
-def entity_changes(update: WorkspaceUpdate) -> set[tuple[str, str, str]]:
+def entity_changes(update: WorkspaceUpdate | Batch) -> set[tuple[str, str, str]]:
     return {(c.kind, c.what, c.name) for c in update.changes if c.what != "file"}
 
 
@@ -152,12 +175,13 @@ def model(root: Path) -> WorkspaceModel:
 
 @pytest.fixture
 def watch(model: WorkspaceModel, root: Path) -> Iterator[Callable[..., Updates]]:
-    """Start a watcher (once per test) and stop it at the end, whatever happens."""
+    """Subscribe to the model and start a watcher (once per test); stop both at the end."""
     started: list[WorkspaceWatcher] = []
 
     def start(debounce: float = DEBOUNCE, **options: float) -> Updates:
         updates = Updates()
-        watcher = WorkspaceWatcher(model, root, updates, debounce=debounce, **options)
+        model.subscribe(updates)
+        watcher = WorkspaceWatcher(model, root, debounce=debounce, **options)
         watcher.start()
         started.append(watcher)
         return updates
@@ -206,8 +230,8 @@ def test_editing_a_skill_in_place_gives_one_modified_update(
     update = updates.seen[0]
     assert entity_changes(update) == {("modified", "skill", "morning-brief")}
     change = next(c for c in update.changes if c.what == "skill")
-    assert change == Change(
-        "modified", "skill", "morning-brief", "skills/morning-brief/SKILL.md", "external"
+    assert change == EntityChanged(
+        "skill", "morning-brief", "skills/morning-brief/SKILL.md", "external", model.workspace
     )
     assert update.workspace.skills["morning-brief"].body.endswith("One more pitfall.\n")
     assert model.workspace is update.workspace
@@ -330,7 +354,7 @@ def test_a_whole_new_space_folder_copied_in_is_added(
 
     shutil.copytree(incoming, root / "spaces" / "research")
 
-    def complete(seen: list[WorkspaceUpdate]) -> bool:
+    def complete(seen: list[Batch]) -> bool:
         if not has(("added", "space", "research"), ("added", "skill", "research/triage"))(seen):
             return False
         space = seen[-1].workspace.spaces.get("research")
@@ -358,7 +382,7 @@ def test_a_whole_new_skill_folder_with_resources_is_added(
 
     shutil.copytree(incoming, root / "skills" / "summarise")
 
-    def complete(seen: list[WorkspaceUpdate]) -> bool:
+    def complete(seen: list[Batch]) -> bool:
         skill = seen[-1].workspace.skills.get("summarise") if seen else None
         return skill is not None and skill.resources.scripts == (
             "skills/summarise/scripts/count.py",
@@ -390,7 +414,7 @@ def test_a_burst_of_writes_ends_with_the_final_content(
     path = root / "skills" / "inbox-scan" / "SKILL.md"
     final = burst(path, 20, 0.0)
 
-    def settled(seen: list[WorkspaceUpdate]) -> bool:
+    def settled(seen: list[Batch]) -> bool:
         skill = seen[-1].workspace.skills.get("inbox-scan") if seen else None
         return skill is not None and skill.body.endswith("Burst edit 19.\n")
 
@@ -414,7 +438,7 @@ def test_a_burst_of_writes_is_debounced_into_one_update(
     updates = watch(debounce=0.25)
     burst(root / "skills" / "inbox-scan" / "SKILL.md", 20, 0.005)
 
-    def settled(seen: list[WorkspaceUpdate]) -> bool:
+    def settled(seen: list[Batch]) -> bool:
         skill = seen[-1].workspace.skills.get("inbox-scan") if seen else None
         return skill is not None and skill.body.endswith("Burst edit 19.\n")
 
@@ -437,7 +461,7 @@ def test_a_steady_stream_of_writes_still_flushes_after_max_delay(
         time.sleep(0.02)  # pacing the writer, not waiting for a result
     stream_ended = time.monotonic()
 
-    def settled(seen: list[WorkspaceUpdate]) -> bool:
+    def settled(seen: list[Batch]) -> bool:
         skill = seen[-1].workspace.skills.get("inbox-scan") if seen else None
         return skill is not None and skill.body.endswith("Stream edit 59.\n")
 
@@ -465,8 +489,15 @@ def test_cairns_own_write_is_not_echoed_back(
     assert "cairn-lens" in model.workspace.operators
     assert (root / skill.path).read_text(encoding="utf-8") == text
 
-    assert updates.collect_for(QUIET) == []  # the watcher's events found nothing new
-    sentinel(root, updates, 0)  # and it is alive: an external edit right after does arrive
+    # Subscribers heard of each write once, at once, as Cairn's own ...
+    own_batches = updates.collect_for(QUIET)
+    assert [entity_changes(b) for b in own_batches] == [
+        entity_changes(own),
+        entity_changes(created),
+    ], describe(own_batches)
+    assert {c.origin for b in own_batches for c in b.changes} == {"cairn"}
+    # ... and the watcher's events for those writes found nothing new.
+    sentinel(root, updates, 2)  # it is alive: an external edit right after does arrive
     assert model.workspace.skills["draft-a-reply"].body.endswith("Written by Cairn.\n")
     assert "cairn-lens" in updates.latest.operators
 
@@ -500,8 +531,9 @@ def test_cairns_own_write_is_not_echoed_next_to_an_unreadable_file(
 
     model.write(operator.path, text, base_hash=operator.content_hash)
 
-    updates.collect_for(QUIET)
-    sentinel(root, updates, 0)  # nothing but the sentinel may have arrived
+    own = updates.collect_for(QUIET)
+    assert [{c.origin for c in b.changes} for b in own] == [{"cairn"}], describe(own)
+    sentinel(root, updates, 1)  # nothing but the write and the sentinel may have arrived
 
 
 # --- broken files and ignored files ----------------------------------------------------------
@@ -596,14 +628,15 @@ def test_a_failing_listener_does_not_stop_the_watcher(root: Path, model: Workspa
     updates = Updates()
     first = threading.Event()
 
-    def listener(update: WorkspaceUpdate) -> None:
+    def listener(events: tuple[WorkspaceEvent, ...]) -> None:
         if not first.is_set():
             first.set()
             raise RuntimeError("a listener bug")
-        updates(update)
+        updates(events)
 
     path = root / "operators" / "security-reviewer.md"
-    with WorkspaceWatcher(model, root, listener, debounce=DEBOUNCE):
+    model.subscribe(listener)
+    with WorkspaceWatcher(model, root, debounce=DEBOUNCE):
         edit(path, "\nFirst.\n")
         assert first.wait(TIMEOUT), "the first update never reached the listener"
         edit(path, "\nSecond.\n")

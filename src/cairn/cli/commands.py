@@ -13,7 +13,7 @@ from typing import Any
 from cairn.core.errors import WorkspaceNotFoundError
 from cairn.core.workspace.diagnostics import Diagnostic
 from cairn.core.workspace.entities import Workspace
-from cairn.core.workspace.loader import WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace.loader import EntityEvent, WorkspaceEvent, WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from cairn.infra.starter import copy_starter, looks_like_workspace
 
@@ -193,27 +193,31 @@ def run_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(update: WorkspaceUpdate, as_json: bool) -> None:
-    changed = {c.path for c in update.changes}
-    diagnostics: list[Diagnostic] = [d for d in update.workspace.diagnostics if d.path in changed]
+def _report(events: tuple[WorkspaceEvent, ...], as_json: bool) -> None:
+    changes = [e for e in events if isinstance(e, EntityEvent)]
+    if not changes:
+        return
+    workspace = changes[0].workspace
+    changed = {c.path for c in changes}
+    diagnostics: list[Diagnostic] = [d for d in workspace.diagnostics if d.path in changed]
     if as_json:
         _emit(
             {
                 "time": datetime.now().astimezone().isoformat(timespec="seconds"),
                 "changes": [
                     {"kind": c.kind, "what": c.what, "name": c.name, "path": c.path}
-                    for c in update.changes
+                    for c in changes
                 ],
                 "diagnostics": [d.to_json() for d in diagnostics],
             }
         )
     else:
         stamp = datetime.now().strftime("%H:%M:%S")
-        for change in update.changes:
+        for change in changes:
             if change.what != "file":
                 print(f"{stamp} {change.kind:<8} {change.what} {change.name}  ({change.path})")
-        if not any(c.what != "file" for c in update.changes):
-            for change in update.changes:
+        if not any(c.what != "file" for c in changes):
+            for change in changes:
                 print(f"{stamp} {change.kind:<8} {change.path}")
         for diagnostic in diagnostics:
             print(f"{stamp} {diagnostic.format()}")
@@ -225,30 +229,29 @@ def run_watch(args: argparse.Namespace) -> int:
 
     root, model = _open(args.dir)
     workspace = model.workspace
-    if not args.json:
-        print(
-            f"watching {root.resolve()}: {_count(len(workspace.files), 'file')}, "
-            f"{_count(len(workspace.errors), 'error')}, "
-            f"{_count(len(workspace.warnings), 'warning')} (Ctrl-C to stop)"
-        )
-    else:
-        _emit(
-            {
-                "watching": str(root.resolve()),
-                "files": len(workspace.files),
-                "errors": len(workspace.errors),
-                "warnings": len(workspace.warnings),
-            }
-        )
-    sys.stdout.flush()
     from cairn.infra.memory_index import MemoryIndex
 
     with MemoryIndex(root) as index:
         index.repair()  # hand edits made while nothing was watching
-        watcher = WorkspaceWatcher(
-            model, root, lambda update: _report(update, args.json), on_paths=index.update
-        )
-        with watcher:
+        subscription = model.subscribe(lambda events: _report(events, args.json))
+        with subscription, WorkspaceWatcher(model, root, on_paths=index.update):
+            # Announced only now that the watcher runs: an edit made after this line is seen.
+            if not args.json:
+                print(
+                    f"watching {root.resolve()}: {_count(len(workspace.files), 'file')}, "
+                    f"{_count(len(workspace.errors), 'error')}, "
+                    f"{_count(len(workspace.warnings), 'warning')} (Ctrl-C to stop)"
+                )
+            else:
+                _emit(
+                    {
+                        "watching": str(root.resolve()),
+                        "files": len(workspace.files),
+                        "errors": len(workspace.errors),
+                        "warnings": len(workspace.warnings),
+                    }
+                )
+            sys.stdout.flush()
             try:
                 while True:
                     time.sleep(0.5)

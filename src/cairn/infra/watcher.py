@@ -6,6 +6,10 @@ collects every path an event mentions (source and destination, and their folders
 folder events) and, once the burst has been quiet for `debounce` seconds, asks the model
 to refresh those paths. The model compares content hashes, so a burst that ends with
 the same bytes, or Cairn's own write, produces no update.
+
+The watcher only keeps the model current; whoever wants to hear about the changes
+subscribes to the model (`WorkspaceModel.subscribe`), which also announces Cairn's own
+writes, once, marked `origin="cairn"`.
 """
 
 from __future__ import annotations
@@ -20,19 +24,22 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from cairn.core.workspace.loader import WorkspaceModel, WorkspaceUpdate
+from cairn.core.workspace.loader import WorkspaceModel
 
 log = logging.getLogger(__name__)
 
 
 class WorkspaceWatcher:
-    """Watch a workspace folder and call `on_update` with each non-empty update."""
+    """Watch a workspace folder and refresh the model with what changed on disk.
+
+    The model delivers the resulting events to its subscribers (on this watcher's flush
+    thread); `on_paths` hears every changed path of a batch, model file or not.
+    """
 
     def __init__(
         self,
         model: WorkspaceModel,
         root: str | os.PathLike[str],
-        on_update: Callable[[WorkspaceUpdate], None],
         *,
         debounce: float = 0.15,
         max_delay: float = 2.0,
@@ -40,7 +47,6 @@ class WorkspaceWatcher:
     ) -> None:
         self._model = model
         self._root = Path(root).resolve()
-        self._on_update = on_update
         # Every changed path of a batch, model file or not (the memory index follows
         # topic files and archive notes this way).
         self._on_paths = on_paths
@@ -132,15 +138,9 @@ class WorkspaceWatcher:
             except Exception:
                 log.exception("a path listener failed")
         try:
-            update = self._model.refresh(sorted(paths))
+            self._model.refresh(sorted(paths))  # subscribers hear of it from the model
         except Exception:  # the watcher must outlive any one bad refresh
             log.exception("refreshing %s failed", sorted(paths))
-            return
-        if update.changes:
-            try:
-                self._on_update(update)
-            except Exception:
-                log.exception("a workspace update listener failed")
 
 
 def _hidden(path: str) -> bool:

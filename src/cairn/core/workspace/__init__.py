@@ -12,6 +12,14 @@ from cairn.core.workspace.diagnostics import Diagnostic, Severity
 from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
 from cairn.core.workspace.edit import EditError, update_frontmatter
 from cairn.core.workspace.entities import Agents, Automation, Operator, Skill, Space, Workspace
+from cairn.core.workspace.events import (
+    DiagnosticsChanged,
+    EntityAdded,
+    EntityChanged,
+    EntityRemoved,
+    Subscription,
+    WorkspaceEvent,
+)
 from cairn.core.workspace.loader import Change, WorkspaceModel, WorkspaceUpdate
 from cairn.core.workspace.schema import AgentsPolicy, ModelSpec
 
@@ -22,13 +30,19 @@ __all__ = [
     "Automation",
     "Change",
     "Diagnostic",
+    "DiagnosticsChanged",
     "EditError",
+    "EntityAdded",
+    "EntityChanged",
+    "EntityRemoved",
     "ModelSpec",
     "Operator",
     "Severity",
     "Skill",
     "Space",
+    "Subscription",
     "Workspace",
+    "WorkspaceEvent",
     "WorkspaceModel",
     "WorkspaceUpdate",
     "content_hash",

@@ -4,33 +4,44 @@
 paths it is given (files or folders), re-parses a file only when its bytes changed, and
 re-assembles the immutable `Workspace` from the cache: cross-file checks run on every
 assembly, parsing does not.
+
+Every refresh, write or delete that changes something is also announced to the model's
+subscribers as one batch of typed events (`EntityAdded`, `EntityChanged`, `EntityRemoved`,
+`DiagnosticsChanged`); see `WorkspaceModel.subscribe`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
+import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
-from types import MappingProxyType
-from typing import Literal
+from collections import deque
+from collections.abc import Iterable
 
 from cairn.core.errors import CairnError
 from cairn.core.ports import FileStore
-from cairn.core.workspace.diagnostics import Diagnostic, error, info, warning
+from cairn.core.workspace.assembly import assemble, no_gc_pauses, precedence
 from cairn.core.workspace.documents import MAX_FILE_BYTES
 from cairn.core.workspace.entities import (
-    Agents,
-    Automation,
-    Operator,
-    Skill,
-    SkillResources,
-    Space,
     Workspace,
 )
+from cairn.core.workspace.events import (
+    Change,
+    ChangeKind,
+    DiagnosticsChanged,
+    EntityAdded,
+    EntityChanged,
+    EntityEvent,
+    EntityKind,
+    EntityRemoved,
+    Origin,
+    Subscription,
+    WorkspaceEvent,
+    WorkspaceListener,
+    WorkspaceUpdate,
+    diff,
+    events_for,
+)
 from cairn.core.workspace.parsing import (
-    RESOURCE_FOLDERS,
     ParsedFile,
     classify,
     may_hold_model_files,
@@ -38,28 +49,32 @@ from cairn.core.workspace.parsing import (
     unreadable,
 )
 
-ChangeKind = Literal["added", "modified", "removed"]
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "DiagnosticsChanged",
+    "EntityAdded",
+    "EntityChanged",
+    "EntityEvent",
+    "EntityKind",
+    "EntityRemoved",
+    "Origin",
+    "Subscription",
+    "WorkspaceEvent",
+    "WorkspaceListener",
+    "WorkspaceModel",
+    "WorkspaceUpdate",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One thing that changed in the model: a file, or the object it defines."""
-
-    kind: ChangeKind
-    what: str  # "file", "agents", "space", "skill", "operator", "automation"
-    name: str  # the path for files, the object's name otherwise (space skills: "space/name")
-    path: str
-    origin: Literal["external", "cairn"] = "external"
-
-
-@dataclass(frozen=True, slots=True)
-class WorkspaceUpdate:
-    workspace: Workspace
-    changes: tuple[Change, ...]
+log = logging.getLogger(__name__)
 
 
 class WorkspaceModel:
-    """The live workspace: load once, then refresh paths as they change. Thread-safe."""
+    """The live workspace: load once, then refresh paths as they change. Thread-safe.
+
+    Subscribers hear about every change that `refresh`, `write` and `delete` make (not
+    about `load`, which starts over: load first, then subscribe).
+    """
 
     def __init__(self, store: FileStore) -> None:
         self._store = store
@@ -68,6 +83,58 @@ class WorkspaceModel:
         self._resources: dict[str, set[str]] = {}  # SKILL.md path -> bundled files
         self._order: list[str] | None = None  # parsed paths by precedence; None: re-sort
         self._workspace = assemble({}, {})
+        # Replaced, never mutated, under _subscribers_lock: delivery iterates a snapshot.
+        self._subscriptions: tuple[Subscription, ...] = ()
+        self._subscribers_lock = threading.Lock()
+        self._undelivered: deque[tuple[WorkspaceEvent, ...]] = deque()
+        self._delivering = False
+
+    def subscribe(self, listener: WorkspaceListener) -> Subscription:
+        """Call `listener` with the events of each change to the model, from now on.
+
+        A listener gets one tuple per refresh, write or delete that changed something:
+        the file and object events in order, then `DiagnosticsChanged` if diagnostics
+        moved. It runs on the thread that made the change, while the model is locked:
+        batches arrive in order and `event.workspace` is current, but a slow listener
+        holds up the model, so hand heavy work to another thread. A listener that raises
+        is logged and skipped; the others and the model carry on. Subscribing and
+        unsubscribing are safe from any thread, also during a delivery.
+        """
+        subscription = Subscription(listener, self._remove)
+        with self._subscribers_lock:
+            self._subscriptions = (*self._subscriptions, subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop a subscription: its listener gets no batch that starts after this returns."""
+        subscription.unsubscribe()
+
+    def _remove(self, subscription: Subscription) -> None:
+        with self._subscribers_lock:
+            self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)
+
+    def _emit(self, update: WorkspaceUpdate, before: Workspace, origin: Origin) -> None:
+        # Called with self._lock held, so one thread delivers at a time. A listener that
+        # changes the model from inside its call queues that batch behind the current one,
+        # so every listener sees the batches in the order they happened.
+        if not self._subscriptions:
+            return
+        self._undelivered.append(events_for(update, before, origin))
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._undelivered:
+                events = self._undelivered.popleft()
+                for subscription in self._subscriptions:  # a snapshot: the tuple is immutable
+                    if not subscription.active:
+                        continue
+                    try:
+                        subscription.listener(events)
+                    except Exception:
+                        log.exception("workspace listener %r failed", subscription.listener)
+        finally:
+            self._delivering = False
 
     @property
     def workspace(self) -> Workspace:
@@ -79,7 +146,7 @@ class WorkspaceModel:
 
     def load(self) -> Workspace:
         """Read the whole workspace from scratch."""
-        with self._lock, _no_gc_pauses():
+        with self._lock, no_gc_pauses():
             self._parsed.clear()
             self._resources.clear()
             for path in sorted(self._discover("")):
@@ -92,10 +159,11 @@ class WorkspaceModel:
             self._workspace = assemble(self._parsed, self._resources, self._ordered())
             return self._workspace
 
-    def refresh(
-        self, paths: Iterable[str], origin: Literal["external", "cairn"] = "external"
-    ) -> WorkspaceUpdate:
-        """Bring the given files or folders up to date (added, changed, deleted or moved)."""
+    def refresh(self, paths: Iterable[str], origin: Origin = "external") -> WorkspaceUpdate:
+        """Bring the given files or folders up to date (added, changed, deleted or moved).
+
+        A non-empty update is also delivered to the subscribers before this returns.
+        """
         with self._lock:
             candidates: set[str] = set()
             for raw_path in paths:
@@ -117,7 +185,9 @@ class WorkspaceModel:
             old = self._workspace
             self._workspace = assemble(self._parsed, self._resources, self._ordered())
             entity_changes = diff(old, self._workspace, origin)
-            return WorkspaceUpdate(self._workspace, (*file_changes, *entity_changes))
+            update = WorkspaceUpdate(self._workspace, (*file_changes, *entity_changes))
+            self._emit(update, old, origin)
+            return update
 
     def write(self, path: str, text: str, base_hash: str | None) -> WorkspaceUpdate:
         """Write a file atomically (refused on conflict) and fold it into the model at once.
@@ -166,7 +236,7 @@ class WorkspaceModel:
         visit("")
         return found
 
-    def _update(self, path: str, origin: Literal["external", "cairn"]) -> Change | None:
+    def _update(self, path: str, origin: Origin) -> Change | None:
         role = classify(path)
         if role is None:
             return None
@@ -213,287 +283,3 @@ class WorkspaceModel:
             return True
         self._parsed[path] = parse_file(path, role, raw)
         return True
-
-
-@contextlib.contextmanager
-def _no_gc_pauses() -> Iterator[None]:
-    # A full load allocates many long-lived objects and no cycles worth collecting;
-    # pausing the cyclic collector meanwhile saves roughly a tenth of the time.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-# --- assembly: from parsed files to one Workspace ---------------------------------------------
-
-
-def assemble(
-    parsed: Mapping[str, ParsedFile],
-    resources: Mapping[str, set[str]],
-    order: Iterable[str] | None = None,
-) -> Workspace:
-    """Build the immutable Workspace and run the checks that span files.
-
-    `order` is `parsed`'s keys sorted by `precedence`, when the caller keeps it sorted.
-    """
-    problems: list[Diagnostic] = []
-    agents: Agents | None = None
-    spaces: dict[str, Space] = {}
-    skills: dict[str | None, dict[str, Skill]] = {}
-    operators: dict[str | None, dict[str, Operator]] = {}
-    automations: dict[str, Automation] = {}
-
-    for path in order if order is not None else sorted(parsed, key=precedence):
-        item = parsed[path]
-        problems.extend(item.diagnostics)
-        entity = item.entity
-        if isinstance(entity, Agents):
-            if agents is None:
-                agents = entity
-            else:
-                problems.append(
-                    warning(
-                        path,
-                        "duplicate-agents",
-                        f"both {agents.path} and {path} exist; {path} is ignored",
-                        "merge them into one file and delete the other",
-                    )
-                )
-        elif isinstance(entity, Space):
-            if entity.name in spaces:
-                problems.append(
-                    warning(
-                        path,
-                        "duplicate-space",
-                        f"space '{entity.name}' has two readme files; "
-                        f"{spaces[entity.name].path} is used",
-                        "keep only one of readme.md and README.md",
-                    )
-                )
-            else:
-                spaces[entity.name] = entity
-        elif isinstance(entity, Skill):
-            _add_unique(skills.setdefault(entity.space, {}), entity, "skill", problems)
-        elif isinstance(entity, Operator):
-            _add_unique(operators.setdefault(entity.space, {}), entity, "operator", problems)
-        elif isinstance(entity, Automation):
-            automations[entity.name] = entity
-
-    for by_name in skills.values():
-        for name, skill in by_name.items():
-            if skill.folder and resources.get(skill.path):
-                by_name[name] = replace(skill, resources=_resources(skill, resources))
-
-    for space_name in sorted(n for n in set(skills) | set(operators) if n is not None):
-        if space_name not in spaces:
-            strays: list[Skill | Operator] = [
-                *skills.get(space_name, {}).values(),
-                *operators.get(space_name, {}).values(),
-            ]
-            problems.append(
-                warning(
-                    strays[0].path,
-                    "space-without-readme",
-                    f"folder spaces/{space_name} has skills or operators but no readme.md, "
-                    "so they are not loaded",
-                    f"create spaces/{space_name}/readme.md with a description and a scope",
-                )
-            )
-            continue
-        own_skills = skills.get(space_name, {})
-        for name, skill in own_skills.items():
-            if name in skills.get(None, {}):
-                problems.append(
-                    info(
-                        skill.path,
-                        "skill-shadows",
-                        f"space skill '{name}' takes precedence over the workspace "
-                        "skill of the same name in this space",
-                        "nothing to do if that is intended; rename one otherwise",
-                    )
-                )
-        spaces[space_name] = replace(
-            spaces[space_name],
-            skills=MappingProxyType(own_skills),
-            operators=MappingProxyType(operators.get(space_name, {})),
-        )
-
-    workspace = Workspace(
-        agents=agents,
-        spaces=MappingProxyType(spaces),
-        skills=MappingProxyType(skills.get(None, {})),
-        operators=MappingProxyType(operators.get(None, {})),
-        automations=MappingProxyType(automations),
-        diagnostics=(),
-        files=frozenset(parsed),
-    )
-    problems.extend(_check_references(workspace, parsed))
-    if agents is None and parsed:
-        problems.append(
-            warning(
-                "agents.md",
-                "missing-agents",
-                "the workspace has no agents.md, so there are no instructions and no model policy",
-                "create agents.md (cairn init writes a starter one)",
-            )
-        )
-    problems.sort(key=lambda d: (d.path, d.line or 0, d.code))
-    return replace(workspace, diagnostics=tuple(problems))
-
-
-def precedence(path: str) -> tuple[int, str]:
-    # Folder skills and operators win over single files of the same name, and the
-    # lowercase spelling over the uppercase one: sort them first.
-    preferred = path.endswith(("/SKILL.md", "/OPERATOR.md", "agents.md", "/readme.md"))
-    return (0 if preferred else 1, path)
-
-
-def _add_unique(
-    by_name: dict[str, Skill] | dict[str, Operator],
-    entity: Skill | Operator,
-    what: str,
-    problems: list[Diagnostic],
-) -> None:
-    existing = by_name.get(entity.name)
-    if existing is None:
-        by_name[entity.name] = entity  # type: ignore[assignment]
-        return
-    problems.append(
-        error(
-            entity.path,
-            f"duplicate-{what}",
-            f"{what} '{entity.name}' is already defined by {existing.path}; this file is ignored",
-            "rename one of them or delete the duplicate",
-        )
-    )
-
-
-def _resources(skill: Skill, resources: Mapping[str, set[str]]) -> SkillResources:
-    files = sorted(resources.get(skill.path, ()))
-    prefix = f"{skill.folder}/"
-    grouped: dict[str, list[str]] = {name: [] for name in (*RESOURCE_FOLDERS, "other")}
-    for path in files:
-        top = path[len(prefix) :].split("/", 1)[0]
-        grouped[top if top in RESOURCE_FOLDERS and "/" in path[len(prefix) :] else "other"].append(
-            path
-        )
-    return SkillResources(
-        scripts=tuple(grouped["scripts"]),
-        references=tuple(grouped["references"]),
-        assets=tuple(grouped["assets"]),
-        other=tuple(grouped["other"]),
-    )
-
-
-def _check_references(workspace: Workspace, parsed: Mapping[str, ParsedFile]) -> list[Diagnostic]:
-    problems: list[Diagnostic] = []
-    roles = workspace.agents.policy.roles if workspace.agents else {}
-
-    def line(path: str, key: tuple[str | int, ...]) -> int | None:
-        doc = parsed[path].document
-        return doc.line_of(key) if doc else None
-
-    def check_routing(path: str, routing: Mapping[str, str]) -> None:
-        for kind, role in routing.items():
-            if role not in roles:
-                problems.append(
-                    error(
-                        path,
-                        "unknown-role",
-                        f"routing override sends '{kind}' to role '{role}', which "
-                        "agents.md does not define",
-                        f"use one of: {', '.join(roles) or 'no roles defined yet'}",
-                        line(path, ("routing", kind)),
-                    )
-                )
-
-    for space in workspace.spaces.values():
-        check_routing(space.path, space.meta.routing)
-    for auto in workspace.automations.values():
-        check_routing(auto.path, auto.meta.routing)
-        meta = auto.meta
-        if meta.space not in workspace.spaces:
-            problems.append(
-                error(
-                    auto.path,
-                    "unknown-space",
-                    f"automation runs in space '{meta.space}', which does not exist",
-                    f"create spaces/{meta.space}/readme.md or use one of: "
-                    f"{', '.join(workspace.spaces) or 'no spaces yet'}",
-                    line(auto.path, ("space",)),
-                )
-            )
-            continue
-        if meta.skill and workspace.find_skill(meta.skill, meta.space) is None:
-            problems.append(
-                error(
-                    auto.path,
-                    "unknown-skill",
-                    f"automation uses skill '{meta.skill}', which is not in the "
-                    f"workspace or in space '{meta.space}'",
-                    "fix the name or add the skill",
-                    line(auto.path, ("skill",)),
-                )
-            )
-        if meta.operator and workspace.find_operator(meta.operator, meta.space) is None:
-            problems.append(
-                error(
-                    auto.path,
-                    "unknown-operator",
-                    f"automation uses operator '{meta.operator}', which is not in "
-                    f"the workspace or in space '{meta.space}'",
-                    "fix the name or add the operator",
-                    line(auto.path, ("operator",)),
-                )
-            )
-    return problems
-
-
-def diff(
-    old: Workspace, new: Workspace, origin: Literal["external", "cairn"] = "external"
-) -> list[Change]:
-    """What objects were added, modified or removed between two workspaces."""
-    changes: list[Change] = []
-
-    def compare(what: str, before: Mapping[str, object], after: Mapping[str, object]) -> None:
-        for name in sorted(set(before) | set(after)):
-            a, b = before.get(name), after.get(name)
-            if a is b:
-                continue
-            if a is None and b is not None:
-                changes.append(Change("added", what, name, _path(b), origin))
-            elif b is None and a is not None:
-                changes.append(Change("removed", what, name, _path(a), origin))
-            elif a is not None and b is not None and _hash(a) != _hash(b):
-                changes.append(Change("modified", what, name, _path(b), origin))
-
-    compare(
-        "agents",
-        {"agents": old.agents} if old.agents else {},
-        {"agents": new.agents} if new.agents else {},
-    )
-    compare("space", old.spaces, new.spaces)
-    compare("skill", _all(old, "skills"), _all(new, "skills"))
-    compare("operator", _all(old, "operators"), _all(new, "operators"))
-    compare("automation", old.automations, new.automations)
-    return changes
-
-
-def _all(workspace: Workspace, attribute: str) -> dict[str, object]:
-    merged: dict[str, object] = dict(getattr(workspace, attribute))
-    for space in workspace.spaces.values():
-        merged.update({f"{space.name}/{k}": v for k, v in getattr(space, attribute).items()})
-    return merged
-
-
-def _path(entity: object) -> str:
-    return str(getattr(entity, "path", ""))
-
-
-def _hash(entity: object) -> object:
-    # Skills also change when their bundled files do.
-    return (getattr(entity, "content_hash", None), getattr(entity, "resources", None))
