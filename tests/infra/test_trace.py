@@ -43,3 +43,15 @@ def test_whole_line_redaction_removes_at_least_what_redacting_each_string_does()
     for secret in SECRETS:
         assert (secret in whole) <= (secret in per_string)
     assert "plain words here" in whole
+
+
+def test_secrets_quoted_inside_a_string_are_redacted() -> None:
+    record = {
+        "output": '{"apiKey": "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA0a9"}'
+        ' and "password": "hunter2-Secret"',
+        "env": 'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+    }
+    line = redacted_line(record)
+    assert json.loads(line)
+    for secret in ("Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA0a9", "hunter2-Secret", "bPxRfiCYEXAMPLEKEY"):
+        assert secret not in line, secret

@@ -102,6 +102,8 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """`text` with every registered secret and every key-shaped string replaced."""
+        if len(text) < MIN_SECRET_LENGTH:
+            return text  # too short to hold any secret Cairn registers or recognises
         snapshot = self._snapshot
         if snapshot.pattern is not None:
             labels = snapshot.labels

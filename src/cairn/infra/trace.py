@@ -83,18 +83,11 @@ class TraceWriter:
 
 
 def redacted_line(record: dict[str, Any]) -> str:
-    """`record` as one line of JSON with every secret redacted.
+    """`record` as one line of JSON with every string in it redacted.
 
-    The serialised line is redacted in one pass (the redactor knows secrets' JSON-escaped
-    forms, and its patterns never span a quote), many times faster than redacting each
-    string; should a replacement ever leave the line unreadable, each string is redacted
-    on its own instead."""
-    line = REDACTOR.redact(json.dumps(record, ensure_ascii=False, default=str))
-    try:
-        json.loads(line)
-    except ValueError:
-        line = json.dumps(REDACTOR.redact_data(record), ensure_ascii=False, default=str)
-    return line
+    Each string is redacted before serialising: once JSON escapes a string's quotes, a
+    pattern such as `"apiKey": "…"` inside it would no longer match the escaped text."""
+    return json.dumps(REDACTOR.redact_data(record), ensure_ascii=False, default=str)
 
 
 EVENTS_VERSION = 1

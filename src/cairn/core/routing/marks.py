@@ -32,16 +32,30 @@ def space_of(workspace: Workspace, path: str) -> tuple[str | None, str]:
     return None, WORKSPACE_SCOPE
 
 
+_NOT_MARKED = frozenset({"false", "no", "off", "0", ""})
+
+
 def is_marked(text: str) -> bool:
-    """Whether a file's text carries `sensitive: true` in its frontmatter."""
+    """Whether a file's text carries the `sensitive` mark in its frontmatter.
+
+    It fails closed: a `sensitive` key whose value is not plainly false ("false", "no",
+    "off", 0, empty) marks the file, and so does frontmatter that names the key but does
+    not parse. Only the frontmatter is read, so a file's size or body never hides a mark."""
+    text = text.removeprefix("\ufeff")
     opening = FRONTMATTER_BOUNDARY.match(text)
     if opening is None:
         return False
     closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
-    if closing is not None and MARK_KEY not in text[opening.end() : closing.start()]:
+    head = text[opening.end() : closing.start()] if closing else text[opening.end() :]
+    if MARK_KEY not in head:
         return False  # no key of that name: no need to parse the YAML (agents.md is long)
-    doc, _ = parse_document("", text.encode("utf-8"))
-    return doc is not None and doc.frontmatter.get(MARK_KEY) is True
+    doc, _ = parse_document("", text[: closing.end()].encode("utf-8")) if closing else (None, [])
+    if doc is None:
+        return True  # the key is there but the YAML is broken: treat it as marked
+    value = doc.frontmatter.get(MARK_KEY)
+    if value is None and MARK_KEY not in doc.frontmatter:
+        return False  # the word appears, but not as a key (e.g. inside another value)
+    return str(value).strip().lower() not in _NOT_MARKED
 
 
 def file_sensitivity(workspace: Workspace, path: str, text: str) -> str | None:

@@ -288,9 +288,12 @@ class TaskRunner:
         store = self.model.store
         try:
             real = store.real_path(path)
-            head = store.read(path, MAX_FILE_BYTES).decode("utf-8", "replace")
-        except Exception:  # not a file Cairn can read: nothing of it entered the task
+        except Exception:  # leads outside or nowhere: nothing of it entered the task
             return
+        try:
+            head = store.read(path, MAX_FILE_BYTES).decode("utf-8", "replace")
+        except Exception:
+            head = ""  # a folder (list_files shows its names): where it is still counts
         run.provenance.note_file(path, real, head)
 
     # --- planning -----------------------------------------------------------------------

@@ -9,7 +9,6 @@ private content stays on the models allowed to see it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from cairn.core.engine import Message, ToolSpec
@@ -19,8 +18,6 @@ from cairn.core.tasks.events import PlannedStep
 from cairn.core.tasks.options import TaskOptions
 from cairn.core.tasks.tools import ToolOutcome
 from cairn.core.workspace.entities import Workspace
-
-_HIT = re.compile(r"^([^\s:][^:\n]*):\d+:", re.MULTILINE)  # search results: path:line: text
 
 
 def build_parts(
@@ -126,6 +123,4 @@ def context_files(workspace: Workspace, options: TaskOptions) -> list[str]:
 def read_paths(tool: str, outcome: ToolOutcome) -> list[str]:
     """The files whose content a tool's result put in front of the model."""
     paths = [outcome.path] if outcome.path else []
-    if tool == "search":
-        paths += [m.group(1) for m in _HIT.finditer(outcome.output)]
-    return list(dict.fromkeys(paths))
+    return list(dict.fromkeys([*paths, *outcome.read]))

@@ -39,6 +39,7 @@ class ToolOutcome:
     output: str  # what the model sees
     path: str | None = None
     changed: bool = False
+    read: tuple[str, ...] = ()  # other files whose content is in `output` (search hits)
 
 
 @dataclass
@@ -405,6 +406,7 @@ def _search(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     if folder:
         real_target(env.model, folder)
     hits: list[str] = []
+    shown: list[str] = []  # the files whose lines the output holds
     stack = [folder]
     while stack and len(hits) <= SEARCH_HITS:
         current = stack.pop()
@@ -425,6 +427,8 @@ def _search(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
             for number, line in enumerate(text.splitlines(), 1):
                 if needle in line.casefold():
                     hits.append(f"{prefix}{name}:{number}: {line.strip()[:200]}")
+                    if not shown or shown[-1] != prefix + name:
+                        shown.append(prefix + name)
     if not hits:
         return ToolOutcome(True, f"no matches for '{query}'", folder or None)
     if len(hits) > SEARCH_HITS:
@@ -432,7 +436,7 @@ def _search(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
             f"[more than {SEARCH_HITS} matches, only the first {SEARCH_HITS} are shown: "
             "narrow the query or pass a folder]"
         ]
-    return ToolOutcome(True, "\n".join(hits), folder or None)
+    return ToolOutcome(True, "\n".join(hits), folder or None, read=tuple(shown))
 
 
 @_tool("load_skill", "Load a skill: its instructions and bundled files.", "read", name="skill name")
