@@ -18,6 +18,7 @@ and `task_record` (the markdown record of a finished task).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
 
@@ -152,6 +153,8 @@ class TaskRunner:
         self.queue = queue
         self.risk = risk
         self.task = task_id or new_task_id()
+        self._ids_lock = threading.Lock()
+        self._started = False
         self.write_record = write_record
         self.remember = remember
 
@@ -167,7 +170,7 @@ class TaskRunner:
     ) -> Iterator[TaskEvent]:
         """Run one task, as events. Whatever goes wrong inside ends it with `TaskFailed`
         (or `TaskCancelled`): a front end never sees a traceback."""
-        task = task_id or self.task
+        task = task_id or self._next_task_id()
         yield TaskStarted(task, request, options.space, options.skill, options.operator)
         try:
             yield from self._run(task, request, options, cancel or CancelToken())
@@ -177,6 +180,14 @@ class TaskRunner:
             if not isinstance(exc, CairnError):
                 reason = f"{type(exc).__name__}: {reason}"
             yield TaskFailed(task, reason, kind)
+
+    def _next_task_id(self) -> str:
+        """The runner's own id for its first run (the one its budget guard was built for);
+        a fresh one for every later run, so two runs never share a record or a trace."""
+        with self._ids_lock:
+            first = not self._started
+            self._started = True
+        return self.task if first else new_task_id()
 
     def _run(
         self, task: str, request: str, options: TaskOptions, cancel: CancelToken

@@ -32,8 +32,11 @@ def clean_memory_text(text: str) -> str:
     """One line of plain text that cannot forge memory metadata: no line breaks (a new
     `- date: … <!-- mem:… -->` line), no HTML comment markers, bounded length."""
     flat = " ".join(_CONTROL.sub(" ", text).split())
-    flat = _COMMENT.sub("", flat)
-    flat = " ".join(flat.split())
+    while True:  # until none is left: removing one marker must not join the halves of another
+        cleaner = " ".join(_COMMENT.sub("", flat).split())
+        if cleaner == flat:
+            break
+        flat = cleaner
     return flat[:MAX_TEXT].rstrip()
 
 
@@ -41,15 +44,27 @@ def _stems(text: str) -> set[str]:
     return {w[:5] for w in _WORDS.findall(text.lower()) if len(w) >= 3 and w not in _STOPWORDS}
 
 
+_NEGATIONS = frozenset({"not", "never", "no", "don't", "dont", "doesn't", "won't", "without"})
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def _negated(text: str) -> bool:
+    return any(w in _NEGATIONS for w in re.findall(r"[a-z']+", text.lower()))
+
+
 def said_by_user(text: str, user_words: Sequence[str]) -> bool:
-    """Whether `text` says what the user said in this task (nearly all its words are theirs)."""
+    """Whether `text` says what the user said in this task: one sentence of theirs holds
+    nearly all its words (4 in 5), and says it the same way round (a "never" in one and
+    not the other is the opposite statement)."""
     wanted = _stems(text)
     if not wanted:
         return False
-    spoken: set[str] = set()
     for said in user_words:
-        spoken |= _stems(said)
-    return len(wanted & spoken) / len(wanted) >= 0.75
+        for sentence in _SENTENCES.split(said):
+            shared = len(wanted & _stems(sentence)) / len(wanted)
+            if shared >= 0.8 and _negated(sentence) == _negated(text):
+                return True
+    return False
 
 
 def observed_source(text: str, claimed: str, user_words: Sequence[str]) -> Source:

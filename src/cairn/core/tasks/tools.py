@@ -53,7 +53,9 @@ class ToolEnv:
     seen: dict[str, str] = field(default_factory=dict)
     # Files read only in part: path → characters seen from the start. Replacing such a
     # file would drop what the model never saw, so write_file refuses it.
-    partial: dict[str, int] = field(default_factory=dict)
+    # Keyed by the real path, with the content hash it was read at: an edit in between
+    # starts the count again, and a link to the file is the same file.
+    partial: dict[str, tuple[str, int]] = field(default_factory=dict)
     # What the task has taken in: files written from sensitive content carry the mark.
     provenance: Provenance | None = None
 
@@ -338,14 +340,17 @@ def _read_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     shown = text[offset:end]
     # What the task has seen of the file from its start: a read that follows on extends it.
     digest = content_hash(raw) if complete else None
-    seen = env.partial.get(path, 0)
+    real = real_target(env.model, path)
+    digest_now = content_hash(raw)
+    before = env.partial.get(real)
+    seen = before[1] if before is not None and before[0] == digest_now else 0
     reach = max(seen, end) if offset <= seen else seen
     if digest is not None and (env.seen.get(path) == digest or reach >= len(text)):
         env.seen[path] = digest
-        env.partial.pop(path, None)
+        env.partial.pop(real, None)
     else:
         env.seen.pop(path, None)
-        env.partial[path] = reach
+        env.partial[real] = (digest_now, reach)
     if end < len(text) or not complete:
         rest = len(text) - end
         more = f"{rest:,}" if complete else f"more than {rest:,}"
@@ -464,9 +469,10 @@ def _write_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     raw = _read_bytes(env, path, READ_BYTES)
     if raw is not None and len(raw) > READ_BYTES:
         raise ToolError(f"{path} is too large for Cairn's tools to replace")
-    if path in env.partial:
+    partly = env.partial.get(real_target(env.model, path))
+    if partly is not None:
         raise ToolError(
-            f"{path} was read only in part (the first {env.partial[path]:,} characters), so "
+            f"{path} was read only in part (the first {partly[1]:,} characters), so "
             "replacing it would lose the rest: read the rest with read_file and an offset, "
             "add to it with append_file, or ask the user with ask_user"
         )
