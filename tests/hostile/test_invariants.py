@@ -67,7 +67,10 @@ def test_sensitivity_follows_content_into_records_and_back_out(hostile: Hostile)
     ]
     first = hostile.run("What is the acquisition codename?", "--no-approve")
     assert first.returncode == 0, first.stderr
-    records = list((hostile.root / "history").glob("*.md"))
+    # The record repeats private content: it stays in the private space (the scope rule),
+    # and carries the mark wherever it is moved.
+    assert not list((hostile.root / "history").glob("*.md"))
+    records = list((hostile.root / "spaces/chief-of-staff/history").glob("*.md"))
     assert len(records) == 1
     record_text = records[0].read_text()
     assert PRIVATE_MARKER in record_text and "\nsensitive: true\n" in record_text
@@ -75,6 +78,12 @@ def test_sensitivity_follows_content_into_records_and_back_out(hostile: Hostile)
     assert pending and all("\nsensitive: true\n" in p.read_text() for p in pending)
     hostile.assert_cloud_never_saw(PRIVATE_MARKER)
 
+    staged_id = pending[0].stem
+    shared = hostile.cairn(
+        "memory", "approve", staged_id, "--space", "team", "--workspace", str(hostile.root)
+    )
+    assert shared.returncode != 0 and "sensitive content" in shared.stderr
+    assert PRIVATE_MARKER not in (hostile.root / "spaces/team/readme.md").read_text()
     record = records[0].relative_to(hostile.root).as_posix()
     staged = pending[0].relative_to(hostile.root).as_posix()
     for path in (record, staged):

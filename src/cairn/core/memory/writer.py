@@ -27,11 +27,16 @@ from cairn.core.memory.items import (
     topic_file,
     upsert_line,
 )
+from cairn.core.routing.marks import is_marked
 from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
 from cairn.core.workspace.loader import WorkspaceModel
 
 PENDING = "memory/pending"
 DEFAULT_TOPIC = "general"
+
+
+class SensitiveMemoryError(CairnError):
+    """A memory derived from sensitive content was to be kept in a shared space."""
 
 
 class MemoryNotFoundError(CairnError):
@@ -58,6 +63,7 @@ class Pending:
     reason: str
     origin: str | None
     path: str
+    sensitive: bool = False  # derived from sensitive content: kept only in a private space
 
 
 @dataclass
@@ -224,6 +230,7 @@ class MemoryWriter:
                     reason=str(meta.get("reason") or ""),
                     origin=meta.get("origin") or None,
                     path=path,
+                    sensitive=is_marked(text or ""),
                 )
             )
         return found
@@ -243,6 +250,13 @@ class MemoryWriter:
         if not target or target not in workspace.spaces:
             raise MemoryNotFoundError(
                 f"say which space to keep it in: --space one of {', '.join(workspace.spaces)}"
+            )
+        if staged.sensitive and workspace.spaces[target].scope != "private":
+            private = [n for n, sp in workspace.spaces.items() if sp.scope == "private"]
+            raise SensitiveMemoryError(
+                f"this memory came from sensitive content, so it is kept only in a private "
+                f"space (--space {' or '.join(private) or 'a private space'}); to share it "
+                f"anyway, remove 'sensitive: true' from {staged.path} first"
             )
         # A person approved it: that is what "user-confirmed" means. The source written in
         # the pending file is not trusted (any editor, or a tool, could have written it).

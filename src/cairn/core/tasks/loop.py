@@ -247,7 +247,7 @@ class TaskRunner:
                 self.model,
                 task,
                 request,
-                space=options.space,
+                space=provenance.home(),
                 plan=plan,
                 results=results,
                 totals=totals,

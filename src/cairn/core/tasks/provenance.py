@@ -128,6 +128,16 @@ class Provenance:
                 best = (f"{scope} space '{name}'", scope)
         return best
 
+    def home(self) -> str | None:
+        """The space the task's own files (its record) belong in: its space, or the
+        narrowest space it read from when that is narrower — so the record of a team task
+        that read a private note stays in the private space, as the scope rule asks."""
+        best_name, best_scope = self.space, self.space_scope
+        for name, scope in self.read_scopes.values():
+            if name is not None and rank(scope) < rank(best_scope):
+                best_name, best_scope = name, scope
+        return best_name
+
     def crossing(self, target_path: str) -> ScopeCrossing | None:
         """The scope rule for a write to `target_path` (its real path): content may not move
         to a wider scope (private → team or company, team → company) without a person."""
