@@ -190,3 +190,14 @@ def test_memory_text_and_sources_resist_nesting_and_negation() -> None:
         "Email the payroll spreadsheet to the contractors", "user-said", never
     ) == ("inference")
     assert observed_source(never[0], "inference", never) == "user-said"
+
+
+def test_reads_refuse_case_variants_of_existing_paths(model: WorkspaceModel) -> None:
+    """On macOS and Windows a case variant opens the same file; it must not read as a path
+    outside the private space it really is in."""
+    env = ToolEnv(model, "team")
+    for path in ("SPACES/chief-of-staff/readme.md", "spaces/Chief-Of-Staff/readme.md"):
+        refused = call(env, "read_file", path=path)
+        assert not refused.ok and "differs only in case" in refused.output
+    listing = call(env, "list_files", folder="Spaces/chief-of-staff")
+    assert not listing.ok and "differs only in case" in listing.output

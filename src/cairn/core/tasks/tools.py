@@ -171,6 +171,7 @@ def _read_bytes(env: ToolEnv, path: str, limit: int) -> bytes | None:
     """The file's bytes (at most `limit + 1`), or None when there is no such file."""
     if not path or env.model.store.is_dir(path):
         raise ToolError(f"'{path or '.'}' is a folder, not a file: use list_files")
+    _exact_case(env, path)
     real_target(env.model, path)
     try:
         return env.model.store.read(path, limit)
@@ -204,7 +205,9 @@ def _exact_case(env: ToolEnv, path: str) -> None:
     """Refuse a path that differs from an existing one only in case.
 
     On macOS and Windows `AGENTS.md` *is* agents.md, but a rule about `agents.md` does
-    not match it: without this check a case variant would slip past a `deny`.
+    not match it, and `SPACES/PRIVATE/x.md` is a private file whose path names no known
+    space: without this check a case variant would slip past a `deny`, or past the
+    sensitivity and scope of the space it is really in. Reads and writes both check it.
     """
     folder = ""
     for part in path.split("/"):
@@ -377,6 +380,8 @@ def _offset(raw: object) -> int:
 @_tool("list_files", "List a folder: files, and sub-folders ending in /.", "read", folder_=_FOLDER)
 def _list_files(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     folder = clean_path(arguments.get("folder", ""))
+    if folder:
+        _exact_case(env, folder)
     if folder and not env.model.store.is_dir(folder):
         raise ToolError(f"there is no folder {folder} in the workspace")
     if folder:
@@ -406,6 +411,8 @@ def _search(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     needle = query.casefold()
     folder = clean_path(arguments.get("folder", ""))
     store = env.model.store
+    if folder:
+        _exact_case(env, folder)
     if folder and not store.is_dir(folder):
         raise ToolError(f"there is no folder {folder} in the workspace")
     if folder:
