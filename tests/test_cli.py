@@ -155,3 +155,25 @@ def test_wheel_ships_the_starter_workspace(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     check = cairn("check", str(tmp_path / "from-wheel"), cwd=tmp_path, env=env)
     assert check.returncode == 0 and "clean" in check.stdout
+
+
+def test_a_closed_pipe_is_not_an_error(starter: Path) -> None:
+    """`cairn ls | head`: the reader leaves early; Cairn says nothing about it."""
+    for n in range(1500):  # more output than a pipe holds, so the write really fails
+        skill = starter / "skills" / f"s{n:04d}"
+        skill.mkdir()
+        (skill / "SKILL.md").write_text(
+            f"---\nname: s{n:04d}\ndescription: A skill that makes the listing long enough.\n"
+            "---\nDo it.\n"
+        )
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "ls", str(starter)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert listing.stdout is not None and listing.stderr is not None
+    listing.stdout.read(10)
+    listing.stdout.close()
+    _, err = listing.communicate(timeout=60)
+    assert listing.returncode == 141, err  # the shell's code for a closed pipe
+    assert b"Traceback" not in err and b"check that the workspace" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -181,6 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`cairn ls | head`): not a problem of Cairn's. Point stdout
+        # at nothing so Python's own flush at exit does not complain either.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:
         # A folder Cairn cannot write (a read-only `.cairn/`), a full disk: say which file.
         where = f" ({exc.filename})" if exc.filename else ""
