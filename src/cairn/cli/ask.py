@@ -69,14 +69,7 @@ def run_ask(args: argparse.Namespace) -> int:
         # Only agents.md travels with a question (the space's scope applies through
         # `Provenance.space`): its mark, if any, comes along.
         for path in context_files(workspace, TaskOptions()):
-            try:
-                provenance.note_file(
-                    path,
-                    store.real_path(path),
-                    store.read(path, 1024 * 1024).decode("utf-8", "replace"),
-                )
-            except (OSError, CairnError):
-                continue
+            provenance.note_stored(store, path)
     step = provenance.step(args.prompt, args.kind, tuple(m.content for m in messages))
     cancel = CancelToken()
     started = time.perf_counter()

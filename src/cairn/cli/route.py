@@ -34,9 +34,11 @@ def run_route(args: argparse.Namespace) -> int:
                 raise CairnError(f"{name} is outside the workspace {store.root}") from None
         try:
             data = store.read(relative.as_posix(), 1024 * 1024)
+            # Judged by what the file really is: a link into a private space is private.
+            real = store.real_path(relative.as_posix())
         except (OSError, CairnError) as exc:
             raise CairnError(f"cannot read {name}: {exc}") from exc
-        files.append(ContextFile(relative.as_posix(), data.decode("utf-8", "replace")))
+        files.append(ContextFile(real, data.decode("utf-8", "replace")))
     step, overrides = build_step(
         workspace,
         args.description,
@@ -74,7 +76,7 @@ def _explain_write(
     real = store.real_path(path)
     provenance = Provenance(workspace, args.space)
     for item in files:
-        provenance.note_file(item.path, store.real_path(item.path), item.text)
+        provenance.note_file(item.path, item.path, item.text)
     rules = workspace.agents.policy.permissions
     check = rule_check(rules, "write_file", "write", path, real, provenance)
     decision, reason = check.decision, check.reason

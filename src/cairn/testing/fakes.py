@@ -26,14 +26,16 @@ class MemoryFileStore:
     """A `FileStore` over a dict of workspace-relative paths to bytes; links are `links`."""
 
     def __init__(
-        self, files: Mapping[str, str | bytes] | None = None, links: Mapping[str, str] = {}
+        self,
+        files: Mapping[str, str | bytes] | None = None,
+        links: Mapping[str, str] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self.files: dict[str, bytes] = {
             _clean(k): v.encode("utf-8") if isinstance(v, str) else v
             for k, v in (files or {}).items()
         }
-        self.links = {_clean(k): _clean(v) for k, v in links.items()}
+        self.links = {_clean(k): _clean(v) for k, v in (links or {}).items()}
 
     def real_path(self, path: str) -> str:
         real = _clean(path)
@@ -76,23 +78,24 @@ class MemoryFileStore:
                 raise FileNotFoundError(path)
             return self.files[real][: limit + 1]
 
+    def _unchanged(self, path: str, real: str, base_hash: str | None) -> None:
+        """Refuse a change based on content the file no longer has (call under the lock)."""
+        current = self.files.get(real)
+        actual = content_hash(current) if current is not None else None
+        if actual != base_hash:
+            raise WriteConflictError(path, base_hash, actual)
+
     def write(self, path: str, data: bytes, *, base_hash: str | None) -> str:
         real = self.real_path(path)
         with self._lock:
-            current = self.files.get(real)
-            actual = content_hash(current) if current is not None else None
-            if actual != base_hash:
-                raise WriteConflictError(path, base_hash, actual)
+            self._unchanged(path, real, base_hash)
             self.files[real] = bytes(data)
         return content_hash(data)
 
     def delete(self, path: str, *, base_hash: str) -> None:
         real = self.real_path(path)
         with self._lock:
-            current = self.files.get(real)
-            actual = content_hash(current) if current is not None else None
-            if actual != base_hash:
-                raise WriteConflictError(path, base_hash, actual)
+            self._unchanged(path, real, base_hash)
             del self.files[real]
 
 

@@ -77,7 +77,6 @@ from cairn.core.tasks.run import TaskRun, new_task_id
 from cairn.core.tasks.tool_calls import ToolCallHandler, decide_by_mode, first_block, overrides
 from cairn.core.tasks.tools import Tool, ToolEnv, ToolOutcome, file_tools
 from cairn.core.tasks.transcript import Transcript
-from cairn.core.workspace.documents import MAX_FILE_BYTES
 from cairn.core.workspace.loader import WorkspaceModel
 
 __all__ = [
@@ -148,10 +147,7 @@ class TaskRunner:
             risk=risk,
             queue=queue,
         )
-        self.guards = list(guards)
         self.recall = recall
-        self.queue = queue
-        self.risk = risk
         self.task = task_id or new_task_id()
         self._ids_lock = threading.Lock()
         self._started = False
@@ -212,7 +208,7 @@ class TaskRunner:
             yield PlanMade(plan)
             yield from self._approve_plan(run, plan)
             for index, planned in enumerate(plan.steps, 1):
-                block = first_block(self.guards, lambda g: g.before_step(state))
+                block = first_block(self.calls.guards, lambda g: g.before_step(state))
                 if block is not None:
                     yield GuardStopped(block.guard, block.reason)
                     raise _StopTask(TaskFailed(task, block.reason, "guard"))  # noqa: TRY301
@@ -286,26 +282,14 @@ class TaskRunner:
         )
         try:
             for event in self.remember(transcript):
-                if isinstance(event, Usage):
-                    run.add_usage(event)
-                elif isinstance(event, Routed):
-                    run.provenance.note_decision(event.decision)
+                run.observe(event)
                 yield event
         except Exception as exc:
             yield MemorySkipped("(the memory step)", f"failed: {exc}")
 
     def _note_read(self, run: TaskRun, path: str) -> None:
         """A file's content entered the task: its sensitivity and scope come along."""
-        store = self.model.store
-        try:
-            real = store.real_path(path)
-        except Exception:  # leads outside or nowhere: nothing of it entered the task
-            return
-        try:
-            head = store.read(path, MAX_FILE_BYTES).decode("utf-8", "replace")
-        except Exception:
-            head = ""  # a folder (list_files shows its names): where it is still counts
-        run.provenance.note_file(path, real, head)
+        run.provenance.note_stored(self.model.store, path)
 
     # --- planning -----------------------------------------------------------------------
 
@@ -355,7 +339,7 @@ class TaskRunner:
             preview=outline,
         )
         approved, by = yield from decide_by_mode(
-            run, self.queue, request, PlanApprovalNeeded(plan, request)
+            run, self.calls.queue, request, PlanApprovalNeeded(plan, request)
         )
         if not approved:
             raise _StopTask(TaskFailed(run.task, f"the plan was not approved ({by})", "plan"))
@@ -380,7 +364,7 @@ class TaskRunner:
         calls_made = 0
         text = ""
         while True:
-            block = first_block(self.guards, lambda g: g.before_model(state))
+            block = first_block(self.calls.guards, lambda g: g.before_model(state))
             if block is not None:
                 yield GuardStopped(block.guard, block.reason)
                 return text or f"(stopped: {block.reason})", calls_made
@@ -466,17 +450,15 @@ class TaskRunner:
                 for event in self.dispatcher.run(step, build, step_overrides, cancel):
                     if cancel.cancelled:
                         raise TaskCancelledError
+                    run.observe(event)
                     if isinstance(event, Routed):
-                        run.provenance.note_decision(event.decision)
                         yield event
                         if run.last_context is not None and event.decision.chosen:
                             ctx = run.last_context
                             yield ContextBuilt(
                                 index, event.decision.chosen, ctx.parts, ctx.trimmed, ctx.tokens
                             )
-                            run.totals.models.append(event.decision.chosen)
                     elif isinstance(event, Usage):
-                        run.add_usage(event)
                         yield event
                     elif isinstance(event, Finished):
                         if event.reason == "cancelled":
@@ -493,7 +475,7 @@ class TaskRunner:
                     tool="budget", arguments={}, path=None, reason=str(pause), preview=str(pause)
                 )
                 approved, _ = yield from decide_by_mode(
-                    run, self.queue, request, ApprovalNeeded(request), budget=True
+                    run, self.calls.queue, request, ApprovalNeeded(request), budget=True
                 )
                 if not approved or pause.verdict.scope is None:
                     raise

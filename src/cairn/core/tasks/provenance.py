@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cairn.core.ports import FileStore
 from cairn.core.routing.marks import (
     MARK_KEY,
     SCOPE_RANK,
@@ -30,6 +31,7 @@ from cairn.core.routing.marks import (
 )
 from cairn.core.routing.router import Decision, Step
 from cairn.core.routing.sensitivity import is_sensitive
+from cairn.core.workspace.documents import MAX_FILE_BYTES
 from cairn.core.workspace.entities import Workspace
 
 __all__ = [
@@ -94,6 +96,19 @@ class Provenance:
                 known = self.read_scopes.get(real)
                 if known is None or rank(scope) < rank(known[1]):
                     self.read_scopes[real] = (name, scope)
+
+    def note_stored(self, store: FileStore, path: str) -> None:
+        """`note_file` for a file in the workspace's store: its real path and its text are
+        looked up there. A folder (list_files showed its names) counts by where it is."""
+        try:
+            real = store.real_path(path)
+        except Exception:  # leads outside or nowhere: nothing of it entered the task
+            return
+        try:
+            head = store.read(path, MAX_FILE_BYTES).decode("utf-8", "replace")
+        except Exception:
+            head = ""
+        self.note_file(path, real, head)
 
     def note_marked(self, path: str) -> None:
         """A marked file (a lens, a readme) entered the task through the workspace model."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cairn.core.engine import CancelToken, Usage
+from cairn.core.routing.dispatch import Routed
 from cairn.core.tasks.context import Assembled
 from cairn.core.tasks.events import MemoryProposed
 from cairn.core.tasks.guards import LoopState
@@ -45,5 +46,12 @@ class TaskRun:
     def __post_init__(self) -> None:
         self.state = LoopState(self.task)
 
-    def add_usage(self, usage: Usage) -> None:
-        self.totals.add(usage)
+    def observe(self, event: object) -> None:
+        """Every model call of the run passes its events here: spend is counted, the model
+        kept for the record, and the detector's findings carried into later calls."""
+        if isinstance(event, Usage):
+            self.totals.add(event)
+        elif isinstance(event, Routed):
+            self.provenance.note_decision(event.decision)
+            if event.decision.chosen:
+                self.totals.models.append(event.decision.chosen)

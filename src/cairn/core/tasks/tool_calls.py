@@ -18,9 +18,9 @@ import json
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
-from cairn.core.engine import ToolCall, ToolSpec, Usage
+from cairn.core.engine import ToolCall, ToolSpec
 from cairn.core.errors import CairnError
-from cairn.core.routing.dispatch import BudgetWarning, Dispatcher, FellBack, Routed
+from cairn.core.routing.dispatch import Dispatcher
 from cairn.core.routing.router import Overrides
 from cairn.core.routing.steps import overrides_for
 from cairn.core.tasks.approvals import ApprovalRequest, PermissionCheck, tighten
@@ -223,20 +223,14 @@ class ToolCallHandler:
     def _relay(
         self, run: TaskRun, events: Generator[TaskEvent, None, _T]
     ) -> Generator[TaskEvent, None, _T]:
-        """Pass on a side call's routing events (judge, review): traced, shown and counted."""
+        """Pass on a side call's events (judge, review; routing and spend only, see
+        `gate.SIDE_CALL_EVENTS`): traced and shown, and counted by the run."""
         while True:
             try:
                 event = next(events)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
-            if isinstance(event, Usage):
-                run.add_usage(event)
-            elif isinstance(event, Routed):
-                run.provenance.note_decision(event.decision)
-                if event.decision.chosen:
-                    run.totals.models.append(event.decision.chosen)
-            elif not isinstance(event, FellBack | BudgetWarning):
-                continue  # the engine's own events (finished, text) stay inside the call
+            run.observe(event)
             yield event
 
     def _rules(self) -> Sequence[Any]:
