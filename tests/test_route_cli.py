@@ -80,3 +80,20 @@ def test_unreadable_or_outside_files_are_clear_errors(starter: Path, tmp_path: P
     assert escaped.returncode == 2 and "outside the workspace" in escaped.stderr
     dotdot = route("x", "--file", "../elsewhere.md", "--workspace", str(starter))
     assert dotdot.returncode == 2 and "outside the workspace" in dotdot.stderr
+
+
+def test_write_explanation_follows_links_as_the_tools_do(starter: Path) -> None:
+    import os
+
+    (starter / ".env").write_text("TOKEN=x\n")
+    os.symlink("../../../.env", starter / "spaces/team/drafts/env.md")
+    os.symlink("../../../agents.md", starter / "spaces/team/drafts/plan.md")
+    hidden = route(
+        "x", "--space", "team", "--write", "spaces/team/drafts/env.md", "--workspace", str(starter)
+    )
+    assert "write to spaces/team/drafts/env.md: deny — " in hidden.stdout
+    assert "link to a hidden file" in hidden.stdout
+    agents = route(
+        "x", "--space", "team", "--write", "spaces/team/drafts/plan.md", "--workspace", str(starter)
+    )
+    assert "deny — spaces/team/drafts/plan.md is a link to agents.md" in agents.stdout

@@ -70,10 +70,14 @@ def _explain_write(
     on its real target (links resolved), then the scope rule."""
     from cairn.core.tasks.gate import rule_check
     from cairn.core.tasks.provenance import Provenance
-    from cairn.core.tasks.tools import clean_path
+    from cairn.core.tasks.tools import ToolError, clean_path, real_target
+    from cairn.core.workspace.loader import WorkspaceModel
 
     path = clean_path(args.write)
-    real = store.real_path(path)
+    try:
+        real = real_target(WorkspaceModel(store), path)  # as the write tools resolve it
+    except ToolError as refused:  # a link into a hidden file: the tools never write it
+        return {"path": path, "real_path": "", "decision": "deny", "reason": str(refused)}
     provenance = Provenance(workspace, args.space)
     for item in files:
         provenance.note_file(item.path, item.path, item.text)
