@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from cairn.core.workspace.diagnostics import Diagnostic
 from cairn.core.workspace.documents import parse_document
 from cairn.core.workspace.edit import EditError, update_frontmatter
-from cairn.core.workspace.parsing import classify, parse_file
+from cairn.core.workspace.layouts import classify
+from cairn.core.workspace.parsing import parse_file
 
 PATHS = [
     "agents.md",

@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
-from cairn.core.workspace.diagnostics import Diagnostic, error, info, warning
+from cairn.core.workspace.diagnostics import Diagnostic, compat, error, info, warning
 from cairn.core.workspace.entities import (
     Agents,
     Automation,
+    Layer,
     Operator,
     Skill,
     SkillResources,
     Space,
     Workspace,
 )
-from cairn.core.workspace.parsing import (
-    RESOURCE_FOLDERS,
-    ParsedFile,
-)
+from cairn.core.workspace.layouts import LAYERS, POLICY_FILES, RESOURCE_FOLDERS
+from cairn.core.workspace.parsing import ParsedFile
+from cairn.core.workspace.schema import AgentsPolicy
 
 
 @contextlib.contextmanager
@@ -43,36 +43,35 @@ def no_gc_pauses() -> Iterator[None]:
 
 def assemble(
     parsed: Mapping[str, ParsedFile],
-    resources: Mapping[str, set[str]],
+    resources: Collection[str],
     order: Iterable[str] | None = None,
+    skipped: Mapping[str, int] | None = None,
 ) -> Workspace:
     """Build the immutable Workspace and run the checks that span files.
 
-    `order` is `parsed`'s keys sorted by `precedence`, when the caller keeps it sorted.
+    `resources` are the files skills may bundle; `order` is `parsed`'s keys sorted by
+    `precedence`, when the caller keeps it sorted; `skipped` counts the folders the walk
+    left out, by reason.
     """
     problems: list[Diagnostic] = []
-    agents: Agents | None = None
+    policy_files: dict[str, Agents] = {}
+    layers: dict[str, Layer] = {}
     spaces: dict[str, Space] = {}
+    folders: dict[str, str] = {}  # space folder -> space name
     skills: dict[str | None, dict[str, Skill]] = {}
     operators: dict[str | None, dict[str, Operator]] = {}
     automations: dict[str, Automation] = {}
+    owned: list[Skill | Operator | Automation] = []  # items whose space is named by folder
 
-    for path in order if order is not None else sorted(parsed, key=precedence):
+    paths = list(order if order is not None else sorted(parsed, key=precedence))
+    for path in paths:
         item = parsed[path]
         problems.extend(item.diagnostics)
         entity = item.entity
         if isinstance(entity, Agents):
-            if agents is None:
-                agents = entity
-            else:
-                problems.append(
-                    warning(
-                        path,
-                        "duplicate-agents",
-                        f"both {agents.path} and {path} exist; {path} is ignored",
-                        "merge them into one file and delete the other",
-                    )
-                )
+            policy_files[path] = entity
+        elif isinstance(entity, Layer):
+            layers[path] = entity
         elif isinstance(entity, Space):
             if entity.name in spaces:
                 problems.append(
@@ -86,17 +85,53 @@ def assemble(
                 )
             else:
                 spaces[entity.name] = entity
-        elif isinstance(entity, Skill):
+                folders[entity.root] = entity.name
+    for path in paths:
+        entity = parsed[path].entity
+        role = parsed[path].role
+        if not isinstance(entity, Skill | Operator | Automation):
+            continue
+        if role.base is not None and role.space is None:
+            # In a Rebel space folder: it belongs to the space there, if there is one.
+            name = folders.get(role.base)
+            if name is None:
+                continue
+            entity = replace(entity, space=name) if not isinstance(entity, Automation) else entity
+        owned.append(entity)
+    for entity in owned:
+        if isinstance(entity, Skill):
             _add_unique(skills.setdefault(entity.space, {}), entity, "skill", problems)
         elif isinstance(entity, Operator):
             _add_unique(operators.setdefault(entity.space, {}), entity, "operator", problems)
-        elif isinstance(entity, Automation):
+        elif entity.name in automations:
+            problems.append(_duplicate(entity, automations[entity.name], "automation"))
+        else:
             automations[entity.name] = entity
 
+    for name, auto in list(automations.items()):
+        if auto.layout == "rebel" and auto.meta.skill is None:
+            # Rebel's AUTOMATION.md is the prompt; the SKILL.md beside it is its reference.
+            beside = next(
+                (s for s in skills.get(auto.meta.space, {}).values() if s.folder == _folder(auto)),
+                None,
+            )
+            if beside is not None:
+                meta = auto.meta.model_copy(update={"skill": beside.name})
+                automations[name] = replace(auto, meta=meta)
+
+    agents, extra_layers = _policy(policy_files, problems)
+    ordered_layers = tuple(
+        sorted([*layers.values(), *extra_layers], key=lambda layer: _LAYER_RANK[layer.path])
+    )
+
+    skill_folders = {
+        s.folder: s for by_name in skills.values() for s in by_name.values() if s.folder
+    }
+    bundles = _bundles(resources, skill_folders)
     for by_name in skills.values():
         for name, skill in by_name.items():
-            if skill.folder and resources.get(skill.path):
-                by_name[name] = replace(skill, resources=_resources(skill, resources))
+            if skill.folder and bundles.get(skill.folder):
+                by_name[name] = replace(skill, resources=_resources(skill, bundles[skill.folder]))
 
     for space_name in sorted(n for n in set(skills) | set(operators) if n is not None):
         if space_name not in spaces:
@@ -140,6 +175,8 @@ def assemble(
         automations=MappingProxyType(automations),
         diagnostics=(),
         files=frozenset(parsed),
+        layers=ordered_layers,
+        skipped=MappingProxyType(dict(skipped or {})),
     )
     problems.extend(_check_references(workspace, parsed))
     if agents is None and parsed:
@@ -155,11 +192,72 @@ def assemble(
     return replace(workspace, diagnostics=tuple(problems))
 
 
-def precedence(path: str) -> tuple[int, str]:
-    # Folder skills and operators win over single files of the same name, and the
-    # lowercase spelling over the uppercase one: sort them first.
+_LAYER_RANK = {path: rank for rank, path in enumerate([*POLICY_FILES, *LAYERS])}
+
+
+def _policy(
+    found: Mapping[str, Agents], problems: list[Diagnostic]
+) -> tuple[Agents | None, list[Layer]]:
+    """The policy file (the first of `POLICY_FILES` present); the others become layers."""
+    chosen = next((found[name] for name in POLICY_FILES if name in found), None)
+    layers: list[Layer] = []
+    for path, agents in found.items():
+        if agents is chosen:
+            continue
+        layers.append(
+            Layer(path, agents.instructions, agents.frontmatter, agents.content_hash, "cairn")
+        )
+        if chosen is not None and agents.policy != AgentsPolicy():
+            problems.append(
+                compat(
+                    path,
+                    "layer-policy",
+                    f"{path} has settings in its frontmatter, but {chosen.path} holds the "
+                    "policy; only its instructions are used",
+                    f"move the settings into {chosen.path}",
+                    1,
+                )
+            )
+    return chosen, layers
+
+
+def _folder(entity: Automation) -> str:
+    return entity.path.rpartition("/")[0]
+
+
+def precedence(path: str) -> tuple[int, int, str]:
+    """Sort key: which of two files defining the same item wins (the first).
+
+    Cairn's own folders win over the tool folders (`.agents/skills`, then `.claude/skills`,
+    then `.claude/commands`); folder skills and operators over single files of the same
+    name; the lowercase spelling of a readme over the uppercase one.
+    """
+    tier = 0
+    if path.startswith(".claude/commands/"):
+        tier = 3
+    elif path.startswith(".claude/"):
+        tier = 2
+    elif path.startswith("."):
+        tier = 1
     preferred = path.endswith(("/SKILL.md", "/OPERATOR.md", "agents.md", "/readme.md"))
-    return (0 if preferred else 1, path)
+    return (tier, 0 if preferred else 1, path)
+
+
+def _duplicate(entity: Skill | Operator | Automation, existing: object, what: str) -> Diagnostic:
+    other = getattr(existing, "path", "")
+    message = f"{what} '{entity.name}' is already defined by {other}; this file is ignored"
+    if getattr(existing, "layout", "cairn") != entity.layout:
+        # The same item kept for two tools (a skill in skills/ and in .claude/skills/) is
+        # common and harmless: say which one is used.
+        return warning(
+            entity.path, f"duplicate-{what}", message, "nothing to do if they are copies"
+        )
+    return error(
+        entity.path,
+        f"duplicate-{what}",
+        message,
+        "rename one of them or delete the duplicate",
+    )
 
 
 def _add_unique(
@@ -172,25 +270,28 @@ def _add_unique(
     if existing is None:
         by_name[entity.name] = entity  # type: ignore[assignment]
         return
-    problems.append(
-        error(
-            entity.path,
-            f"duplicate-{what}",
-            f"{what} '{entity.name}' is already defined by {existing.path}; this file is ignored",
-            "rename one of them or delete the duplicate",
-        )
-    )
+    problems.append(_duplicate(entity, existing, what))
 
 
-def _resources(skill: Skill, resources: Mapping[str, set[str]]) -> SkillResources:
-    files = sorted(resources.get(skill.path, ()))
+def _bundles(resources: Collection[str], skill_folders: Mapping[str, Skill]) -> dict[str, set[str]]:
+    """Each skill folder's bundled files: a file belongs to the nearest skill folder above it."""
+    bundles: dict[str, set[str]] = {}
+    for path in resources:
+        folder = path.rpartition("/")[0]
+        while folder and folder not in skill_folders:
+            folder = folder.rpartition("/")[0]
+        if folder:
+            bundles.setdefault(folder, set()).add(path)
+    return bundles
+
+
+def _resources(skill: Skill, files: Collection[str]) -> SkillResources:
     prefix = f"{skill.folder}/"
     grouped: dict[str, list[str]] = {name: [] for name in (*RESOURCE_FOLDERS, "other")}
-    for path in files:
-        top = path[len(prefix) :].split("/", 1)[0]
-        grouped[top if top in RESOURCE_FOLDERS and "/" in path[len(prefix) :] else "other"].append(
-            path
-        )
+    for path in sorted(files):
+        inner = path[len(prefix) :]
+        top = inner.split("/", 1)[0]
+        grouped[top if top in RESOURCE_FOLDERS and "/" in inner else "other"].append(path)
     return SkillResources(
         scripts=tuple(grouped["scripts"]),
         references=tuple(grouped["references"]),
@@ -226,7 +327,7 @@ def _check_references(workspace: Workspace, parsed: Mapping[str, ParsedFile]) ->
     for auto in workspace.automations.values():
         check_routing(auto.path, auto.meta.routing)
         meta = auto.meta
-        if meta.space not in workspace.spaces:
+        if meta.space is not None and meta.space not in workspace.spaces:
             problems.append(
                 error(
                     auto.path,

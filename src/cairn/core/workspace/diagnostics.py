@@ -53,3 +53,41 @@ def warning(path: str, code: str, message: str, fix: str, line: int | None = Non
 
 def info(path: str, code: str, message: str, fix: str, line: int | None = None) -> Diagnostic:
     return Diagnostic(path, Severity.INFO, code, message, fix, line)
+
+
+COMPAT_CODES = frozenset(
+    {
+        "no-frontmatter",
+        "inferred",
+        "long-description",
+        "long-compatibility",
+        "name-mismatch",
+        "invalid-name",
+        "display-name",
+        "ignored-key",
+        "no-space",
+        "layer-policy",
+    }
+)
+"""Codes for what differs from Cairn's own format in a file another tool would load.
+
+They are warnings, and the item loads; `cairn check --strict` reports them as errors."""
+
+
+def compat(path: str, code: str, message: str, fix: str, line: int | None = None) -> Diagnostic:
+    assert code in COMPAT_CODES, code
+    return Diagnostic(path, Severity.WARNING, code, message, fix, line)
+
+
+def strictly(diagnostic: Diagnostic) -> Diagnostic:
+    """The diagnostic as `--strict` reports it: a difference from Cairn's format is an error."""
+    if diagnostic.code in COMPAT_CODES and diagnostic.severity is Severity.WARNING:
+        return Diagnostic(
+            diagnostic.path,
+            Severity.ERROR,
+            diagnostic.code,
+            diagnostic.message,
+            diagnostic.fix,
+            diagnostic.line,
+        )
+    return diagnostic

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from cairn.core.workspace.diagnostics import Diagnostic, Severity
 from cairn.core.workspace.documents import Section
+from cairn.core.workspace.layouts import Layout
 from cairn.core.workspace.schedule import Schedule
 from cairn.core.workspace.schema import (
     AgentsPolicy,
@@ -30,6 +31,22 @@ class Agents:
     instructions: str
     frontmatter: Mapping[str, Any]
     content_hash: str
+    layout: Layout = "cairn"
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """An instruction layer beside the policy file: `AGENTS.md`, `CLAUDE.md`, `SOUL.md`, ...
+
+    Its body follows agents.md's instructions in every step, in the order of
+    `layouts.LAYERS`; its frontmatter, if any, is kept and not used.
+    """
+
+    path: str
+    instructions: str
+    frontmatter: Mapping[str, Any]
+    content_hash: str
+    layout: Layout = "cairn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,9 @@ class Skill:
     space: str | None = None  # the space that owns it; None for workspace-level skills
     folder: str | None = None  # the skill folder, for folder skills
     resources: SkillResources = field(default_factory=SkillResources)
+    layout: Layout = "cairn"
+    inferred: tuple[str, ...] = ()  # fields Cairn worked out itself ("name", "description")
+    title: str | None = None  # the name as its file wrote it, when that is not a Cairn name
 
     @property
     def description(self) -> str:
@@ -72,6 +92,9 @@ class Operator:
     frontmatter: Mapping[str, Any]
     content_hash: str
     space: str | None = None
+    layout: Layout = "cairn"
+    inferred: tuple[str, ...] = ()
+    title: str | None = None  # a display name ("Brand Critic") when the file gives one
 
     @property
     def description(self) -> str:
@@ -91,11 +114,19 @@ class Space:
     content_hash: str
     skills: Mapping[str, Skill] = field(default_factory=lambda: _EMPTY)
     operators: Mapping[str, Operator] = field(default_factory=lambda: _EMPTY)
+    layout: Layout = "cairn"
+    folder: str = ""  # the space's folder: `spaces/<name>`, or a Rebel space's own folder
+    title: str | None = None  # a display name, when the readme gives one
 
     @property
     def scope(self) -> Literal["private", "team", "company"]:
         # An unset scope is treated as private: the safest reading (see docs/spaces.md).
         return self.meta.scope or "private"
+
+    @property
+    def root(self) -> str:
+        """The folder that holds the space's files (its readme, skills, memory, history)."""
+        return self.folder or self.path.rpartition("/")[0]
 
     def section(self, title: str) -> Section | None:
         wanted = title.casefold()
@@ -104,7 +135,8 @@ class Space:
 
 @dataclass(frozen=True, slots=True)
 class Automation:
-    """`automations/<name>.md`: a scheduled job; the body is its instruction."""
+    """`automations/<name>.md` (or a Rebel `AUTOMATION.md`, an OpenClaw `HEARTBEAT.md`): a
+    scheduled job; the body is its instruction."""
 
     name: str
     path: str
@@ -113,6 +145,8 @@ class Automation:
     instruction: str
     frontmatter: Mapping[str, Any]
     content_hash: str
+    layout: Layout = "cairn"
+    inferred: tuple[str, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -130,6 +164,8 @@ class Workspace:
     automations: Mapping[str, Automation]
     diagnostics: tuple[Diagnostic, ...]
     files: frozenset[str] = frozenset()  # every markdown file that was read as part of the model
+    layers: tuple[Layer, ...] = ()  # instruction layers after the policy file, in order
+    skipped: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # why -> folders
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

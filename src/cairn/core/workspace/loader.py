@@ -16,10 +16,12 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 
 from cairn.core.errors import CairnError
 from cairn.core.ports import FileStore
 from cairn.core.workspace.assembly import assemble, no_gc_pauses, precedence
+from cairn.core.workspace.diagnostics import strictly
 from cairn.core.workspace.documents import MAX_FILE_BYTES
 from cairn.core.workspace.entities import (
     Workspace,
@@ -41,13 +43,10 @@ from cairn.core.workspace.events import (
     diff,
     events_for,
 )
-from cairn.core.workspace.parsing import (
-    ParsedFile,
-    classify,
-    may_hold_model_files,
-    parse_file,
-    unreadable,
-)
+from cairn.core.workspace.ignore import GITIGNORE, IgnoreRules
+from cairn.core.workspace.layouts import LAYERS, POLICY_FILES, TOOL_FOLDERS, classify
+from cairn.core.workspace.layouts import may_hold_model_files as may_hold
+from cairn.core.workspace.parsing import ParsedFile, parse_file, unreadable
 
 __all__ = [
     "Change",
@@ -76,13 +75,17 @@ class WorkspaceModel:
     about `load`, which starts over: load first, then subscribe).
     """
 
-    def __init__(self, store: FileStore) -> None:
+    def __init__(self, store: FileStore, *, strict: bool = False) -> None:
+        """`strict`: report every difference from Cairn's own format (another tool's
+        layout, an inferred name) as an error, as `cairn check --strict` does."""
         self._store = store
+        self._strict = strict
         self._lock = threading.RLock()
         self._parsed: dict[str, ParsedFile] = {}
-        self._resources: dict[str, set[str]] = {}  # SKILL.md path -> bundled files
+        self._resources: set[str] = set()  # files in skill folders (their bundles)
         self._order: list[str] | None = None  # parsed paths by precedence; None: re-sort
-        self._workspace = assemble({}, {})
+        self._ignore = IgnoreRules(store)
+        self._workspace = assemble({}, ())
         # Replaced, never mutated, under _subscribers_lock: delivery iterates a snapshot.
         self._subscriptions: tuple[Subscription, ...] = ()
         self._subscribers_lock = threading.Lock()
@@ -149,15 +152,26 @@ class WorkspaceModel:
         with self._lock, no_gc_pauses():
             self._parsed.clear()
             self._resources.clear()
+            self._ignore = IgnoreRules(self._store)
             for path in sorted(self._discover("")):
                 role = classify(path)
-                if role is not None and role.owner is not None:
-                    self._resources.setdefault(role.owner, set()).add(path)
+                if role is not None and role.kind == "resource":
+                    self._resources.add(path)
                 else:
                     self._read(path)
             self._order = None
-            self._workspace = assemble(self._parsed, self._resources, self._ordered())
+            self._workspace = self._assemble()
             return self._workspace
+
+    def _assemble(self) -> Workspace:
+        workspace = assemble(
+            self._parsed, self._resources, self._ordered(), dict(self._ignore.skipped)
+        )
+        if self._strict:
+            workspace = replace(
+                workspace, diagnostics=tuple(strictly(d) for d in workspace.diagnostics)
+            )
+        return workspace
 
     def refresh(self, paths: Iterable[str], origin: Origin = "external") -> WorkspaceUpdate:
         """Bring the given files or folders up to date (added, changed, deleted or moved).
@@ -168,11 +182,14 @@ class WorkspaceModel:
             candidates: set[str] = set()
             for raw_path in paths:
                 path = raw_path.strip("/")
+                if path.rpartition("/")[2] == GITIGNORE:
+                    # New rules: what they now exclude or let in is found by a new walk.
+                    self._ignore.forget(path.rpartition("/")[0])
+                    path = path.rpartition("/")[0]
                 candidates.add(path)
                 prefix = f"{path}/" if path else ""
                 candidates.update(p for p in self._parsed if p.startswith(prefix))
-                for files in self._resources.values():
-                    candidates.update(p for p in files if p.startswith(prefix))
+                candidates.update(p for p in self._resources if p.startswith(prefix))
                 if self._store.is_dir(path):
                     candidates.update(self._discover(path))
             file_changes = [
@@ -183,7 +200,7 @@ class WorkspaceModel:
             if any(change.kind != "modified" for change in file_changes):
                 self._order = None
             old = self._workspace
-            self._workspace = assemble(self._parsed, self._resources, self._ordered())
+            self._workspace = self._assemble()
             entity_changes = diff(old, self._workspace, origin)
             update = WorkspaceUpdate(self._workspace, (*file_changes, *entity_changes))
             self._emit(update, old, origin)
@@ -211,8 +228,13 @@ class WorkspaceModel:
         return self._order
 
     def _discover(self, within: str) -> set[str]:
-        """Model files under `within`, scanning only folders that can hold them."""
+        """Model files under `within`, scanning only folders that can hold them and
+        leaving out dependencies, virtual environments and what `.gitignore` excludes
+        (counted by reason in `self._ignore.skipped` when the walk starts at the root)."""
         found: set[str] = set()
+        ignore = self._ignore
+        if not within:
+            ignore.skipped.clear()
 
         def relevant(path: str) -> bool:
             return (
@@ -224,32 +246,41 @@ class WorkspaceModel:
 
         def visit(folder: str) -> None:
             files, folders = self._store.scan(folder)
+            if folder and (reason := ignore.folder_reason(folder, files)):
+                ignore.skipped[reason] += 1
+                return
             for name in files:
                 path = f"{folder}/{name}" if folder else name
-                if relevant(path) and classify(path) is not None:
+                if relevant(path) and classify(path) is not None and not self._ignored(path):
                     found.add(path)
             for name in folders:
                 sub = f"{folder}/{name}" if folder else name
-                if relevant(sub) and may_hold_model_files(sub):
+                if relevant(sub) and may_hold(sub):
                     visit(sub)
 
         visit("")
+        for tool_folder in TOOL_FOLDERS:  # hidden, so the root's scan leaves them out
+            if relevant(tool_folder) and self._store.is_dir(tool_folder):
+                visit(tool_folder)
         return found
+
+    def _ignored(self, path: str) -> bool:
+        if path in POLICY_FILES or path in LAYERS:
+            return False  # the user's own instructions, often kept out of git on purpose
+        return self._ignore.ignored(path)
 
     def _update(self, path: str, origin: Origin) -> Change | None:
         role = classify(path)
         if role is None:
             return None
         if role.kind == "resource":
-            assert role.owner is not None
-            bundle = self._resources.setdefault(role.owner, set())
-            exists = self._exists(path)
-            if exists == (path in bundle):
+            exists = self._exists(path) and not self._ignored(path)
+            if exists == (path in self._resources):
                 return None
-            (bundle.add if exists else bundle.discard)(path)
+            (self._resources.add if exists else self._resources.discard)(path)
             return Change("added" if exists else "removed", "file", path, path, origin)
         before = self._parsed.get(path)
-        if not self._read(path):
+        if self._ignored(path) or not self._read(path):
             if before is None:
                 return None
             del self._parsed[path]

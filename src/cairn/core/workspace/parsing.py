@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from cairn.core.workspace.diagnostics import Diagnostic, error, info, warning
+from cairn.core.workspace.diagnostics import Diagnostic, compat, error, warning
 from cairn.core.workspace.documents import Document, content_hash, parse_document, thaw
-from cairn.core.workspace.entities import Agents, Automation, Operator, Skill, Space
+from cairn.core.workspace.entities import Agents, Automation, Layer, Operator, Skill, Space
+from cairn.core.workspace.layouts import FileRole, Kind, space_name
 from cairn.core.workspace.schedule import ScheduleError, parse_schedule, validate_timezone
 from cairn.core.workspace.schema import (
     NAME_PATTERN,
     NAME_RULE,
     AgentsPolicy,
     AutomationMeta,
-    OperatorMeta,
-    SkillMeta,
     SpaceMeta,
 )
+from cairn.core.workspace.skill_parsing import parse_operator, parse_skill
+from cairn.core.workspace.validation import cairn_name, validate
 
-Kind = Literal["agents", "space", "skill", "operator", "automation", "resource"]
-RESOURCE_FOLDERS = ("scripts", "references", "assets")
-M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class FileRole:
-    """What a workspace-relative path is in the model (see `classify`)."""
-
-    kind: Kind
-    name: str
-    space: str | None = None
-    owner: str | None = None  # for a skill resource: the path of its SKILL.md
-
-
-Entity = Agents | Space | Skill | Operator | Automation
+Entity = Agents | Layer | Space | Skill | Operator | Automation
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,52 +32,6 @@ class ParsedFile:
     entity: Entity | None
     diagnostics: tuple[Diagnostic, ...]
     document: Document | None = None  # kept to point cross-file problems at a line
-
-
-def classify(path: str) -> FileRole | None:
-    """The role of a file in the workspace model, or None for files the model ignores."""
-    parts = path.split("/")
-    if any(not p or p.startswith(".") for p in parts):
-        return None
-    if len(parts) == 1:
-        return FileRole("agents", "agents") if parts[0] in ("agents.md", "AGENTS.md") else None
-    space: str | None = None
-    rest = parts
-    if parts[0] == "spaces":
-        if len(parts) < 3:
-            return None
-        space, rest = parts[1], parts[2:]
-        if len(rest) == 1:
-            return (
-                FileRole("space", space, space) if rest[0] in ("readme.md", "README.md") else None
-            )
-    head = rest[0]
-    if head == "skills":
-        if len(rest) == 2 and rest[1].endswith(".md"):
-            return FileRole("skill", rest[1][:-3], space)
-        if len(rest) >= 3:
-            folder = "/".join(parts[: len(parts) - len(rest) + 2])
-            if len(rest) == 3 and rest[2] == "SKILL.md":
-                return FileRole("skill", rest[1], space)
-            return FileRole("resource", rest[1], space, owner=f"{folder}/SKILL.md")
-    if head == "operators":
-        if len(rest) == 2 and rest[1].endswith(".md"):
-            return FileRole("operator", rest[1][:-3], space)
-        if len(rest) == 3 and rest[2] == "OPERATOR.md":
-            return FileRole("operator", rest[1], space)
-    if head == "automations" and space is None and len(rest) == 2 and rest[1].endswith(".md"):
-        return FileRole("automation", rest[1][:-3])
-    return None
-
-
-def may_hold_model_files(folder: str) -> bool:
-    """Whether scanning `folder` can find files `classify` cares about (prunes note folders)."""
-    parts = folder.split("/")
-    if any(p.startswith(".") for p in parts):
-        return False
-    if parts[0] == "spaces":
-        return len(parts) <= 2 or parts[2] in ("skills", "operators")
-    return parts[0] in ("skills", "operators", "automations")
 
 
 def parse_file(path: str, role: FileRole, raw: bytes) -> ParsedFile:
@@ -116,131 +53,6 @@ def unreadable(path: str, role: FileRole, reason: str) -> ParsedFile:
         "check the file's permissions, or that it is not a link leading outside the workspace",
     )
     return ParsedFile(path, role, None, None, (problem,))
-
-
-# --- validation helpers ------------------------------------------------------------------
-
-_FIXES = {
-    "missing": "add '{key}: ...' to the frontmatter",
-    "string_type": "write text here (quote it if YAML reads it as a number, date or yes/no)",
-    "literal_error": "use one of the allowed values listed",
-    "bool_parsing": "write true or false",
-    "bool_type": "write true or false",
-    "int_parsing": "write a whole number",
-    "int_type": "write a whole number",
-    "float_parsing": "write a number",
-    "greater_than": "use a larger number",
-    "greater_than_equal": "use a larger number",
-    "less_than_equal": "use a smaller number",
-    "string_too_short": "write at least one character",
-    "string_too_long": "shorten the text",
-    "dict_type": "write nested 'key: value' lines here",
-    "mapping_type": "write nested 'key: value' lines here",
-    "model_type": "write nested 'key: value' lines here",
-    "tuple_type": "write a list: [a, b] or one '- item' per line",
-    "list_type": "write a list: [a, b] or one '- item' per line",
-    "value_error": "see the message",
-}
-
-
-def _code(error_type: str) -> str:
-    if error_type == "missing":
-        return "missing-key"
-    if error_type.endswith(("_type", "_parsing")):
-        return "wrong-type"
-    return "invalid-value"
-
-
-def validate(
-    schema: type[M], doc: Document, problems: list[Diagnostic], *, warn_unknown: bool = True
-) -> M | None:
-    """Validate the frontmatter; append diagnostics. None when it cannot be used."""
-    try:
-        meta = schema.model_validate(thaw(doc.frontmatter))
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
-            where = ".".join(str(p) for p in loc) or "frontmatter"
-            key = str(loc[-1]) if loc else "key"
-            message = err["msg"]
-            if err["type"] == "missing":
-                message = "required key is missing"
-            elif err["type"] == "value_error":
-                message = message.removeprefix("Value error, ")
-            problems.append(
-                error(
-                    doc.path,
-                    _code(err["type"]),
-                    f"'{where}': {message}",
-                    _FIXES.get(err["type"], "correct the value").format(key=key),
-                    doc.line_of(loc),
-                )
-            )
-        return None
-    if warn_unknown:
-        _warn_unknown_keys(meta, (), doc, problems)
-    return meta
-
-
-def _warn_unknown_keys(
-    model: BaseModel, loc: tuple[str | int, ...], doc: Document, problems: list[Diagnostic]
-) -> None:
-    known = [f.alias or n for n, f in type(model).model_fields.items()]
-    for key in model.model_extra or {}:
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        problems.append(
-            warning(
-                doc.path,
-                "unknown-key",
-                f"unknown key '{'.'.join(map(str, (*loc, key)))}' (kept as written, not used)",
-                f"{hint}remove it if it is a typo; known keys here: {', '.join(known)}",
-                doc.line_of((*loc, key)),
-            )
-        )
-    for name in type(model).model_fields:
-        _warn_nested(getattr(model, name), (*loc, name), doc, problems)
-
-
-def _warn_nested(
-    value: object, loc: tuple[str | int, ...], doc: Document, problems: list[Diagnostic]
-) -> None:
-    if isinstance(value, BaseModel):
-        _warn_unknown_keys(value, loc, doc, problems)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _warn_nested(item, (*loc, key), doc, problems)
-    elif isinstance(value, tuple):
-        for index, item in enumerate(value):
-            _warn_nested(item, (*loc, index), doc, problems)
-
-
-def _check_name(
-    doc: Document, name: str, expected: str, what: str, problems: list[Diagnostic]
-) -> bool:
-    if len(name) > 64 or not NAME_PATTERN.match(name):
-        problems.append(
-            error(
-                doc.path,
-                "invalid-name",
-                f"{what} name '{name}' breaks the naming rule",
-                f"use {NAME_RULE}",
-                doc.line_of(("name",)),
-            )
-        )
-        return False
-    if name != expected:
-        problems.append(
-            error(
-                doc.path,
-                "name-mismatch",
-                f"{what} name '{name}' does not match its file or folder name '{expected}'",
-                f"set 'name: {expected}' or rename the file or folder to '{name}'",
-                doc.line_of(("name",)),
-            )
-        )
-        return False
-    return True
 
 
 # --- one parser per kind ---------------------------------------------------------------------
@@ -287,7 +99,14 @@ def _parse_agents(doc: Document, role: FileRole, problems: list[Diagnostic]) -> 
     return Agents(doc.path, policy, doc.body, doc.frontmatter, doc.content_hash)
 
 
+def _parse_layer(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Layer | None:
+    # Another tool's instruction file: its body is used as written, its frontmatter kept.
+    return Layer(doc.path, doc.body, doc.frontmatter, doc.content_hash, role.layout)
+
+
 def _parse_space(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Space | None:
+    if role.layout == "rebel":
+        return _parse_rebel_space(doc, role, problems)
     meta = validate(SpaceMeta, doc, problems)
     if meta is None:
         return None
@@ -312,83 +131,108 @@ def _parse_space(doc: Document, role: FileRole, problems: list[Diagnostic]) -> S
             )
         )
     return Space(
-        role.name, doc.path, meta, doc.body, doc.sections(), doc.frontmatter, doc.content_hash
-    )
-
-
-def _parse_skill(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Skill | None:
-    # Skills are a shared format: extra keys belong to other tools and are not warned about.
-    meta = validate(SkillMeta, doc, problems, warn_unknown=False)
-    if meta is None or not _check_name(doc, meta.name, role.name, "skill", problems):
-        return None
-    if meta.metadata and any(not isinstance(v, str) for v in meta.metadata.values()):
-        problems.append(
-            info(
-                doc.path,
-                "metadata-not-text",
-                "Agent Skills 'metadata' values should be text; other tools may reject it",
-                "quote the values under 'metadata:'",
-                doc.line_of(("metadata",)),
-            )
-        )
-    if not doc.body.strip():
-        problems.append(
-            warning(
-                doc.path,
-                "empty-skill",
-                "skill has no instructions in its body",
-                "write the procedure below the frontmatter",
-            )
-        )
-    folder = doc.path.rsplit("/", 1)[0] if doc.path.endswith("/SKILL.md") else None
-    return Skill(
-        meta.name,
+        role.name,
         doc.path,
         meta,
         doc.body,
+        doc.sections(),
         doc.frontmatter,
         doc.content_hash,
-        space=role.space,
-        folder=folder,
+        folder=role.base or "",
     )
 
 
-def _parse_operator(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Operator | None:
-    meta = validate(OperatorMeta, doc, problems)
+# Rebel's `sharing` label, read as a Cairn scope; anything else (or none) is private.
+_REBEL_SCOPES = {
+    "private": "private",
+    "team": "team",
+    "company-wide": "company",
+    "public": "company",
+}
+
+
+def _parse_rebel_space(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Space | None:
+    """A folder whose README.md has `rebel_space_description`; any other README is a note."""
+    fm = thaw(doc.frontmatter)
+    if "rebel_space_description" not in fm or role.base is None:
+        return None
+    sharing = str(fm.get("sharing") or "").strip().lower()
+    scope = _REBEL_SCOPES.get(sharing, "private")
+    if fm.get("space_type") in ("chief-of-staff", "personal"):
+        scope = "private"
+    data: dict[str, Any] = {
+        "description": str(fm.get("rebel_space_description") or "") or None,
+        "scope": scope,
+        "sensitive": str(fm.get("sensitivity") or "").lower() in ("confidential", "restricted"),
+    }
+    if sharing not in _REBEL_SCOPES:
+        problems.append(
+            compat(
+                doc.path,
+                "inferred",
+                f"Rebel space with sharing '{sharing or 'unset'}': Cairn treats it as private",
+                "set 'sharing: private', 'team' or 'company-wide' (Cairn: 'scope:')",
+                doc.line_of(("sharing",)),
+            )
+        )
+    meta = validate(SpaceMeta, doc, problems, warn_unknown=False, data=data, required=())
     if meta is None:
         return None
-    if not _check_name(doc, meta.name or role.name, role.name, "operator", problems):
-        return None
-    if not meta.when:
-        problems.append(
-            warning(
-                doc.path,
-                "missing-when",
-                "operator does not say when to consult it",
-                "add 'when: ...' describing the tasks this lens suits",
-                doc.line_of(()),
-            )
-        )
-    if not doc.body.strip():
-        problems.append(
-            error(
-                doc.path,
-                "empty-lens",
-                "operator has no lens prompt in its body",
-                "write how to review or work through this lens below the frontmatter",
-            )
-        )
-        return None
-    return Operator(
-        role.name, doc.path, meta, doc.body, doc.frontmatter, doc.content_hash, space=role.space
+    title = fm.get("display_name")
+    return Space(
+        space_name(role.base),
+        doc.path,
+        meta,
+        doc.body,
+        doc.sections(),
+        doc.frontmatter,
+        doc.content_hash,
+        layout="rebel",
+        folder=role.base,
+        title=str(title) if title else role.base,
     )
 
 
 def _parse_automation(
     doc: Document, role: FileRole, problems: list[Diagnostic]
 ) -> Automation | None:
-    meta = validate(AutomationMeta, doc, problems)
+    if role.layout == "openclaw":
+        return _parse_heartbeat(doc, role, problems)
+    data: dict[str, Any] = dict(thaw(doc.frontmatter))
+    inferred: list[str] = []
+    name = cairn_name(role.name)
+    if role.layout == "rebel":
+        # Rebel keeps schedules in its app, not in AUTOMATION.md: off until one is written.
+        data.pop("name", None)
+        if "schedule" not in data:
+            data["schedule"] = "daily 09:00"
+            data["enabled"] = False
+            inferred.append("schedule")
+            problems.append(
+                compat(
+                    doc.path,
+                    "inferred",
+                    "Rebel keeps this automation's schedule in its app, so it is off in Cairn",
+                    "add 'schedule: ...' (e.g. 'daily 07:30', 'every 2h', a cron line) to run "
+                    "it from Cairn",
+                    doc.line_of(()),
+                )
+            )
+        in_space = role.space or (space_name(role.base) if role.base else None)
+        data.setdefault("space", in_space)
+    meta = validate(AutomationMeta, doc, problems, warn_unknown=role.layout == "cairn", data=data)
     if meta is None:
+        return None
+    if role.layout == "cairn" and meta.space is None:
+        problems.append(
+            error(
+                doc.path,
+                "missing-key",
+                "'space': required key is missing",
+                "add 'space: ...' naming the space the automation runs in",
+                doc.line_of(()),
+            )
+        )
         return None
     try:
         schedule = parse_schedule(meta.schedule)
@@ -417,7 +261,57 @@ def _parse_automation(
         )
         return None
     return Automation(
-        role.name, doc.path, meta, schedule, doc.body, doc.frontmatter, doc.content_hash
+        name or role.name,
+        doc.path,
+        meta,
+        schedule,
+        doc.body,
+        doc.frontmatter,
+        doc.content_hash,
+        layout=role.layout,
+        inferred=tuple(inferred),
+    )
+
+
+HEARTBEAT_EVERY = "every 30 minutes"  # OpenClaw's default heartbeat interval
+_EMPTY_ITEM = re.compile(r"^\s*(?:[-*+]\s*(?:\[\s?\]\s*)?)?$")
+_HEADING_LINE = re.compile(r"^\s{0,3}#")
+
+
+def heartbeat_is_empty(body: str) -> bool:
+    """OpenClaw skips a heartbeat whose checklist is headings, comments and empty items only."""
+    text = re.sub(r"<!--.*?-->", "", body, flags=re.DOTALL)
+    return all(_EMPTY_ITEM.match(line) or _HEADING_LINE.match(line) for line in text.splitlines())
+
+
+def _parse_heartbeat(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Automation:
+    """OpenClaw's `HEARTBEAT.md`: a checklist the agent works through every 30 minutes."""
+    data: dict[str, Any] = dict(thaw(doc.frontmatter))
+    inferred = ["schedule"] if "schedule" not in data else []
+    data.setdefault("schedule", HEARTBEAT_EVERY)
+    data.setdefault("description", "OpenClaw heartbeat: the checklist in HEARTBEAT.md")
+    empty = heartbeat_is_empty(doc.body)
+    if empty:
+        data["enabled"] = False
+    meta = validate(AutomationMeta, doc, problems, warn_unknown=False, data=data, required=())
+    if meta is None or meta.schedule != data["schedule"]:
+        meta = AutomationMeta(schedule=HEARTBEAT_EVERY, enabled=not empty)
+    try:
+        schedule = parse_schedule(meta.schedule)
+    except ScheduleError as exc:
+        problems.append(error(doc.path, "invalid-schedule", str(exc), exc.fix, 1))
+        meta = AutomationMeta(schedule=HEARTBEAT_EVERY, enabled=not empty)
+        schedule = parse_schedule(HEARTBEAT_EVERY)
+    return Automation(
+        "heartbeat",
+        doc.path,
+        meta,
+        schedule,
+        doc.body,
+        doc.frontmatter,
+        doc.content_hash,
+        layout="openclaw",
+        inferred=tuple(inferred),
     )
 
 
@@ -427,9 +321,11 @@ def _no_entity(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Non
 
 _PARSERS: dict[Kind, Any] = {
     "agents": _parse_agents,
+    "layer": _parse_layer,
     "space": _parse_space,
-    "skill": _parse_skill,
-    "operator": _parse_operator,
+    "skill": parse_skill,
+    "command": parse_skill,
+    "operator": parse_operator,
     "automation": _parse_automation,
     "resource": _no_entity,
 }

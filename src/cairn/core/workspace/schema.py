@@ -24,6 +24,8 @@ from pydantic import (
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 NAME_RULE = "1-64 characters: lowercase letters, digits and single hyphens, no hyphen at either end"
+DESCRIPTION_LIMIT = 1024  # Agent Skills' limit; longer descriptions load with a warning
+COMPATIBILITY_LIMIT = 500
 
 Scope = Literal["private", "team", "company"]
 MemoryMode = Literal["permissive", "balanced", "cautious"]
@@ -144,16 +146,18 @@ class SkillMeta(Schema):
     """The Agent Skills fields; anything else is kept untouched for other tools."""
 
     name: Text
-    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    # The spec's limits (1,024 and 500 characters) are checked by the parser: published
+    # skills pass them, and are loaded with a warning.
+    description: Text
     license: str | None = None
-    compatibility: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    compatibility: Text | None = None
     metadata: FrozenMap[Any] | None = None
     allowed_tools: NameList = Field(default=(), alias="allowed-tools")
 
 
 class OperatorMeta(Schema):
     name: str | None = None
-    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    description: Text
     when: str | None = None
     sensitive: bool = False  # the lens itself is sensitive: tasks that use it stay local
 
@@ -170,7 +174,7 @@ class AutomationMeta(Schema):
     schedule: Text
     timezone: Text = "local"
     enabled: bool = True
-    space: Text
+    space: Text | None = None  # Cairn's own automations name one; others' may run outside spaces
     skill: str | None = None
     operator: str | None = None
     budget: BudgetLimit | None = None
