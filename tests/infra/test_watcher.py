@@ -327,12 +327,14 @@ def test_renaming_a_named_operator_reports_the_name_mismatch(
 
     updates.wait_for(
         has(
-            ("removed", "operator", "clarity-editor"),
+            ("removed", "file", "operators/clarity-editor.md"),
             ("added", "file", "operators/plain-editor.md"),
         )
     )
     workspace = updates.latest
-    assert "plain-editor" not in workspace.operators  # its frontmatter still says clarity-editor
+    # Its frontmatter still says clarity-editor: the declared name wins, with a warning.
+    assert "plain-editor" not in workspace.operators
+    assert workspace.operators["clarity-editor"].path == "operators/plain-editor.md"
     codes = {d.code for d in workspace.diagnostics if d.path == "operators/plain-editor.md"}
     assert "name-mismatch" in codes
 

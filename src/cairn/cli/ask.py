@@ -47,6 +47,7 @@ def _workspace(directory: str) -> tuple[Workspace | None, Path | None]:
 
 
 def run_ask(args: argparse.Namespace) -> int:
+    from cairn.core.tasks.parts import workspace_instructions
     from cairn.core.tasks.provenance import Provenance
     from cairn.infra.redaction import install_log_redaction
 
@@ -54,8 +55,9 @@ def run_ask(args: argparse.Namespace) -> int:
     workspace, root = _workspace(args.workspace)
     agents = workspace.agents if workspace else None
     messages = [Message("user", args.prompt)]
-    if agents and agents.instructions.strip() and not args.no_instructions:
-        messages.insert(0, Message("system", agents.instructions))
+    instructions = workspace_instructions(workspace) if workspace else ""
+    if instructions and not args.no_instructions:
+        messages.insert(0, Message("system", instructions))
     request = ChatRequest(tuple(messages), max_tokens=args.max_tokens)
     if args.space and (workspace is None or args.space not in workspace.spaces):
         raise CairnError(f"no space '{args.space}' in this workspace")
@@ -66,8 +68,8 @@ def run_ask(args: argparse.Namespace) -> int:
         from cairn.core.tasks.parts import context_files
 
         store = _store(root)
-        # Only agents.md travels with a question (the space's scope applies through
-        # `Provenance.space`): its mark, if any, comes along.
+        # Only the instructions travel with a question (the space's scope applies through
+        # `Provenance.space`): their marks, if any, come along.
         for path in context_files(workspace, TaskOptions()):
             provenance.note_stored(store, path)
     step = provenance.step(args.prompt, args.kind, tuple(m.content for m in messages))

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,21 +14,23 @@ from typing import Any
 from cairn.core.errors import WorkspaceNotFoundError
 from cairn.core.workspace.diagnostics import Diagnostic
 from cairn.core.workspace.entities import Workspace
+from cairn.core.workspace.layouts import LAYOUT_NAMES
 from cairn.core.workspace.loader import EntityEvent, WorkspaceEvent, WorkspaceModel
+from cairn.core.workspace.summary import summarise
 from cairn.infra.files import LocalFileStore
 from cairn.infra.starter import copy_starter, looks_like_workspace
 
 
-def _open(directory: str) -> tuple[Path, WorkspaceModel]:
+def _open(directory: str, *, strict: bool = False) -> tuple[Path, WorkspaceModel]:
     root = Path(directory).expanduser()
     if not root.is_dir():
         raise WorkspaceNotFoundError(f"{root} is not a folder")
     if not looks_like_workspace(root):
         raise WorkspaceNotFoundError(
-            f"{root} is not a Cairn workspace (no agents.md, spaces/, skills/, operators/ or "
-            f"automations/); create one with: cairn init {directory}"
+            f"{root} is not a workspace (no agents.md, AGENTS.md, CLAUDE.md, spaces/, skills/, "
+            f"operators/ or automations/); create one with: cairn init {directory}"
         )
-    model = WorkspaceModel(LocalFileStore(root))
+    model = WorkspaceModel(LocalFileStore(root), strict=strict)
     model.load()
     return root, model
 
@@ -41,6 +44,8 @@ def _emit(data: object) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    if getattr(args, "source", None):
+        return _adopt(Path(args.source).expanduser())
     target = Path(args.dir).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     report = copy_starter(target)
@@ -55,10 +60,36 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+COLLAPSE_AFTER = 5  # diagnostics of one code beyond this are summarised unless --all
+
+
+def _adopt(folder: Path) -> int:
+    from cairn.infra.starter import adopt
+
+    if not folder.is_dir():
+        raise WorkspaceNotFoundError(f"{folder} is not a folder")
+    report = adopt(folder)
+    for path in report.created:
+        print(f"  created {path}")
+    for path in report.kept:
+        print(f"  kept    {path} (already there; not changed)")
+    model = WorkspaceModel(LocalFileStore(folder))
+    workspace = model.load()
+    for summary in summarise(workspace):
+        print(f"  found   {summary.line()}")
+    print(
+        f"Cairn now reads {folder.resolve()} as it is; its settings are in {report.policy}, "
+        f"and Cairn's tools may not write {', '.join(report.protected)}. "
+        f"Next: cairn check {folder}"
+    )
+    return 0
+
+
 def run_check(args: argparse.Namespace) -> int:
-    root, model = _open(args.dir)
+    root, model = _open(args.dir, strict=getattr(args, "strict", False))
     workspace = model.workspace
     errors, warnings = len(workspace.errors), len(workspace.warnings)
+    layouts = summarise(workspace)
     if args.json:
         _emit(
             {
@@ -66,18 +97,55 @@ def run_check(args: argparse.Namespace) -> int:
                 "files": len(workspace.files),
                 "errors": errors,
                 "warnings": warnings,
+                "layouts": [
+                    {"layout": s.layout, "counts": dict(s.counts), "inferred": s.inferred}
+                    for s in layouts
+                ],
+                "skipped": dict(workspace.skipped),
                 "diagnostics": [d.to_json() for d in workspace.diagnostics],
             }
         )
-    else:
-        for diagnostic in workspace.diagnostics:
-            print(diagnostic.format())
-        notes = len(workspace.diagnostics) - errors - warnings
-        parts = [_count(errors, "error"), _count(warnings, "warning")]
-        parts += [_count(notes, "note")] if notes else []
-        verdict = ", ".join(parts) if workspace.diagnostics else "clean"
-        print(f"checked {len(workspace.files)} files in {root}: {verdict}")
+        return 1 if errors else 0
+    for line in _diagnostic_lines(workspace.diagnostics, everything=getattr(args, "all", False)):
+        print(line)
+    if workspace.diagnostics:
+        print()
+    for summary in layouts:
+        print(summary.line())
+    if workspace.skipped:
+        print(_skipped_line(workspace))
+    notes = len(workspace.diagnostics) - errors - warnings
+    parts = [_count(errors, "error"), _count(warnings, "warning")]
+    parts += [_count(notes, "note")] if notes else []
+    verdict = ", ".join(parts) if workspace.diagnostics else "clean"
+    print(f"checked {len(workspace.files)} files in {root}: {verdict}")
     return 1 if errors else 0
+
+
+def _diagnostic_lines(diagnostics: tuple[Diagnostic, ...], *, everything: bool) -> list[str]:
+    """Each diagnostic formatted; a code that repeats more than `COLLAPSE_AFTER` times (40
+    skills without frontmatter) is shown three times and counted, unless `everything`."""
+    by_code = Counter((d.code, d.severity) for d in diagnostics)
+    shown: Counter[tuple[str, str]] = Counter()
+    lines: list[str] = []
+    for diagnostic in diagnostics:
+        key = (diagnostic.code, diagnostic.severity)
+        if everything or by_code[key] <= COLLAPSE_AFTER or shown[key] < 3:
+            lines.append(diagnostic.format())
+        shown[key] += 1
+    for (code, severity), total in by_code.items():
+        if not everything and total > COLLAPSE_AFTER:
+            lines.append(
+                f"... and {total - 3} more {severity}s like these [{code}] "
+                "(cairn check --all lists every one)"
+            )
+    return lines
+
+
+def _skipped_line(workspace: Workspace) -> str:
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(workspace.skipped.items()))
+    total = sum(workspace.skipped.values())
+    return f"left out {_count(total, 'folder')} ({reasons})"
 
 
 def _next_runs(workspace: Workspace) -> dict[str, str | None]:
@@ -100,6 +168,9 @@ def _listing(workspace: Workspace) -> dict[str, Any]:
             "description": skill.description,
             "path": skill.path,
             "space": skill.space,
+            "layout": skill.layout,
+            "inferred": list(skill.inferred),
+            "title": skill.title,
         }
 
     def operator_row(op: Any) -> dict[str, Any]:
@@ -109,10 +180,15 @@ def _listing(workspace: Workspace) -> dict[str, Any]:
             "when": op.meta.when,
             "path": op.path,
             "space": op.space,
+            "layout": op.layout,
+            "inferred": list(op.inferred),
+            "title": op.title,
         }
 
     return {
         "agents": workspace.agents.path if workspace.agents else None,
+        "layers": [{"path": x.path, "layout": x.layout} for x in workspace.layers],
+        "layouts": [s.line() for s in summarise(workspace)],
         "spaces": [
             {
                 "name": s.name,
@@ -120,6 +196,7 @@ def _listing(workspace: Workspace) -> dict[str, Any]:
                 "memory": s.meta.memory,
                 "description": s.meta.description,
                 "path": s.path,
+                "layout": s.layout,
                 "skills": [skill_row(k) for k in s.skills.values()],
                 "operators": [operator_row(o) for o in s.operators.values()],
             }
@@ -139,6 +216,8 @@ def _listing(workspace: Workspace) -> dict[str, Any]:
                 "operator": a.meta.operator,
                 "next_run": next_runs[a.name],
                 "path": a.path,
+                "layout": a.layout,
+                "inferred": list(a.inferred),
             }
             for a in workspace.automations.values()
         ],
@@ -152,13 +231,35 @@ def _clip(text: str | None, width: int = 70) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _origin(row: dict[str, Any]) -> str:
+    """Where an item came from, for items not in Cairn's own format: layout, file and what
+    Cairn inferred ("[OpenClaw skills/weather/SKILL.md; description inferred]")."""
+    if row.get("layout", "cairn") == "cairn" and not row.get("inferred"):
+        return ""
+    notes = [f"{LAYOUT_NAMES[row['layout']]} {row['path']}"]
+    if row.get("title"):
+        notes.append(f"written as '{row['title']}'")
+    if row.get("inferred"):
+        notes.append(f"{' and '.join(row['inferred'])} inferred")
+    return f"\n  {'':<22} [{'; '.join(notes)}]"
+
+
 def run_ls(args: argparse.Namespace) -> int:
     root, model = _open(args.dir)
     data = _listing(model.workspace)
     if args.json:
         _emit(data)
         return 0
+    workspace = model.workspace
     print(f"Workspace {root.resolve()}")
+    for line in data["layouts"]:
+        print(f"  {line}")
+    if workspace.agents or workspace.layers:
+        print("\nInstructions, in order")
+        for path in [workspace.agents.path] if workspace.agents else []:
+            print(f"  {path}  (policy and instructions)")
+        for layer in workspace.layers:
+            print(f"  {layer.path}  [{LAYOUT_NAMES[layer.layout]}]")
     print(f"\nSpaces ({len(data['spaces'])})")
     for s in data["spaces"]:
         extra = [f"{len(s['skills'])} skills"] if s["skills"] else []
@@ -166,13 +267,14 @@ def run_ls(args: argparse.Namespace) -> int:
         print(
             f"  {s['name']:<22} {s['scope']:<8} memory: {s['memory']:<10} "
             f"{_clip(s['description'], 50)}{'  (' + ', '.join(extra) + ')' if extra else ''}"
+            f"{_origin(s)}"
         )
     print(f"\nSkills ({len(data['skills'])})")
     for k in data["skills"]:
-        print(f"  {k['name']:<22} {_clip(k['description'])}")
+        print(f"  {k['name']:<22} {_clip(k['description'])}{_origin(k)}")
     print(f"\nOperators ({len(data['operators'])})")
     for o in data["operators"]:
-        print(f"  {o['name']:<22} {_clip(o['description'])}")
+        print(f"  {o['name']:<22} {_clip(o['description'])}{_origin(o)}")
     print(f"\nAutomations ({len(data['automations'])})")
     for a in data["automations"]:
         state = (
@@ -182,9 +284,12 @@ def run_ls(args: argparse.Namespace) -> int:
         )
         uses = ", ".join(x for x in (a["skill"], a["operator"]) if x)
         print(
-            f"  {a['name']:<22} {a['describe']:<28} {a['timezone']:<14} space: {a['space']}"
-            f"{' (' + uses + ')' if uses else ''}; {state}"
+            f"  {a['name']:<22} {a['describe']:<28} {a['timezone']:<14} "
+            f"space: {a['space'] or '(none)'}{' (' + uses + ')' if uses else ''}; {state}"
+            f"{_origin(a)}"
         )
+    if workspace.skipped:
+        print(f"\n{_skipped_line(workspace)}")
     if data["errors"] or data["warnings"]:
         print(
             f"\n{_count(data['errors'], 'error')}, {_count(data['warnings'], 'warning')}: "

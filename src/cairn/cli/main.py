@@ -21,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="copy the starter workspace into DIR")
     init.add_argument("dir", nargs="?", default=".", metavar="DIR")
+    init.add_argument(
+        "--from",
+        dest="source",
+        metavar="FOLDER",
+        help="open another tool's workspace (Rebel, OpenClaw, Claude Code) in place: add only "
+        "Cairn's settings file and .cairn/, change nothing else",
+    )
 
     for name, text in (
         ("check", "report problems in the workspace's files (exit 1 on any error)"),
@@ -36,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="the workspace folder (default: the current folder)",
         )
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "check":
+            sub.add_argument(
+                "--strict",
+                action="store_true",
+                help="report every difference from Cairn's own format as an error",
+            )
+            sub.add_argument(
+                "--all", action="store_true", help="list every diagnostic, even repeated ones"
+            )
 
     keys = commands.add_parser("keys", help="store, list or delete API keys for cloud models")
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,4 +57,80 @@ def copy_starter(target: Path) -> InitReport:
 
 
 def looks_like_workspace(folder: Path) -> bool:
-    return any((folder / name).exists() for name in (*STARTER_ENTRIES, "AGENTS.md"))
+    """Whether `folder` holds a workspace, Cairn's or another tool's (docs/compatibility.md)."""
+    from cairn.core.workspace.layouts import HEARTBEAT, LAYERS, POLICY_FILES, TOOL_FOLDERS
+
+    markers = (*STARTER_ENTRIES, *POLICY_FILES, *LAYERS, *TOOL_FOLDERS, HEARTBEAT, "MEMORY.md")
+    return any((folder / name).exists() for name in markers)
+
+
+@dataclass
+class AdoptReport:
+    """What `cairn init --from` added to another tool's folder (it never changes a file)."""
+
+    policy: str  # the policy file Cairn reads: created, or the one already there
+    created: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)  # instruction files tools may not write
+
+
+POLICY_HEADER = (
+    "Cairn's settings for this folder: models, roles, routing, permissions and budgets. "
+    "The instructions stay in the files the other tool reads ({layers}); Cairn reads them "
+    "after this file's own body, in that order. See docs/compatibility.md."
+)
+
+
+def adopt(folder: Path) -> AdoptReport:
+    """Make `folder` (another tool's workspace) a Cairn workspace, keeping its files.
+
+    Adds a policy file with the starter's settings: `agents.md`, or `cairn.md` when the
+    folder has an `AGENTS.md` (on macOS and Windows the two names are one file). Its rules
+    keep Cairn's tools from writing the instruction files. Adds `.cairn/.gitignore` so the
+    state Cairn keeps there stays out of git without editing the folder's own `.gitignore`.
+    """
+    from cairn.core.workspace.layouts import LAYERS, POLICY_FILES
+
+    names = {entry.name for entry in folder.iterdir()}
+    existing = next((name for name in POLICY_FILES[:2] if name in names), None)
+    layers = [name for name in ("AGENTS.md", *LAYERS) if name in names or _exists(folder, name)]
+    layers = list(dict.fromkeys(layers))
+    policy = existing or (
+        "cairn.md" if any(n.lower() == "agents.md" for n in names) else "agents.md"
+    )
+    report = AdoptReport(policy, protected=[policy, *layers])
+    if existing is not None:
+        report.kept.append(existing)
+    else:
+        text = _policy_text(policy, report.protected, layers)
+        with (folder / policy).open("x", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        report.created.append(policy)
+    ignore = folder / ".cairn" / ".gitignore"
+    if ignore.exists():
+        report.kept.append(".cairn/.gitignore")
+    else:
+        ignore.parent.mkdir(exist_ok=True)
+        ignore.write_text("# Cairn's state (index, traces, ledger): not for git\n*\n", "utf-8")
+        report.created.append(".cairn/.gitignore")
+    return report
+
+
+def _exists(folder: Path, relative: str) -> bool:
+    return (folder / relative).is_file()
+
+
+def _policy_text(policy: str, protected: list[str], layers: list[str]) -> str:
+    """The starter agents.md's frontmatter, with its write-protection of agents.md turned
+    into one rule per instruction file here, and no body: the instructions are theirs."""
+    starter = (starter_root() / "agents.md").read_text(encoding="utf-8")
+    front = starter.split("---\n", 2)[1]
+    rules = "".join(
+        f'  - {{tool: "*", action: write, path: "{path}", decision: deny}}\n' for path in protected
+    )
+    lines = front.splitlines(keepends=True)
+    deny = next(i for i, line in enumerate(lines) if 'path: "agents.md"' in line)
+    lines[deny : deny + 1] = [rules]
+    header = POLICY_HEADER.format(layers=", ".join(layers) or "none yet")
+    comment = "".join(f"# {line}\n" for line in textwrap.wrap(header, 86))
+    return f"---\n{comment}{''.join(lines)}---\n"

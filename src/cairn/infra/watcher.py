@@ -24,6 +24,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from cairn.core.workspace.ignore import GITIGNORE
+from cairn.core.workspace.layouts import TOOL_FOLDERS, classify, may_hold_model_files
 from cairn.core.workspace.loader import WorkspaceModel
 
 log = logging.getLogger(__name__)
@@ -144,7 +146,14 @@ class WorkspaceWatcher:
 
 
 def _hidden(path: str) -> bool:
-    return any(part.startswith(".") for part in path.split("/"))
+    """Hidden, except what the model reads in the tool folders (`.claude/skills`, ...) and
+    `.gitignore` files (their rules change what the model reads)."""
+    parts = path.split("/")
+    if parts[-1] == GITIGNORE and not any(p.startswith(".") for p in parts[:-1]):
+        return False
+    if parts[0] in TOOL_FOLDERS:
+        return classify(path) is None and not may_hold_model_files(path)
+    return any(part.startswith(".") for part in parts)
 
 
 class _Collector(FileSystemEventHandler):

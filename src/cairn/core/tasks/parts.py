@@ -34,8 +34,8 @@ def build_parts(
     index: int = 1,
 ) -> list[Part]:
     parts: list[Part] = []
-    if workspace.agents and workspace.agents.instructions.strip():
-        parts.append(Part("agents", "", workspace.agents.instructions.strip()))
+    if instructions := workspace_instructions(workspace):
+        parts.append(Part("agents", "", instructions))
     if operator:
         found = workspace.find_operator(operator, space)
         if found is not None:
@@ -66,9 +66,22 @@ def build_parts(
     if skill:
         found_skill = workspace.find_skill(skill, space)
         if found_skill is not None:
-            task += f"\n\nFollow the skill '{found_skill.name}':\n{found_skill.body.strip()}"
+            # Claude Code commands and skills take the request as `$ARGUMENTS`.
+            body = found_skill.body.strip().replace("$ARGUMENTS", request)
+            task += f"\n\nFollow the skill '{found_skill.name}':\n{body}"
     parts.append(Part("task", "", task))
     return parts
+
+
+def workspace_instructions(workspace: Workspace) -> str:
+    """agents.md's instructions, then each instruction layer's (`CLAUDE.md`, `SOUL.md`, ...)
+    in the documented order, each under its file's name when there is more than one."""
+    sources = [(workspace.agents.path, workspace.agents.instructions)] if workspace.agents else []
+    sources += [(layer.path, layer.instructions) for layer in workspace.layers]
+    texts = [(path, text.strip()) for path, text in sources if text.strip()]
+    if len(texts) == 1:
+        return texts[0][1]
+    return "\n\n".join(f"# From {path}\n\n{text}" for path, text in texts)
 
 
 def window_of(engine: ChatEngine) -> int:
@@ -106,6 +119,7 @@ def context_files(workspace: Workspace, options: TaskOptions) -> list[str]:
     paths: list[str] = []
     if workspace.agents is not None:
         paths.append(workspace.agents.path)
+    paths += [layer.path for layer in workspace.layers]
     space = workspace.spaces.get(options.space) if options.space else None
     if space is not None:
         paths.append(space.path)

@@ -34,9 +34,11 @@ class Totals:
         self.cost_usd += usage.cost_usd or 0.0
 
 
-def record_path(task: str, request: str, space: str | None) -> str:
-    folder = f"spaces/{space}/history" if space else "history"
-    return f"{folder}/{task}-{slug(request) or 'task'}.md"
+def record_path(task: str, request: str, space: str | None, folder: str | None = None) -> str:
+    """`history/...`, or `<the space's folder>/history/...` (`spaces/<space>/` for Cairn's
+    spaces, a Rebel space's own folder)."""
+    base = f"{folder or f'spaces/{space}'}/history" if space else "history"
+    return f"{base}/{task}-{slug(request) or 'task'}.md"
 
 
 def render_record(
@@ -93,7 +95,8 @@ def write_record(
     sensitive: bool = False,
 ) -> str | None:
     """Write the record; its workspace path, or None when it could not be written."""
-    path = record_path(task, request, space)
+    found = model.workspace.spaces.get(space) if space else None
+    path = record_path(task, request, space, found.root if found else None)
     text = render_record(
         task,
         request,

@@ -179,6 +179,18 @@ def assemble(
         skipped=MappingProxyType(dict(skipped or {})),
     )
     problems.extend(_check_references(workspace, parsed))
+    if agents is not None and not any(
+        text.strip() for text in [agents.instructions, *(x.instructions for x in ordered_layers)]
+    ):
+        problems.append(
+            warning(
+                agents.path,
+                "empty-instructions",
+                f"{agents.path} has no instructions in its body, and no instruction layer "
+                "(AGENTS.md, CLAUDE.md, ...) has any",
+                "write who the agent is and how it should work below the frontmatter",
+            )
+        )
     if agents is None and parsed:
         problems.append(
             warning(

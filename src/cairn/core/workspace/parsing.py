@@ -87,15 +87,8 @@ def _parse_agents(doc: Document, role: FileRole, problems: list[Diagnostic]) -> 
                     doc.line_of(("routing", kind)),
                 )
             )
-    if not doc.body.strip():
-        problems.append(
-            warning(
-                doc.path,
-                "empty-instructions",
-                "agents.md has no instructions in its body",
-                "write who the agent is and how it should work below the frontmatter",
-            )
-        )
+    # An empty body is fine when instruction layers (AGENTS.md, CLAUDE.md) say it all:
+    # the assembly warns when there are no instructions at all.
     return Agents(doc.path, policy, doc.body, doc.frontmatter, doc.content_hash)
 
 

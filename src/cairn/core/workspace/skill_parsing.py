@@ -161,7 +161,20 @@ def parse_operator(doc: Document, role: FileRole, problems: list[Diagnostic]) ->
         return None
     given = data.get("display_name") or data.get("name")
     title = str(given) if given is not None and str(given) != name else None
-    if title is not None:
+    if title is not None and cairn_name(title) == title and "display_name" not in data:
+        # A Cairn name that differs from the file: the declared one wins, as for skills.
+        problems.append(
+            compat(
+                doc.path,
+                "name-mismatch",
+                f"operator name '{title}' does not match its file or folder name "
+                f"'{role.name}'; Cairn calls it '{title}'",
+                f"rename the file or folder to '{title}' (or set 'name: {name}')",
+                doc.line_of(("name",)),
+            )
+        )
+        name, title = title, None
+    elif title is not None:
         # A display name ("Brand Critic") is Rebel's way; the file or folder names it here.
         problems.append(
             compat(
@@ -180,10 +193,10 @@ def parse_operator(doc: Document, role: FileRole, problems: list[Diagnostic]) ->
     when = data.get("consult_when")
     if "when" not in data and when:
         data["when"] = "; ".join(map(str, when)) if isinstance(when, list | tuple) else str(when)
-    lens = doc.body.strip()
+    lens = doc.body
     for key in ("consultation_prompt", "live_prompt"):
-        if not lens and isinstance(data.get(key), str):
-            lens = str(data[key]).strip()  # Rebel's live coaches keep the prompt here
+        if not lens.strip() and isinstance(data.get(key), str):
+            lens = str(data[key])  # Rebel's live coaches keep the prompt here
     described = data.get("description")
     if not isinstance(described, str) or not described.strip():
         found = first_paragraph(lens)
@@ -228,7 +241,7 @@ def parse_operator(doc: Document, role: FileRole, problems: list[Diagnostic]) ->
                 doc.line_of(()),
             )
         )
-    if not lens:
+    if not lens.strip():
         problems.append(
             error(
                 doc.path,

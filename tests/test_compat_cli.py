@@ -1,0 +1,125 @@
+"""Another tool's folder, opened by the real `cairn` program: `init --from` adds only Cairn's
+settings, `check` and `ls` say where each item came from, and a task's model sees the
+folder's instruction layers and skills."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cairn.testing.openai_stub import OpenAIStub
+
+FILES = {
+    "AGENTS.md": "# Operating rules\n\nAnswer in two sentences at most.\n",
+    "SOUL.md": "You are calm and precise. PERSONA-LAYER-MARK\n",
+    "USER.md": "The user is Sam; Sam lives in Lisbon.\n",
+    "HEARTBEAT.md": "# Heartbeat\n\n- Look for anything urgent in the inbox\n",
+    "skills/weather/SKILL.md": "# Weather\n\nLooks up the forecast for a city.\n",
+    "skills/notes/SKILL.md": "---\nname: notes\ndescription: Keeps tidy notes.\n---\nSteps.\n",
+    ".claude/agents/reviewer.md": (
+        "---\nname: reviewer\ndescription: Reviews drafts.\ntools: Read\n---\nBe exacting.\n"
+    ),
+    ".claude/commands/fix.md": "Fix the problem described here: $ARGUMENTS\n",
+    "node_modules/pkg/skills/leak/SKILL.md": "---\nname: leak\ndescription: no\n---\nno\n",
+}
+
+
+def cairn(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        cwd=root,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and ".cairn" not in p.parts
+    }
+
+
+@pytest.fixture
+def openclaw(tmp_path: Path) -> Path:
+    root = tmp_path / "claw"
+    for path, text in FILES.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_init_from_adds_only_cairns_settings(openclaw: Path) -> None:
+    before = digest(openclaw)
+    done = cairn(openclaw, "init", "--from", str(openclaw))
+    assert done.returncode == 0, done.stderr
+    after = digest(openclaw)
+    assert set(after) - set(before) == {"cairn.md"}  # and .cairn/.gitignore
+    assert all(after[p] == h for p, h in before.items()), "a file of the other tool changed"
+    assert (openclaw / ".cairn" / ".gitignore").read_text().strip().endswith("*")
+    policy = yaml.safe_load((openclaw / "cairn.md").read_text().split("---\n")[1])
+    denied = {r["path"] for r in policy["permissions"] if r["decision"] == "deny"}
+    assert {"cairn.md", "AGENTS.md", "SOUL.md", "USER.md"} <= denied
+    assert "OpenClaw: 2 instruction layers, 1 automation" in done.stdout
+
+    again = cairn(openclaw, "init", "--from", str(openclaw))
+    assert again.returncode == 0 and "kept    cairn.md" in again.stdout
+    assert digest(openclaw) == after
+
+
+def test_check_and_ls_say_where_items_came_from(openclaw: Path) -> None:
+    cairn(openclaw, "init", "--from", str(openclaw))
+    check = cairn(openclaw, "check", str(openclaw))
+    assert check.returncode == 0, check.stdout
+    assert "[no-frontmatter]" in check.stdout
+    assert "Claude Code: 1 skill, 1 operator" in check.stdout
+    assert "left out 1 folder (dependencies (node_modules): 1)" in check.stdout
+
+    strict = cairn(openclaw, "check", "--strict", str(openclaw))
+    assert strict.returncode == 1
+    assert "error: SKILL.md has no frontmatter" in strict.stdout
+
+    listing = json.loads(cairn(openclaw, "ls", "--json", str(openclaw)).stdout)
+    skills = {s["name"]: s for s in listing["skills"]}
+    assert set(skills) == {"weather", "notes", "fix"}  # nothing from node_modules
+    assert skills["weather"]["inferred"] == ["name", "description"]
+    assert skills["fix"]["layout"] == "claude-code"
+    assert [x["path"] for x in listing["layers"]] == ["AGENTS.md", "SOUL.md", "USER.md"]
+    assert listing["operators"][0]["layout"] == "claude-code"
+    [heartbeat] = listing["automations"]
+    assert heartbeat["enabled"] and heartbeat["describe"] == "every 30 minutes"
+
+    text = cairn(openclaw, "ls", str(openclaw)).stdout
+    assert "[OpenClaw HEARTBEAT.md; schedule inferred]" in text
+    assert "[Claude Code .claude/commands/fix.md; description inferred]" in text
+
+
+def test_a_task_sees_the_layers_and_skills(openclaw: Path) -> None:
+    cairn(openclaw, "init", "--from", str(openclaw))
+    with OpenAIStub() as local:
+        local.state.reply = "Done."
+        policy_path = openclaw / "cairn.md"
+        front = yaml.safe_load(policy_path.read_text().split("---\n")[1])
+        model = {"engine": "litellm", "model": "openai/stub", "api_base": local.base_url}
+        front["models"] = {"here": {**model, "local": True}}
+        front["roles"] = {role: ["here"] for role in front["roles"]}
+        policy_path.write_text("---\n" + yaml.safe_dump(front) + "---\n")
+        done = cairn(openclaw, "run", "What is the weather plan?", "--plan", "never")
+        assert done.returncode == 0, done.stdout + done.stderr
+        sent = json.dumps([r.body for r in local.requests])
+    assert "PERSONA-LAYER-MARK" in sent  # SOUL.md, after AGENTS.md
+    assert "# From AGENTS.md" in sent and "# From SOUL.md" in sent
+    assert "weather: Looks up the forecast for a city." in sent
+    assert "leak" not in sent
