@@ -123,3 +123,34 @@ def test_a_task_sees_the_layers_and_skills(openclaw: Path) -> None:
     assert "# From AGENTS.md" in sent and "# From SOUL.md" in sent
     assert "weather: Looks up the forecast for a city." in sent
     assert "leak" not in sent
+
+
+def test_a_skill_in_claude_skills_has_its_references_readable(tmp_path: Path) -> None:
+    """Hidden folders stay off-limits to the file tools, except the files of a skill kept
+    in `.claude/skills`, which load_skill lists for the model to open."""
+    from cairn.core.tasks.tools import ToolEnv, file_tools, hidden_skill_files
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.infra.files import LocalFileStore
+
+    root = tmp_path / "cc"
+    files = {
+        "CLAUDE.md": "Be brief.\n",
+        ".claude/skills/api/SKILL.md": "---\nname: api\ndescription: Calls the API.\n---\nGo.\n",
+        ".claude/skills/api/references/endpoints.md": "GET /items\n",
+        ".claude/settings.local.json": '{"secret": "no"}\n',
+        ".env": "TOKEN=no\n",
+    }
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / ".claude/skills/api/references/link.md").symlink_to(root / ".env")
+    model = WorkspaceModel(LocalFileStore(root))
+    model.load()
+    assert ".claude/skills/api/references/endpoints.md" in hidden_skill_files(model.workspace)
+    env = ToolEnv(model, None)
+    tools = {tool.name: tool for tool in file_tools()}
+    read = tools["read_file"].run({"path": ".claude/skills/api/references/endpoints.md"}, env)
+    assert read.ok and "GET /items" in read.output
+    for refused in (".claude/settings.local.json", ".env", ".claude/skills/api/references/link.md"):
+        outcome = tools["read_file"].run({"path": refused}, env)
+        assert not outcome.ok and "hidden" in outcome.output, outcome.output

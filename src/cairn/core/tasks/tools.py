@@ -10,7 +10,7 @@ so a permission rule about `agents.md` also catches `./agents.md`.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,16 +87,30 @@ class Tool:
             return raw  # refused when it runs; no rule should treat it as a tidy path
 
 
-def clean_path(raw: str) -> str:
+def clean_path(raw: str, *, bundled: Collection[str] = ()) -> str:
     """`raw` as the store will address it ('.' and empty parts dropped, '\\' as '/').
 
     Escapes and hidden paths are refused here, before any file is touched: `.cairn`
-    holds Cairn's own state and dot-files (`.env`, `.git`) often hold secrets.
+    holds Cairn's own state and dot-files (`.env`, `.git`) often hold secrets. The one
+    exception is `bundled`: a reader passes the files of skills kept in `.claude/skills`
+    or `.agents/skills`, which `load_skill` lists for the model to open.
     """
     parts = path_parts(raw)
-    if any(p.startswith(".") for p in parts):
+    if any(p.startswith(".") for p in parts) and "/".join(parts) not in bundled:
         raise ToolError(f"'{raw}' is hidden: Cairn's tools leave hidden files and folders alone")
     return "/".join(parts)
+
+
+def hidden_skill_files(workspace: Workspace) -> set[str]:
+    """The files of skills kept in a hidden tool folder (`.claude/skills/x/...`)."""
+    found: set[str] = set()
+    spaces = [workspace.skills, *(space.skills for space in workspace.spaces.values())]
+    for skills in spaces:
+        for skill in skills.values():
+            if skill.path.startswith("."):
+                res = skill.resources
+                found.update((skill.path, *res.scripts, *res.references, *res.assets, *res.other))
+    return found
 
 
 def real_target(model: WorkspaceModel, path: str) -> str:
@@ -330,7 +344,7 @@ def _tool(
     offset_="character to start from, for the rest of a long file (default 0)",
 )
 def _read_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
-    path = clean_path(arguments["path"])
+    path = clean_path(arguments["path"], bundled=hidden_skill_files(env.workspace))
     offset = _offset(arguments.get("offset", "0"))
     raw = _read_bytes(env, path, READ_BYTES)
     if raw is None:
