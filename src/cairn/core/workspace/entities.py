@@ -175,6 +175,17 @@ class Workspace:
     def warnings(self) -> tuple[Diagnostic, ...]:
         return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
 
+    def space_at(self, path: str) -> Space | None:
+        """The space whose folder holds `path` (the innermost, for Rebel's nested spaces)."""
+        best: Space | None = None
+        for space in self.spaces.values():
+            root = space.root
+            if (path == root or path.startswith(f"{root}/")) and (
+                best is None or len(root) > len(best.root)
+            ):
+                best = space
+        return best
+
     def find_skill(self, name: str, space: str | None = None) -> Skill | None:
         """The skill a task in `space` gets for `name` (space-level first), without copying."""
         own = self.spaces.get(space) if space else None
