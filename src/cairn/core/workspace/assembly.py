@@ -20,7 +20,7 @@ from cairn.core.workspace.entities import (
     Space,
     Workspace,
 )
-from cairn.core.workspace.layouts import LAYERS, POLICY_FILES, RESOURCE_FOLDERS
+from cairn.core.workspace.layouts import LAYERS, POLICY_FILES, REBEL_SYSTEM, RESOURCE_FOLDERS
 from cairn.core.workspace.parsing import ParsedFile
 from cairn.core.workspace.schema import AgentsPolicy
 
@@ -240,17 +240,17 @@ def _folder(entity: Automation) -> str:
 def precedence(path: str) -> tuple[int, int, str]:
     """Sort key: which of two files defining the same item wins (the first).
 
-    Cairn's own folders win over the tool folders (`.agents/skills`, then `.claude/skills`,
-    then `.claude/commands`); folder skills and operators over single files of the same
-    name; the lowercase spelling of a readme over the uppercase one.
+    Cairn's own folders win over the tool folders (`.agents/skills` and `rebel-system/`,
+    then `.claude/skills`, then `.claude/commands`); folder skills and operators over single
+    files of the same name; the lowercase spelling of a readme over the uppercase one.
     """
     tier = 0
     if path.startswith(".claude/commands/"):
         tier = 3
     elif path.startswith(".claude/"):
         tier = 2
-    elif path.startswith("."):
-        tier = 1
+    elif path.startswith((".", f"{REBEL_SYSTEM}/")):
+        tier = 1  # .agents/skills, and Rebel's system folder: the user's own skills win
     preferred = path.endswith(("/SKILL.md", "/OPERATOR.md", "agents.md", "/readme.md"))
     return (tier, 0 if preferred else 1, path)
 
