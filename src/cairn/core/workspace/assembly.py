@@ -174,7 +174,8 @@ def assemble(
         operators=MappingProxyType(operators.get(None, {})),
         automations=MappingProxyType(automations),
         diagnostics=(),
-        files=frozenset(parsed),
+        # A README that turned out not to be a Rebel space is a note, not part of the model.
+        files=frozenset(p for p, f in parsed.items() if f.entity or f.diagnostics),
         layers=ordered_layers,
         skipped=MappingProxyType(dict(skipped or {})),
     )
