@@ -34,8 +34,15 @@ class ParsedFile:
     document: Document | None = None  # kept to point cross-file problems at a line
 
 
+REBEL_SPACE_KEY = "rebel_space_description"
+
+
 def parse_file(path: str, role: FileRole, raw: bytes) -> ParsedFile:
     """Parse one file according to its role."""
+    if role.kind == "space" and role.layout == "rebel" and REBEL_SPACE_KEY.encode() not in raw:
+        # Any README.md may be a Rebel space; one that does not say so is a note, left
+        # alone quietly (not parsed: it may be large, binary, or not markdown at all).
+        return ParsedFile(path, role, content_hash(raw), None, ())
     doc, problems = parse_document(path, raw)
     entity: Entity | None = None
     if doc is not None:
@@ -147,14 +154,14 @@ _REBEL_SCOPES = {
 def _parse_rebel_space(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Space | None:
     """A folder whose README.md has `rebel_space_description`; any other README is a note."""
     fm = thaw(doc.frontmatter)
-    if "rebel_space_description" not in fm or role.base is None:
+    if REBEL_SPACE_KEY not in fm or role.base is None:
         return None
     sharing = str(fm.get("sharing") or "").strip().lower()
     scope = _REBEL_SCOPES.get(sharing, "private")
     if fm.get("space_type") in ("chief-of-staff", "personal"):
         scope = "private"
     data: dict[str, Any] = {
-        "description": str(fm.get("rebel_space_description") or "") or None,
+        "description": str(fm.get(REBEL_SPACE_KEY) or "") or None,
         "scope": scope,
         "sensitive": str(fm.get("sensitivity") or "").lower() in ("confidential", "restricted"),
     }
