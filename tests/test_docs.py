@@ -35,6 +35,7 @@ def test_every_format_page_has_examples() -> None:
         "skills.md",
         "operators.md",
         "automations.md",
+        "compatibility.md",
     } <= with_examples
 
 

@@ -1,15 +1,16 @@
 """Marks and scopes of workspace files: what makes a file's content sensitive, and whose it is.
 
 A file is sensitive when its frontmatter says `sensitive: true` (wherever it sits) or it
-lives in a private space; a path's scope is the scope of the space it is in, and a path
-outside every space is shared ("workspace", the widest). The router and `cairn route` ask
-these questions of files; a task's `Provenance` asks them of every file it reads.
+lives in a private space or the owner's root memory; a path's scope is the scope of the
+space it is in, the owner's root memory (`MEMORY.md`, `memory/`) is private, and any other
+path outside every space is shared ("workspace", the widest). The router and `cairn route`
+ask these questions of files; a task's `Provenance` asks them of every file it reads.
 """
 
 from __future__ import annotations
 
 from cairn.core.workspace.documents import FRONTMATTER_BOUNDARY, parse_document
-from cairn.core.workspace.entities import Workspace
+from cairn.core.workspace.entities import Space, Workspace
 
 SCOPE_RANK = {"private": 0, "team": 1, "company": 2}
 WORKSPACE_SCOPE = "workspace"
@@ -22,13 +23,36 @@ def rank(scope: str | None) -> int:
     return SCOPE_RANK.get(scope or "", len(SCOPE_RANK))
 
 
+ROOT_MEMORY = frozenset(("MEMORY.md", "memory.md"))
+"""The owner's curated long-term memory at the workspace root (OpenClaw's layout)."""
+ROOT_NOTES = "memory"
+"""The owner's notes folder at the workspace root (OpenClaw's daily notes)."""
+STAGED = "memory/pending/"
+"""Staged memories (`cairn.core.memory.writer`) wait here for a decision: they are not the
+owner's memory yet, and keep the scope of where they are meant to go through their mark."""
+
+
+def is_root_memory(path: str) -> bool:
+    """Whether a workspace path is the owner's private root memory: `MEMORY.md`,
+    `memory.md`, or anything under `memory/` but the staged memories in `memory/pending/`."""
+    if path in ROOT_MEMORY:
+        return True
+    return path.startswith(f"{ROOT_NOTES}/") and not path.startswith(STAGED)
+
+
 def space_of(workspace: Workspace, path: str) -> tuple[str | None, str]:
-    """(space name, scope) of a workspace path; (None, "workspace") outside every space."""
-    parts = path.split("/")
-    if len(parts) >= 2 and parts[0] == "spaces":
-        found = workspace.spaces.get(parts[1])
-        if found is not None:
-            return found.name, found.scope
+    """(space name, scope) of a workspace path: the space whose folder holds it
+    (`spaces/<name>/`, or a Rebel space's own folder), (None, "private") for the owner's
+    root memory (see `is_root_memory`), (None, "workspace") anywhere else."""
+    found: Space | None = None
+    for space in workspace.spaces.values():  # the deepest space folder holding the path
+        root = space.root
+        if root and path.startswith(f"{root}/") and (found is None or len(root) > len(found.root)):
+            found = space
+    if found is not None:
+        return found.name, found.scope
+    if is_root_memory(path):
+        return None, "private"
     return None, WORKSPACE_SCOPE
 
 
@@ -59,13 +83,16 @@ def is_marked(text: str) -> bool:
 
 
 def file_sensitivity(workspace: Workspace, path: str, text: str) -> str | None:
-    """Why a file's content is sensitive, or None: marked, or in a private space.
+    """Why a file's content is sensitive, or None: marked, in a private space, or the
+    owner's root memory.
 
     `path` should be the real path (links resolved): a link in a team space that leads
     into a private one is private content."""
     if is_marked(text):
         return f"{path} is marked sensitive"
     name, scope = space_of(workspace, path)
+    if scope == "private" and name is None:
+        return f"{path} (the owner's private memory)"
     if scope == "private":
         return f"{path} (private space '{name}')"
     return None

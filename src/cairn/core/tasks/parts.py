@@ -18,6 +18,7 @@ from cairn.core.tasks.events import PlannedStep
 from cairn.core.tasks.options import TaskOptions
 from cairn.core.tasks.tools import ToolOutcome
 from cairn.core.workspace.entities import Workspace
+from cairn.core.workspace.schema import DESCRIPTION_LIMIT
 
 
 def build_parts(
@@ -52,7 +53,10 @@ def build_parts(
         )
     skills = workspace.skills_for(space)
     if skills:
-        listing = "\n".join(f"{s.name}: {s.description}" for s in skills.values())
+        # Published skills may pass the spec's 1,024 characters: the listing keeps within it.
+        listing = "\n".join(
+            f"{s.name}: {s.description[:DESCRIPTION_LIMIT]}" for s in skills.values()
+        )
         parts.append(Part("skills", "Skills (load one with load_skill to read it)", listing))
     if recalled:
         text = "\n".join(f"- {t} ({src})" for src, t in recalled)

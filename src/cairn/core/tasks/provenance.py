@@ -71,7 +71,8 @@ class Provenance:
     space: str | None = None
     # Content read from files that makes the task sensitive: real path → reason.
     sources: dict[str, str] = field(default_factory=dict)
-    # The narrowest scope each read file's content had: real path → (space, scope).
+    # The narrowest scope each read file's content had: real path → (space, scope); the
+    # space is None for the owner's root memory (`MEMORY.md`, `memory/`), which is private.
     read_scopes: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     # What the detector found in content routed so far (kinds of personal data, secrets).
     detected: set[str] = field(default_factory=set)
@@ -92,7 +93,7 @@ class Provenance:
                 if reason is not None:
                     self.sources[candidate] = reason
             name, scope = space_of(self.workspace, candidate)
-            if name is not None:
+            if name is not None or scope in SCOPE_RANK:  # a space, or the root memory
                 known = self.read_scopes.get(real)
                 if known is None or rank(scope) < rank(known[1]):
                     self.read_scopes[real] = (name, scope)
@@ -138,15 +139,18 @@ class Provenance:
         best: tuple[str, str] | None = None
         if self.space and self.space_scope in SCOPE_RANK:
             best = (f"{self.space_scope} space '{self.space}'", self.space_scope)
-        for name, scope in self.read_scopes.values():
+        for real, (name, scope) in self.read_scopes.items():
             if best is None or rank(scope) < rank(best[1]):
-                best = (f"{scope} space '{name}'", scope)
+                where = f"{scope} space '{name}'" if name else f"owner's private memory ({real})"
+                best = (where, scope)
         return best
 
     def home(self) -> str | None:
         """The space the task's own files (its record) belong in: its space, or the
         narrowest space it read from when that is narrower — so the record of a team task
-        that read a private note stays in the private space, as the scope rule asks."""
+        that read a private note stays in the private space, as the scope rule asks. The
+        owner's root memory is no space: a task that read only that keeps its own space
+        (its record is marked sensitive all the same)."""
         best_name, best_scope = self.space, self.space_scope
         for name, scope in self.read_scopes.values():
             if name is not None and rank(scope) < rank(best_scope):

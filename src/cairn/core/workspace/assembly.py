@@ -120,8 +120,8 @@ def assemble(
                 automations[name] = replace(auto, meta=meta)
 
     agents, extra_layers = _policy(policy_files, problems)
-    ordered_layers = tuple(
-        sorted([*layers.values(), *extra_layers], key=lambda layer: _LAYER_RANK[layer.path])
+    ordered_layers = _distinct(
+        agents, sorted([*layers.values(), *extra_layers], key=lambda x: _LAYER_RANK[x.path])
     )
 
     skill_folders = {
@@ -197,8 +197,15 @@ def assemble(
             warning(
                 "agents.md",
                 "missing-agents",
-                "the workspace has no agents.md, so there are no instructions and no model policy",
-                "create agents.md (cairn init writes a starter one)",
+                "the workspace has no agents.md, so there is no model policy"
+                + (
+                    f" (the instructions in {', '.join(x.path for x in ordered_layers)} are used)"
+                    if ordered_layers
+                    else " and no instructions"
+                ),
+                "run 'cairn init --from .' to add Cairn's settings without changing your files"
+                if ordered_layers
+                else "create agents.md (cairn init writes a starter one)",
             )
         )
     problems.sort(key=lambda d: (d.path, d.line or 0, d.code))
@@ -206,6 +213,18 @@ def assemble(
 
 
 _LAYER_RANK = {path: rank for rank, path in enumerate([*POLICY_FILES, *LAYERS])}
+
+
+def _distinct(agents: Agents | None, layers: list[Layer]) -> tuple[Layer, ...]:
+    """The layers without repeats: Rebel's CLAUDE.md is a link to its AGENTS.md, and the
+    same instructions twice in every step would only cost tokens."""
+    seen = {agents.content_hash} if agents else set()
+    kept: list[Layer] = []
+    for layer in layers:
+        if layer.content_hash not in seen:
+            seen.add(layer.content_hash)
+            kept.append(layer)
+    return tuple(kept)
 
 
 def _policy(
@@ -234,6 +253,10 @@ def _policy(
     return chosen, layers
 
 
+def _path(entity: object) -> str:
+    return str(getattr(entity, "path", ""))
+
+
 def _folder(entity: Automation) -> str:
     return entity.path.rpartition("/")[0]
 
@@ -259,7 +282,9 @@ def precedence(path: str) -> tuple[int, int, str]:
 def _duplicate(entity: Skill | Operator | Automation, existing: object, what: str) -> Diagnostic:
     other = getattr(existing, "path", "")
     message = f"{what} '{entity.name}' is already defined by {other}; this file is ignored"
-    if getattr(existing, "layout", "cairn") != entity.layout:
+    if getattr(existing, "layout", "cairn") != entity.layout or (
+        precedence(entity.path)[0] != precedence(_path(existing))[0]
+    ):
         # The same item kept for two tools (a skill in skills/ and in .claude/skills/) is
         # common and harmless: say which one is used.
         return warning(

@@ -65,7 +65,6 @@ COMPAT_CODES = frozenset(
         "invalid-name",
         "display-name",
         "ignored-key",
-        "no-space",
         "layer-policy",
     }
 )

@@ -205,7 +205,7 @@ def _parse_automation(
         # Rebel keeps schedules in its app, not in AUTOMATION.md: off until one is written.
         data.pop("name", None)
         if "schedule" not in data:
-            data["schedule"] = "daily 09:00"
+            data["schedule"] = "0 9 * * *"  # a placeholder: the automation stays off
             data["enabled"] = False
             inferred.append("schedule")
             problems.append(
@@ -213,8 +213,8 @@ def _parse_automation(
                     doc.path,
                     "inferred",
                     "Rebel keeps this automation's schedule in its app, so it is off in Cairn",
-                    "add 'schedule: ...' (e.g. 'daily 07:30', 'every 2h', a cron line) to run "
-                    "it from Cairn",
+                    "add 'schedule: ...' (a cron line such as '30 7 * * *', or 'every 2 hours') "
+                    "and 'enabled: true' to run it from Cairn",
                     doc.line_of(()),
                 )
             )
