@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.workspace.loader import WorkspaceModel
 from cairn.core.workspace.layouts import classify
+from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
 from tests.conftest import REPO, copy_starter
 

@@ -49,6 +49,8 @@ def test_bad_inputs_become_diagnostics() -> None:
     assert codes(b"---\nname: a\n") == ["frontmatter-unclosed"]
     assert codes(b"---\nname: [a\n---\n") == ["yaml-syntax"]
     assert codes(b"---\n- a\n- b\n---\n") == ["frontmatter-not-mapping"]
+    # Regression (found by the layout fuzz): one plain value crashed the depth check.
+    assert codes(b"---\nplain scalar\n---\nbody") == ["frontmatter-not-mapping"]
     assert codes(b"\x00\x01binary") == ["binary-file"]
     assert codes(b"ok\n\xff\xfe") == ["not-utf8"]
     assert codes(b"a" * (MAX_FILE_BYTES + 1)) == ["file-too-large"]

@@ -245,4 +245,6 @@ def _check_depth(root: yaml.Node) -> None:
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
-    return list(node.value)
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []  # a scalar (frontmatter that is one plain value) has no children
