@@ -217,13 +217,19 @@ def memory_recall(index: MemoryIndex, model: WorkspaceModel) -> Recall:
     """Recall for a task: dormant items from the task's own space and company spaces.
 
     Private memories are recalled only into tasks in that same private space, so they
-    never ride along into a shared task's context (or a cloud model)."""
+    never ride along into a shared task's context (or a cloud model). The owner's root
+    memory (`MEMORY.md`, `memory/`: the space "") is recalled into tasks with no space and
+    tasks in a private space, both the owner's own, and never into a team or company task;
+    a task that recalls it is sensitive (its files are private: `marks.space_of`)."""
 
     def recall(query: str, space: str | None, budget_tokens: int) -> list[tuple[str, str]]:
         workspace = model.workspace
         allowed = {s.name for s in workspace.spaces.values() if s.scope == "company"}
         if space:
             allowed.add(space)
+        found_space = workspace.spaces.get(space) if space else None
+        if not space or (found_space is not None and found_space.scope == "private"):
+            allowed.add("")  # the owner's root memory
         found: list[tuple[str, str]] = []
         used = 0
         for hit in index.search(query, spaces=allowed, limit=8):

@@ -1,5 +1,13 @@
 """The memory index: SQLite FTS5 over topic files and archive notes, ranked with BM25.
 
+What is indexed (see docs/memory.md): each space's `memory/topics/<t>.md` (tier "topic")
+and every other markdown file under its `memory/` (tier "archive"), the workspace's root
+`MEMORY.md` (tier "topic") and root `memory/**` (tier "archive", but never the staged
+memories in `memory/pending/`). Root memory belongs to the owner: its rows have the space
+"" (the empty string). Cairn's own formats become one row per memory line or archive note;
+free-form notes written by hand or by another tool become one row per bullet item or
+paragraph.
+
 The markdown files are the memory; this index is a disposable cache that makes recall
 fast. Everything in it comes from the files: `rebuild` reads them all, `update` follows
 the watcher one file at a time, and `repair` checks the index against the disk at start-up,
@@ -10,6 +18,7 @@ leaves recall stale. It lives in `cairn.infra` because it does IO.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -23,12 +32,15 @@ from pathlib import Path
 from typing import Protocol, cast
 
 from cairn.core.memory.items import Tier, read_line
+from cairn.core.routing.marks import ROOT_MEMORY, ROOT_NOTES, STAGED
 from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
 
 Row = tuple[str, str, str, str, str, str, float, str]  # id space path tier date source value text
 Walked = Iterator[tuple[str, list[str], os.DirEntry[str]]]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: root memory and free-form notes
+PENDING = STAGED.strip("/").split("/")[-1]  # memory/pending/: staged, not memory yet
+ROW_CHARS = 500  # a free-form row at most: about 125 tokens of a recall budget
 _RACY_NS = 2_000_000_000  # an mtime this close to "now" could hide a same-size edit to come
 _MAX_TERMS = 32  # bounds the cost of a pasted paragraph used as a query
 _RANK_BUDGET = 8_000  # notes ranked per query at most: BM25 costs ~1 µs a note
@@ -44,6 +56,19 @@ _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 _PLAIN = re.compile(r'([A-Za-z_]\w*): (?:"([^"\\\n]*)"|(\w[\w./+-]*(?::[\w./+-]+)*))')
 _YAML_WORDS = frozenset(("null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"))
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Free-form markdown (CommonMark's block shapes, read loosely: notes, not documents)
+_ENDS = ("---", "...")
+_OPEN_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_COMMENT = re.compile(r"<!--.*?-->")
+_QUOTE = re.compile(r" {0,3}> ?")
+_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r" {0,3}(?:=+|-+)[ \t]*$")
+_RULE = re.compile(r" {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
+_TABLE_RULE = re.compile(r"[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+(?:[ \t]*:?-+:?[ \t]*)?$")
+_ITEM = re.compile(r"( *)(?:[-*+]|\d{1,9}[.)])(?:[ \t]+(.*))?$")
+_CHECK = re.compile(r"^\[[ xX]\][ \t]+")
+_JOINED = tuple(":;,.!?")  # a parent item ending so needs no "; " before its children
+_CONTEXT_CHARS = 120
 
 _SCHEMA = (
     "CREATE TABLE files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, mtime_ns INTEGER NOT NULL,"
@@ -116,22 +141,29 @@ def query_terms(text: str) -> list[str]:
 
 
 def _kind(parts: list[str]) -> Tier | None:
-    """`spaces/<s>/memory/topics/<t>.md` or `spaces/<s>/memory/archive/**/<n>.md`, or None."""
-    if len(parts) < 5 or parts[0] != "spaces" or parts[2] != "memory":
+    """The tier of a memory file, or None for any other path: root `MEMORY.md` (topic),
+    root `memory/**/*.md` but `memory/pending/` (archive), `spaces/<s>/memory/topics/<t>.md`
+    (topic) and any other `spaces/<s>/memory/**/*.md` (archive)."""
+    if not parts or not parts[-1].endswith(".md") or any(p.startswith(".") for p in parts):
         return None
-    if not parts[-1].endswith(".md") or any(p.startswith(".") for p in parts):
+    if len(parts) == 1:
+        return "topic" if parts[0] in ROOT_MEMORY else None
+    if parts[0] == ROOT_NOTES:
+        return None if len(parts) > 2 and parts[1] == PENDING else "archive"
+    if len(parts) < 4 or parts[0] != "spaces" or parts[2] != "memory":
         return None
-    if parts[3] == "topics" and len(parts) == 5:
-        return "topic"
-    return "archive" if parts[3] == "archive" else None
+    return "topic" if parts[3] == "topics" and len(parts) == 5 else "archive"
 
 
 def _may_contain(parts: list[str]) -> bool:
     """Whether a folder can hold memory files: walks skip everything else."""
-    if any(p.startswith(".") for p in parts) or parts[:1] not in ([], ["spaces"]):
+    if any(p.startswith(".") for p in parts):
         return False
-    tail = parts[2:]
-    return tail in ([], ["memory"], ["memory", "topics"]) or tail[:2] == ["memory", "archive"]
+    if not parts:
+        return True
+    if parts[0] == ROOT_NOTES:
+        return parts[1:2] != [PENDING]
+    return parts[0] == "spaces" and (len(parts) <= 2 or parts[2] == "memory")
 
 
 def _float(text: str) -> float | None:
@@ -146,23 +178,162 @@ def _rows(rel: str, parts: list[str], data: bytes) -> list[Row]:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         return []  # not text: nothing to recall (still tracked, so not read again)
-    if parts[3] == "archive":
-        row = _archive_row(rel, parts[1], data, text)
+    space = parts[1] if parts[0] == "spaces" else ""
+    if space and parts[3] == "archive":
+        row = _archive_row(rel, space, data, text)
         return [row] if row else []
+    tier: Tier = _kind(parts) or "archive"
     rows: list[Row] = []
-    in_fence = False
+    in_fence = found_any = False
     for line in text.splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
         if in_fence or (found := read_line(line)) is None:
             continue
+        found_any = True
         value = _float(found.attributes.get("v", "")) or 0.0
         if found.text:
             source = found.attributes.get("src", "")
-            rows.append(
-                (found.id, parts[1], rel, "topic", found.date or "", source, value, found.text)
-            )
-    return rows
+            rows.append((found.id, space, rel, tier, found.date or "", source, value, found.text))
+    if found_any:
+        return rows  # Cairn's own format: one row per memory line, nothing else
+    stem = parts[-1][:-3]
+    date = stem[:10] if _DATE.match(stem) else ""
+    return [
+        (item_id, space, rel, tier, date, "", 0.0, note)
+        for item_id, note in _free_notes(rel, text, title=stem)
+    ]
+
+
+class _Notes:
+    """The rows of a free-form markdown file, collected block by block (see `_free_notes`)."""
+
+    def __init__(self, path: str, title: str) -> None:
+        self.path, self.title = path, title.casefold()
+        self.rows: list[tuple[str, str]] = []
+        self.seen: dict[str, int] = {}
+        self.block: list[str] = []
+        self.item = -1  # the indent of the list item being read, or -1 for a paragraph
+        self.heading = ""  # the nearest heading: context for the rows under it
+        self.table: list[str] = []  # the header cells of the table being read
+
+    def add(self, text: str) -> None:
+        """A row; its id comes from the path, the text and how often the text came before,
+        so it is the same at every re-index and two equal notes in one file stay two."""
+        count = self.seen[text] = self.seen.get(text, 0) + 1
+        key = f"{self.path}\n{text}\n{count}".encode()
+        self.rows.append((hashlib.blake2b(key, digest_size=6).hexdigest(), text))
+
+    def flush(self, *, table: bool = False) -> None:
+        """The block read so far becomes one row, or several when it is long."""
+        text = " ".join(" ".join(self.block).split())
+        self.block, self.item = [], -1
+        if not table:
+            self.table = []
+        if not _TERM.search(text):
+            return
+        context = self.heading if self.heading.casefold() != self.title else ""
+        prefix = f"{context[:_CONTEXT_CHARS]}: " if context else ""
+        for piece in _pieces(text, ROW_CHARS - len(prefix)):
+            self.add(prefix + piece)
+
+    def head(self, text: str) -> None:
+        """A heading ends the block and is the context of the rows after it; a heading with
+        nothing under it is no row of its own."""
+        self.flush()
+        self.heading = " ".join(text.split())
+
+
+def _pieces(text: str, room: int) -> Iterator[str]:
+    """`text` cut into pieces of at most `room` characters: at sentence ends where it can,
+    else at spaces, else anywhere."""
+    room = max(room, 80)
+    while len(text) > room:
+        window = text[: room + 1]
+        cut = max(window.rfind(". "), window.rfind("; "), window.rfind("! "), window.rfind("? "))
+        cut = cut + 1 if cut >= room // 3 else window.rfind(" ")
+        if cut < room // 3:
+            cut = room
+        yield text[:cut].strip()
+        text = text[cut:].strip()
+    if text:
+        yield text
+
+
+def _free_notes(path: str, text: str, *, title: str = "") -> list[tuple[str, str]]:
+    """(id, text) of each note in a free-form markdown file: a list item (with the items
+    nested under it), a paragraph or a table row each, after its nearest heading as context
+    (unless the heading only repeats the file's `title`). Frontmatter, fenced code, HTML
+    comments, rules and headings with nothing under them are left out; a long note is cut
+    into rows of at most `ROW_CHARS` characters."""
+    notes = _Notes(path, title)
+    lines = text.splitlines()
+    start = 0
+    if lines and lines[0].rstrip() == "---":  # frontmatter, when it is closed
+        start = next((i + 1 for i, s in enumerate(lines[1:], 1) if s.rstrip() in _ENDS), 0)
+    fence = ""
+    in_comment = False
+    for raw in lines[start:]:
+        line = raw.expandtabs(4)
+        if fence:
+            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
+                fence = ""
+            continue
+        if in_comment:
+            end = line.find("-->")
+            if end < 0:
+                continue
+            line, in_comment = line[end + 3 :], False
+        if "<!--" in line:
+            line = _COMMENT.sub("", line)
+            if (open_at := line.find("<!--")) >= 0:
+                line, in_comment = line[:open_at], True
+        while (quote := _QUOTE.match(line)) is not None:
+            line = line[quote.end() :]
+        if notes.table and "|" not in line:
+            notes.flush()  # the end of a table
+        if (opened := _OPEN_FENCE.match(line)) is not None:
+            notes.flush()
+            fence = opened[1]
+            continue
+        if not line.strip():
+            notes.flush()
+        elif notes.block and notes.item < 0 and _SETEXT.match(line):
+            underlined = " ".join(notes.block)
+            notes.block = []
+            notes.head(underlined)
+        elif notes.item < 0 and notes.block and "|" in notes.block[-1] and _TABLE_RULE.match(line):
+            header = _cells(notes.block.pop())  # a table: each row a note, cells named
+            notes.flush()
+            notes.table = header
+        elif notes.table and "|" in line:
+            cells = zip(notes.table, _cells(line), strict=False)
+            notes.block = ["; ".join(f"{h}: {c}" if h else c for h, c in cells if c)]
+            notes.flush(table=True)
+        elif _RULE.match(line) or _TABLE_RULE.match(line):
+            notes.flush()
+        elif (heading := _HEADING.match(line)) is not None:
+            notes.head(heading[1] or "")
+        elif (item := _ITEM.match(line)) is not None:
+            indent, body = len(item[1]), _CHECK.sub("", item[2] or "", count=1)
+            if notes.item >= 0 and indent > notes.item:  # nested: part of its parent
+                if notes.block and body.strip():
+                    last = notes.block[-1].rstrip()
+                    notes.block[-1] = last + (" " if last.endswith(_JOINED) else "; ")
+                notes.block.append(body)
+            else:
+                notes.flush()
+                notes.item = indent
+                notes.block.append(body)
+        else:
+            notes.block.append(line.strip())
+    notes.flush()
+    return notes.rows
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a table row."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
 def _archive_row(path: str, space: str, data: bytes, text: str) -> Row | None:
@@ -385,6 +556,12 @@ class MemoryIndex:
             kept.append(term)
         return kept
 
+    def paths_of(self, item_id: str) -> list[str]:
+        """The files an item is indexed from (none when it is not in the index)."""
+        with self._lock:
+            sql = "SELECT DISTINCT path FROM items WHERE id = ? ORDER BY path"
+            return [r[0] for r in self._conn.execute(sql, (item_id,))]
+
     def remove_item(self, item_id: str) -> int:
         """Take an item out of search now (`forget` edits its file too); returns rows removed."""
         with self._lock, self._write() as conn:
@@ -415,7 +592,7 @@ class MemoryIndex:
         with self._write() as conn:
             for rel, parts in targets.items():
                 known = conn.execute("SELECT hash FROM files WHERE path = ?", (rel,)).fetchone()
-                read = self._read(rel) if _kind(parts) else None
+                read = self._read(rel) if _kind(parts) and self._unlinked(parts[:-1]) else None
                 digest = content_hash(read[0]) if read else None
                 if read:
                     stamp = (rel, digest, _stamp(read[1], now), read[2])
@@ -452,7 +629,7 @@ class MemoryIndex:
     def _walk(self, start: list[str]) -> Walked:
         """Memory files under a folder; hidden names and symbolic links are skipped, so
         temporary files are ignored and nothing outside the workspace is read."""
-        stack = [start]
+        stack = [start] if self._unlinked(start) else []
         while stack:
             folder = stack.pop()
             try:
@@ -467,6 +644,14 @@ class MemoryIndex:
                             stack.append(parts)
                         elif entry.is_file(follow_symlinks=False) and _kind(parts):
                             yield "/".join(parts), parts, entry
+
+    def _unlinked(self, folder: list[str]) -> bool:
+        """Whether a folder is in the workspace with no symbolic link on the way: a path
+        given to `update` may name one (the walk itself never follows a link)."""
+        if not folder:
+            return True
+        path = self._prefix + "/".join(folder)
+        return os.path.realpath(path) == os.path.normpath(path)
 
     def _read(self, rel: str) -> tuple[bytes, int, int] | None:
         """(bytes, mtime_ns, size) of a regular file, or None when it is gone or not one."""
