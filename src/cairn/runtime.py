@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cairn.core.memory.writer import MemoryWriter
     from cairn.core.routing.dispatch import Dispatcher
     from cairn.core.tasks.loop import Recall, TaskRunner
+    from cairn.core.workspace.entities import Workspace
     from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.memory_index import MemoryIndex
 
@@ -243,6 +244,11 @@ def memory_recall(index: MemoryIndex, model: WorkspaceModel) -> Recall:
     return recall
 
 
+def space_folders(workspace: Workspace) -> dict[str, str]:
+    """Spaces kept outside `spaces/` (Rebel's): folder -> name, for the memory index."""
+    return {s.root: s.name for s in workspace.spaces.values() if s.root != f"spaces/{s.name}"}
+
+
 def memory_parts(
     model: WorkspaceModel, root: Path, dispatcher: Dispatcher
 ) -> tuple[MemoryIndex, MemoryWriter, MemoryStep]:
@@ -252,7 +258,7 @@ def memory_parts(
     from cairn.core.memory.writer import MemoryWriter
     from cairn.infra.memory_index import MemoryIndex
 
-    index = MemoryIndex(root)
+    index = MemoryIndex(root, space_folders=lambda: space_folders(model.workspace))
     index.repair()
     writer = MemoryWriter(model, on_change=index.update)
     return index, writer, MemoryStep(dispatcher, writer)

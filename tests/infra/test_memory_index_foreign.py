@@ -387,3 +387,40 @@ def test_forget_on_a_free_form_note_says_which_file_to_edit(root: Path) -> None:
     assert "written by hand or by another tool" in result.stderr
     assert "edit MEMORY.md to remove it" in result.stderr
     assert "Dana Whitfield" in (root / "MEMORY.md").read_text()  # nothing was changed
+
+
+def test_a_rebel_space_outside_spaces_is_indexed_under_its_name(tmp_path: Path) -> None:
+    """Rebel keeps a space in any folder (`work/Acme/General`); the model tells the index
+    where, and its memory is recalled under the space's name, nothing else in the folder."""
+    import shutil
+
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.infra.files import LocalFileStore
+    from cairn.runtime import space_folders
+
+    root = tmp_path / "rebel"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "layouts" / "rebel", root)
+    general = root / "work/Acme/General"
+    (general / "memory/topics").mkdir(parents=True, exist_ok=True)
+    (general / "memory/topics/pricing.md").write_text(
+        "# Pricing\n\n- Annual plans: two months free.\n"
+    )
+    (general / "notes.md").write_text("Not memory: a note about annual plans.\n")
+    model = WorkspaceModel(LocalFileStore(root))
+    model.load()
+    folders = space_folders(model.workspace)
+    assert folders["work/Acme/General"] == "work-acme-general"
+    with MemoryIndex(root, space_folders=lambda: space_folders(model.workspace)) as index:
+        index.rebuild()
+        hits = index.search("annual plans", limit=10)
+        assert [(h.space, h.path) for h in hits] == [
+            ("work-acme-general", "work/Acme/General/memory/topics/pricing.md")
+        ]
+        source = index.search("prepare the numbers before Tuesday", limit=1)[0]
+        assert source.space == "chief-of-staff" and source.path.startswith("Chief-of-Staff/")
+        (general / "memory/topics/pricing.md").write_text("- Annual plans: one month free.\n")
+        assert index.update(["work/Acme/General/memory/topics/pricing.md"]) == 1
+        assert "one month" in index.search("annual plans", limit=1)[0].text
+        (general / "memory/topics/pricing.md").unlink()
+        assert index.repair() == ["work/Acme/General/memory/topics/pricing.md"]
+        assert index.search("annual plans", limit=10) == []

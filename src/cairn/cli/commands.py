@@ -335,8 +335,9 @@ def run_watch(args: argparse.Namespace) -> int:
     root, model = _open(args.dir)
     workspace = model.workspace
     from cairn.infra.memory_index import MemoryIndex
+    from cairn.runtime import space_folders
 
-    with MemoryIndex(root) as index:
+    with MemoryIndex(root, space_folders=lambda: space_folders(model.workspace)) as index:
         index.repair()  # hand edits made while nothing was watching
         subscription = model.subscribe(lambda events: _report(events, args.json))
         with subscription, WorkspaceWatcher(model, root, on_paths=index.update):

@@ -16,13 +16,14 @@ def run_memory(args: argparse.Namespace) -> int:
     from cairn.infra.files import LocalFileStore
     from cairn.infra.memory_index import MemoryIndex
     from cairn.infra.starter import looks_like_workspace
+    from cairn.runtime import space_folders
 
     root = Path(args.workspace).expanduser().resolve()
     if not looks_like_workspace(root):
         raise WorkspaceNotFoundError(f"{root} is not a Cairn workspace; see `cairn init`")
     model = WorkspaceModel(LocalFileStore(root))
     model.load()
-    with MemoryIndex(root) as index:
+    with MemoryIndex(root, space_folders=lambda: space_folders(model.workspace)) as index:
         writer = MemoryWriter(model, on_change=index.update)
         action = args.memory_command
         if action == "reindex":

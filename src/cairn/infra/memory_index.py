@@ -26,7 +26,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -385,8 +385,16 @@ class MemoryIndex:
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], db_path: str | os.PathLike[str] | None = None
+        self,
+        root: str | os.PathLike[str],
+        db_path: str | os.PathLike[str] | None = None,
+        *,
+        space_folders: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
+        """`space_folders` gives the spaces kept outside `spaces/` (Rebel's, in any folder):
+        folder -> space name, asked at each rebuild, update and repair."""
+        self._space_folders = space_folders or dict
+        self._folders: Mapping[str, str] = {}
         self.root = Path(root).resolve()
         self._prefix = str(self.root) + os.sep
         self.db_path = Path(db_path) if db_path else self.root / ".cairn" / "memory.sqlite"
@@ -435,6 +443,7 @@ class MemoryIndex:
             return self._rebuild()[0]
 
     def _rebuild(self) -> tuple[int, list[str]]:
+        self._folders = self._space_folders()
         now = time.time_ns()
         files: list[tuple[str, str, int, int]] = []
         rows: list[Row] = []
@@ -455,20 +464,21 @@ class MemoryIndex:
         """Re-index the memory files at or under these workspace-relative paths (deleted,
         changed or new); other paths are ignored. Returns how many files changed."""
         with self._lock:
+            self._folders = self._space_folders()
             targets: dict[str, list[str]] = {}
             for path in paths:
                 parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
                 if ".." in parts or path.startswith(("/", "\\")):
                     continue
-                if _kind(parts):
-                    targets["/".join(parts)] = parts
-                elif _may_contain(parts):  # a folder: what is in it now, and what was
+                if _kind(self._logical(parts)):
+                    targets["/".join(parts)] = self._logical(parts)
+                elif self._walkable(parts):  # a folder: what is in it now, and what was
                     targets.update((rel, p) for rel, p, _ in self._walk(parts))
                     low = "/".join(parts) + "/" if parts else ""
                     high = low[:-1] + "0" if parts else "\U0010ffff"  # "0" follows "/"
                     sql = "SELECT path FROM files WHERE path >= ? AND path < ?"
                     for (rel,) in self._conn.execute(sql, (low, high)).fetchall():
-                        targets[rel] = rel.split("/")
+                        targets[rel] = self._logical(rel.split("/"))
             return len(self._sync(targets))
 
     def repair(self) -> list[str]:
@@ -491,13 +501,15 @@ class MemoryIndex:
                 self._conn = self._connect(reset=True)
             if self._stale:
                 return sorted(self._rebuild()[1])
+            self._folders = self._space_folders()
             targets: dict[str, list[str]] = {}
             for rel, parts, entry in self._walk([]):
                 with contextlib.suppress(OSError):  # gone since: handled as not on disk
                     info = entry.stat(follow_symlinks=False)
                     if known.pop(rel, None) != (info.st_mtime_ns, info.st_size):
                         targets[rel] = parts
-            targets.update((rel, rel.split("/")) for rel in known)  # on record, not on disk
+            # On record, not on disk:
+            targets.update((rel, self._logical(rel.split("/"))) for rel in known)
             return sorted(self._sync(targets))
 
     def search(
@@ -592,7 +604,8 @@ class MemoryIndex:
         with self._write() as conn:
             for rel, parts in targets.items():
                 known = conn.execute("SELECT hash FROM files WHERE path = ?", (rel,)).fetchone()
-                read = self._read(rel) if _kind(parts) and self._unlinked(parts[:-1]) else None
+                real = rel.split("/")[:-1]
+                read = self._read(rel) if _kind(parts) and self._unlinked(real) else None
                 digest = content_hash(read[0]) if read else None
                 if read:
                     stamp = (rel, digest, _stamp(read[1], now), read[2])
@@ -640,10 +653,28 @@ class MemoryIndex:
                 for entry in entries:
                     parts = [*folder, entry.name]
                     with contextlib.suppress(OSError):
-                        if entry.is_dir(follow_symlinks=False) and _may_contain(parts):
+                        if entry.is_dir(follow_symlinks=False) and self._walkable(parts):
                             stack.append(parts)
-                        elif entry.is_file(follow_symlinks=False) and _kind(parts):
-                            yield "/".join(parts), parts, entry
+                        elif entry.is_file(follow_symlinks=False):
+                            logical = self._logical(parts)
+                            if _kind(logical):
+                                yield "/".join(parts), logical, entry
+
+    def _logical(self, parts: list[str]) -> list[str]:
+        """A path in a space kept outside `spaces/` read as if it were in `spaces/<name>/`,
+        so one set of rules classifies both; the innermost space folder wins."""
+        for depth in range(len(parts), 0, -1):
+            name = self._folders.get("/".join(parts[:depth]))
+            if name is not None:
+                return ["spaces", name, *parts[depth:]]
+        return parts
+
+    def _walkable(self, parts: list[str]) -> bool:
+        """`_may_contain` for a real folder: also on the way to a space kept elsewhere."""
+        if _may_contain(self._logical(parts)):
+            return True
+        prefix = "/".join(parts) + "/"
+        return any(folder.startswith(prefix) for folder in self._folders)
 
     def _unlinked(self, folder: list[str]) -> bool:
         """Whether a folder is in the workspace with no symbolic link on the way: a path
