@@ -213,3 +213,29 @@ def test_space_of_knows_rebel_spaces_outside_spaces(tmp_path: Path) -> None:
     )
     assert space_of(workspace, "spaces/rb/memory/sources/a.md") == ("rb", "team")
     assert space_of(workspace, "work/Acme-old/x.md") == (None, "workspace")
+
+
+LAYER_MARKER = "KESTREL-LAYER-2207"
+
+
+@pytest.mark.slow
+def test_a_marked_instruction_layer_keeps_every_call_local(hostile: Hostile) -> None:
+    """Instruction layers (SOUL.md, CLAUDE.md, ...) enter every step as agents.md does, so
+    a layer marked `sensitive: true` makes the whole task sensitive; an unmarked one is
+    sent where the routing says, and it is really in the prompt."""
+    (hostile.root / "SOUL.md").write_text(f"---\nsensitive: true\n---\nPersona {LAYER_MARKER}.\n")
+    hostile.local.state.script = ["Fine."]
+    result = hostile.run("Say hello", "--no-approve")
+    assert result.returncode == 0, result.stderr
+    hostile.assert_cloud_never_saw(LAYER_MARKER)
+    assert hostile.cloud.requests == []
+    [work] = routed(hostile, "work")
+    assert work["chosen"] == "local-small" and "SOUL.md is marked sensitive" in str(
+        work["sensitivity_reasons"]
+    )
+    assert LAYER_MARKER in str([r.body for r in hostile.local.requests])
+
+    (hostile.root / "SOUL.md").write_text(f"Persona {LAYER_MARKER}.\n")
+    again = hostile.run("Say hello", "--no-approve")
+    assert again.returncode == 0, again.stderr
+    assert LAYER_MARKER in hostile.cloud_bytes()  # unmarked: the routing decides
