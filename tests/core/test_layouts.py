@@ -591,3 +591,40 @@ def test_refresh_of_a_rebel_space_readme_and_skill(tmp_path: Path) -> None:
     ws = model.refresh(["work/Acme/General/skills"]).workspace
     review = ws.spaces["work-acme-general"].skills["pipeline-review"]
     assert review.description == "Weekly pipeline, stalled deals first."
+
+
+def test_a_heartbeat_with_an_unknown_timezone_is_an_error_and_runs_locally(
+    tmp_path: Path,
+) -> None:
+    # Regression (found by the layout fuzz): `cairn check` said clean, `cairn ls` crashed.
+    write(tmp_path, "HEARTBEAT.md", "---\ntimezone: Mars/Olympus\n---\n- [ ] Check the inbox\n")
+    workspace = load(tmp_path)
+    codes = {d.code: d.severity for d in workspace.diagnostics if d.path == "HEARTBEAT.md"}
+    assert codes == {"invalid-timezone": Severity.ERROR}
+    assert workspace.automations["heartbeat"].meta.timezone == "local"
+
+
+def test_a_layer_beside_the_policy_file_keeps_its_instructions_whatever_its_frontmatter(
+    tmp_path: Path,
+) -> None:
+    # Regression (found by the layout fuzz): AGENTS.md with settings Cairn cannot read,
+    # next to cairn.md, was an error and its instructions were dropped.
+    write(tmp_path, "cairn.md", "You are helpful.\n")
+    write(tmp_path, "AGENTS.md", "---\nmodels: [gpt-4, claude]\n---\nRead SOUL.md first.\n")
+    workspace = load(tmp_path)
+    assert workspace.agents is not None and workspace.agents.path == "cairn.md"
+    assert [(x.path, x.instructions) for x in workspace.layers] == [
+        ("AGENTS.md", "Read SOUL.md first.\n")
+    ]
+    assert [(d.path, d.code, d.severity) for d in workspace.diagnostics] == [
+        ("AGENTS.md", "layer-policy", Severity.WARNING)
+    ]
+
+
+def test_a_broken_policy_file_is_reported_not_replaced_by_the_next_one(tmp_path: Path) -> None:
+    write(tmp_path, "cairn.md", "---\nmodels: [\n---\nBroken.\n")
+    write(tmp_path, "AGENTS.md", "Shared instructions.\n")
+    workspace = load(tmp_path)
+    assert workspace.agents is None  # cairn.md is the policy file, and it cannot be read
+    assert "yaml-syntax" in {d.code for d in workspace.diagnostics if d.path == "cairn.md"}
+    assert [x.path for x in workspace.layers] == ["AGENTS.md"]

@@ -22,7 +22,6 @@ from cairn.core.workspace.entities import (
 )
 from cairn.core.workspace.layouts import LAYERS, POLICY_FILES, REBEL_SYSTEM, RESOURCE_FOLDERS
 from cairn.core.workspace.parsing import ParsedFile
-from cairn.core.workspace.schema import AgentsPolicy
 
 
 @contextlib.contextmanager
@@ -54,7 +53,7 @@ def assemble(
     left out, by reason.
     """
     problems: list[Diagnostic] = []
-    policy_files: dict[str, Agents] = {}
+    policy_files: dict[str, ParsedFile] = {}
     layers: dict[str, Layer] = {}
     spaces: dict[str, Space] = {}
     folders: dict[str, str] = {}  # space folder -> space name
@@ -66,11 +65,12 @@ def assemble(
     paths = list(order if order is not None else sorted(parsed, key=precedence))
     for path in paths:
         item = parsed[path]
-        problems.extend(item.diagnostics)
         entity = item.entity
-        if isinstance(entity, Agents):
-            policy_files[path] = entity
-        elif isinstance(entity, Layer):
+        if item.role.kind == "agents":
+            policy_files[path] = item  # its diagnostics depend on whether it is the policy
+            continue
+        problems.extend(item.diagnostics)
+        if isinstance(entity, Layer):
             layers[path] = entity
         elif isinstance(entity, Space):
             if entity.name in spaces:
@@ -192,7 +192,7 @@ def assemble(
                 "write who the agent is and how it should work below the frontmatter",
             )
         )
-    if agents is None and parsed:
+    if not policy_files and parsed:  # one present but unreadable has its own diagnostic
         problems.append(
             warning(
                 "agents.md",
@@ -212,6 +212,7 @@ def assemble(
     return replace(workspace, diagnostics=tuple(problems))
 
 
+_DOCUMENT_CODES = frozenset({"duplicate-key", "key-not-text"})
 _LAYER_RANK = {path: rank for rank, path in enumerate([*POLICY_FILES, *LAYERS])}
 
 
@@ -228,29 +229,36 @@ def _distinct(agents: Agents | None, layers: list[Layer]) -> tuple[Layer, ...]:
 
 
 def _policy(
-    found: Mapping[str, Agents], problems: list[Diagnostic]
+    found: Mapping[str, ParsedFile], problems: list[Diagnostic]
 ) -> tuple[Agents | None, list[Layer]]:
-    """The policy file (the first of `POLICY_FILES` present); the others become layers."""
-    chosen = next((found[name] for name in POLICY_FILES if name in found), None)
+    """The policy file is the first of `POLICY_FILES` present, valid or not (its problems
+    are reported); the others are instruction layers, their settings not used."""
+    chosen_path = next((name for name in POLICY_FILES if name in found), None)
+    chosen = found[chosen_path].entity if chosen_path else None
     layers: list[Layer] = []
-    for path, agents in found.items():
-        if agents is chosen:
+    for path, item in found.items():
+        if path == chosen_path:
+            problems.extend(item.diagnostics)
             continue
-        layers.append(
-            Layer(path, agents.instructions, agents.frontmatter, agents.content_hash, "cairn")
-        )
-        if chosen is not None and agents.policy != AgentsPolicy():
+        doc = item.document
+        if doc is None:  # not text, too large, unclosed frontmatter: say why, as for any file
+            problems.extend(item.diagnostics)
+            continue
+        # Only the document's own problems matter: its settings are not read at all.
+        problems.extend(d for d in item.diagnostics if d.code in _DOCUMENT_CODES)
+        layers.append(Layer(path, doc.body, doc.frontmatter, doc.content_hash, "cairn"))
+        if doc.frontmatter:
             problems.append(
                 compat(
                     path,
                     "layer-policy",
-                    f"{path} has settings in its frontmatter, but {chosen.path} holds the "
+                    f"{path} has settings in its frontmatter, but {chosen_path} holds the "
                     "policy; only its instructions are used",
-                    f"move the settings into {chosen.path}",
+                    f"move the settings into {chosen_path}",
                     1,
                 )
             )
-    return chosen, layers
+    return chosen if isinstance(chosen, Agents) else None, layers
 
 
 def _path(entity: object) -> str:

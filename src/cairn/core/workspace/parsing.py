@@ -302,6 +302,12 @@ def _parse_heartbeat(doc: Document, role: FileRole, problems: list[Diagnostic]) 
         problems.append(error(doc.path, "invalid-schedule", str(exc), exc.fix, 1))
         meta = AutomationMeta(schedule=HEARTBEAT_EVERY, enabled=not empty)
         schedule = parse_schedule(HEARTBEAT_EVERY)
+    try:
+        validate_timezone(meta.timezone)
+    except ScheduleError as exc:
+        where = doc.line_of(("timezone",))
+        problems.append(error(doc.path, "invalid-timezone", str(exc), exc.fix, where))
+        meta = meta.model_copy(update={"timezone": "local"})
     return Automation(
         "heartbeat",
         doc.path,
