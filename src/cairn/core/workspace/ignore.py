@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from cairn.core.errors import CairnError
 from cairn.core.ports import FileStore
+
+if TYPE_CHECKING:
+    import pathspec
 
 DEPENDENCY_FOLDERS: Mapping[str, str] = {
     "node_modules": "dependencies (node_modules)",
@@ -79,6 +81,8 @@ class IgnoreRules:
         except (OSError, CairnError):
             raw = b""  # none here (the common case), or unreadable: it excludes nothing
         if raw:
+            import pathspec  # only when there is a .gitignore: ~17 ms of start-up otherwise
+
             lines = raw[:_LIMIT].decode("utf-8", "replace").splitlines()
             try:
                 spec = pathspec.GitIgnoreSpec.from_lines(lines)
