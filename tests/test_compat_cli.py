@@ -154,3 +154,32 @@ def test_a_skill_in_claude_skills_has_its_references_readable(tmp_path: Path) ->
     for refused in (".claude/settings.local.json", ".env", ".claude/skills/api/references/link.md"):
         outcome = tools["read_file"].run({"path": refused}, env)
         assert not outcome.ok and "hidden" in outcome.output, outcome.output
+
+
+def test_plain_init_refuses_another_tools_folder_and_points_to_from(openclaw: Path) -> None:
+    before = digest(openclaw)
+    done = cairn(openclaw, "init", str(openclaw))
+    assert done.returncode != 0
+    assert f"cairn init --from {openclaw}" in done.stderr
+    assert "AGENTS.md" in done.stderr and "SOUL.md" in done.stderr
+    assert digest(openclaw) == before and not (openclaw / ".cairn").exists()
+
+
+def test_init_from_writes_cairn_md_even_without_agents_md(tmp_path: Path) -> None:
+    # On macOS and Windows agents.md *is* AGENTS.md, which other agents read as theirs.
+    root = tmp_path / "claude"
+    (root / ".claude/agents").mkdir(parents=True)
+    (root / "CLAUDE.md").write_text("Be brief.\n")
+    (root / ".claude/agents/r.md").write_text("---\nname: r\ndescription: d\n---\nLens.\n")
+    assert cairn(root, "init", "--from", str(root)).returncode == 0
+    assert (root / "cairn.md").is_file() and not (root / "agents.md").exists()
+
+
+def test_state_cairn_keeps_is_ignored_by_git_from_its_first_write(openclaw: Path) -> None:
+    """Recall copies private memory into .cairn/memory.sqlite: whatever command creates
+    .cairn/ first, it comes with a .gitignore that keeps all of it out of git."""
+    (openclaw / "MEMORY.md").write_text("- Allergic to peanuts.\n")
+    done = cairn(openclaw, "memory", "search", "peanuts", "--workspace", str(openclaw))
+    assert done.returncode == 0, done.stderr
+    assert (openclaw / ".cairn" / "memory.sqlite").exists()
+    assert (openclaw / ".cairn" / ".gitignore").read_text().splitlines()[-1] == "*"

@@ -265,9 +265,8 @@ def test_rebel_users_own_skill_beats_the_rebel_system_copy(tmp_path: Path) -> No
 
 # --- OpenClaw --------------------------------------------------------------------------------
 
+# metadata.openclaw is a JSON object by OpenClaw's rules: no advice to quote its values.
 OPENCLAW_DIAGNOSTICS = {
-    ("skills/github-triage/SKILL.md", "metadata-not-text", INFO),
-    ("skills/weather/SKILL.md", "metadata-not-text", INFO),
     ("skills/grocery-list/SKILL.md", "no-frontmatter", W),
     ("skills/page-snapshot/SKILL.md", "no-frontmatter", W),
     ("skills/pdf-notes/SKILL.md", "no-frontmatter", W),

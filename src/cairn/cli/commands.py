@@ -11,14 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cairn.core.errors import WorkspaceNotFoundError
+from cairn.core.errors import CairnError, WorkspaceNotFoundError
 from cairn.core.workspace.diagnostics import Diagnostic
 from cairn.core.workspace.entities import Workspace
 from cairn.core.workspace.layouts import LAYOUT_NAMES
 from cairn.core.workspace.loader import EntityEvent, WorkspaceEvent, WorkspaceModel
 from cairn.core.workspace.summary import summarise
 from cairn.infra.files import LocalFileStore
-from cairn.infra.starter import copy_starter, looks_like_workspace
+from cairn.infra.starter import copy_starter, looks_like_workspace, other_tools_files
 
 
 def _open(directory: str, *, strict: bool = False) -> tuple[Path, WorkspaceModel]:
@@ -47,6 +47,13 @@ def run_init(args: argparse.Namespace) -> int:
     if getattr(args, "source", None):
         return _adopt(Path(args.source).expanduser())
     target = Path(args.dir).expanduser()
+    found = other_tools_files(target)
+    if found:
+        # Copying the starter in would add skills another tool then loads as its own.
+        raise CairnError(
+            f"{target} already holds another tool's workspace ({', '.join(found)}); to open "
+            f"it as it is, adding only Cairn's settings: cairn init --from {args.dir}"
+        )
     target.mkdir(parents=True, exist_ok=True)
     report = copy_starter(target)
     for path in report.created:
@@ -208,7 +215,10 @@ def _listing(workspace: Workspace) -> dict[str, Any]:
             {
                 "name": a.name,
                 "schedule": a.meta.schedule,
-                "describe": a.schedule.describe(),
+                # A Rebel automation whose schedule Rebel keeps: say so, not the placeholder.
+                "describe": "no schedule in the file"
+                if a.layout == "rebel" and "schedule" in a.inferred
+                else a.schedule.describe(),
                 "timezone": a.meta.timezone,
                 "enabled": a.enabled,
                 "space": a.meta.space,

@@ -22,6 +22,7 @@ from cairn.core.errors import CairnError
 from cairn.core.tasks.approvals import ApprovalRequest
 from cairn.infra.files import write_atomically
 from cairn.infra.redaction import REDACTOR
+from cairn.infra.state import make_folder
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class ApprovalQueue:
         """
         source = self.pending_folder / f"{_checked(id)}.json"
         target = self.decided_folder / f"{id}.json"
-        self.decided_folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.decided_folder)
         claimed = self.decided_folder / f".{id}.claim-{secrets.token_hex(4)}"
         try:
             source.rename(claimed)
@@ -116,4 +117,5 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def _write_json(target: Path, record: dict[str, Any]) -> None:
     """Written atomically and private (0600): readers never see half a record."""
     data = json.dumps(record, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+    make_folder(target.parent)
     write_atomically(target, data)

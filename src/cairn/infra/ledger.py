@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cairn.core.routing.budget import SpendRecord
+from cairn.infra.state import make_folder
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class JsonlLedger:
             + "\n"
         )
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 size = os.lseek(fd, 0, os.SEEK_END)

@@ -34,6 +34,7 @@ from typing import Protocol, cast
 from cairn.core.memory.items import Tier, read_line
 from cairn.core.routing.marks import ROOT_MEMORY, ROOT_NOTES, STAGED
 from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
+from cairn.infra.state import make_folder
 
 Row = tuple[str, str, str, str, str, str, float, str]  # id space path tier date source value text
 Walked = Iterator[tuple[str, list[str], os.DirEntry[str]]]
@@ -398,7 +399,7 @@ class MemoryIndex:
         self.root = Path(root).resolve()
         self._prefix = str(self.root) + os.sep
         self.db_path = Path(db_path) if db_path else self.root / ".cairn" / "memory.sqlite"
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.db_path.parent)
         self._lock = threading.RLock()
         self._stale = False  # set when the database is new: repair() then rebuilds
         self._df: dict[str, int] = {}  # notes per query term, up to the budget

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cairn
 from cairn.core.errors import WorkspaceNotFoundError
+from cairn.infra.state import STATE, make_folder
 
 STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations")
 
@@ -56,6 +57,20 @@ def copy_starter(target: Path) -> InitReport:
     return report
 
 
+def other_tools_files(folder: Path) -> list[str]:
+    """What in `folder` shows another tool's workspace (AGENTS.md, CLAUDE.md, SOUL.md,
+    .claude/, ...), when it has no Cairn policy file (`agents.md`, `cairn.md`) yet."""
+    from cairn.core.workspace.layouts import HEARTBEAT, LAYERS, TOOL_FOLDERS
+
+    if not folder.is_dir():
+        return []
+    names = {entry.name for entry in folder.iterdir()}
+    if names & {"agents.md", "cairn.md"}:  # exact case: Cairn's own policy file
+        return []
+    markers = ("AGENTS.md", *LAYERS, *TOOL_FOLDERS, HEARTBEAT, "MEMORY.md")
+    return [name for name in dict.fromkeys(markers) if name in names]
+
+
 def looks_like_workspace(folder: Path) -> bool:
     """Whether `folder` holds a workspace, Cairn's or another tool's (docs/compatibility.md)."""
     from cairn.core.workspace.layouts import HEARTBEAT, LAYERS, POLICY_FILES, TOOL_FOLDERS
@@ -84,9 +99,9 @@ POLICY_HEADER = (
 def adopt(folder: Path) -> AdoptReport:
     """Make `folder` (another tool's workspace) a Cairn workspace, keeping its files.
 
-    Adds a policy file with the starter's settings: `agents.md`, or `cairn.md` when the
-    folder has an `AGENTS.md` (on macOS and Windows the two names are one file). Its rules
-    keep Cairn's tools from writing the instruction files. Adds `.cairn/.gitignore` so the
+    Adds a policy file with the starter's settings, `cairn.md` (unless the folder already
+    has `agents.md` or `cairn.md`). Its rules keep Cairn's tools from writing the other
+    tools' instruction files. Adds `.cairn/.gitignore` so the
     state Cairn keeps there stays out of git without editing the folder's own `.gitignore`.
     """
     from cairn.core.workspace.layouts import LAYERS, POLICY_FILES
@@ -95,9 +110,9 @@ def adopt(folder: Path) -> AdoptReport:
     existing = next((name for name in POLICY_FILES[:2] if name in names), None)
     layers = [name for name in ("AGENTS.md", *LAYERS) if name in names or _exists(folder, name)]
     layers = list(dict.fromkeys(layers))
-    policy = existing or (
-        "cairn.md" if any(n.lower() == "agents.md" for n in names) else "agents.md"
-    )
+    # Always cairn.md, never agents.md: on macOS and Windows `agents.md` is `AGENTS.md`,
+    # which other agents (Codex, Cursor, OpenClaw) read as their own instructions.
+    policy = existing or "cairn.md"
     report = AdoptReport(policy, protected=[policy, *layers])
     if existing is not None:
         report.kept.append(existing)
@@ -106,12 +121,11 @@ def adopt(folder: Path) -> AdoptReport:
         with (folder / policy).open("x", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
         report.created.append(policy)
-    ignore = folder / ".cairn" / ".gitignore"
+    ignore = folder / STATE / ".gitignore"
     if ignore.exists():
         report.kept.append(".cairn/.gitignore")
     else:
-        ignore.parent.mkdir(exist_ok=True)
-        ignore.write_text("# Cairn's state (index, traces, ledger): not for git\n*\n", "utf-8")
+        make_folder(ignore.parent)
         report.created.append(".cairn/.gitignore")
     return report
 

@@ -19,6 +19,7 @@ from cairn.core.engine import TextDelta, ToolCallRequested
 from cairn.core.routing.budget import BudgetPaused
 from cairn.core.routing.dispatch import BudgetWarning, Routed, RoutingStopped
 from cairn.infra.redaction import REDACTOR
+from cairn.infra.state import make_folder
 
 
 class TraceWriter:
@@ -35,7 +36,7 @@ class TraceWriter:
 
     def _open(self) -> TextIO:
         if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(self.path.parent)
             # Line-buffered: each event is on disk as soon as it is written.
             self._handle = self.path.open("a", encoding="utf-8", buffering=1)
         return self._handle

@@ -69,6 +69,8 @@ def assemble(
         if item.role.kind == "agents":
             policy_files[path] = item  # its diagnostics depend on whether it is the policy
             continue
+        if _in_rebel_folder(item):
+            continue  # reported below, only if its folder turns out to be a space
         problems.extend(item.diagnostics)
         if isinstance(entity, Layer):
             layers[path] = entity
@@ -89,13 +91,16 @@ def assemble(
     for path in paths:
         entity = parsed[path].entity
         role = parsed[path].role
+        if _in_rebel_folder(parsed[path]):
+            # In a Rebel space folder: it belongs to the space there, if there is one (in
+            # any other folder it is not part of the model, and not reported either).
+            if role.base not in folders:
+                continue
+            problems.extend(parsed[path].diagnostics)
         if not isinstance(entity, Skill | Operator | Automation):
             continue
         if role.base is not None and role.space is None:
-            # In a Rebel space folder: it belongs to the space there, if there is one.
-            name = folders.get(role.base)
-            if name is None:
-                continue
+            name = folders[role.base]
             entity = replace(entity, space=name) if not isinstance(entity, Automation) else entity
         owned.append(entity)
     for entity in owned:
@@ -203,7 +208,8 @@ def assemble(
                     if ordered_layers
                     else " and no instructions"
                 ),
-                "run 'cairn init --from .' to add Cairn's settings without changing your files"
+                "run 'cairn init --from' on this folder to add Cairn's settings without "
+                "changing your files"
                 if ordered_layers
                 else "create agents.md (cairn init writes a starter one)",
             )
@@ -259,6 +265,12 @@ def _policy(
                 )
             )
     return chosen if isinstance(chosen, Agents) else None, layers
+
+
+def _in_rebel_folder(item: ParsedFile) -> bool:
+    """A skill, operator or automation under a folder that may be a Rebel space."""
+    role = item.role
+    return role.base is not None and role.space is None and role.kind != "space"
 
 
 def _path(entity: object) -> str:

@@ -214,7 +214,7 @@ def _parse_automation(
                     "inferred",
                     "Rebel keeps this automation's schedule in its app, so it is off in Cairn",
                     "add 'schedule: ...' (a cron line such as '30 7 * * *', or 'every 2 hours') "
-                    "and 'enabled: true' to run it from Cairn",
+                    "to run it from Cairn",
                     doc.line_of(()),
                 )
             )

@@ -113,7 +113,12 @@ def parse_skill(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Sk
     if meta is None:
         return None
     _check_lengths(doc, meta, problems)
-    if meta.metadata and any(not isinstance(v, str) for v in meta.metadata.values()):
+    # OpenClaw keeps a JSON object under metadata.openclaw (and its older names): the advice
+    # to quote the values would break it there.
+    foreign = {"openclaw", "clawdbot", "clawdis"}
+    if meta.metadata and any(
+        not isinstance(v, str) and k not in foreign for k, v in meta.metadata.items()
+    ):
         problems.append(
             info(
                 doc.path,
@@ -286,7 +291,8 @@ def _name(
                     "name-mismatch",
                     f"{what} name '{declared}' does not match its file or folder name "
                     f"'{role.name}'; Cairn calls it '{declared}'",
-                    f"rename the file or folder to '{declared}' (or set 'name: {folder_name}')",
+                    f"rename the file or folder to '{declared}'"
+                    + (f" (or set 'name: {folder_name}')" if folder_name != declared else ""),
                     doc.line_of(("name",)),
                 )
             )

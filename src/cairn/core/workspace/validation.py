@@ -71,13 +71,17 @@ def validate(
         if required is not None and failing and not whole and not failing & set(required):
             for key in sorted(failing):
                 values.pop(key, None)
+                why = next(e["msg"] for e in errors if e["loc"] and str(e["loc"][0]) == key)
                 problems.append(
                     compat(
                         doc.path,
                         "ignored-key",
-                        f"'{key}' is not written the way Cairn reads it, so it is not used "
-                        "(kept in the file as written)",
-                        "see the format in docs/skills.md or docs/operators.md",
+                        f"'{key}' is not written the way Cairn reads it ({why.lower()}), so "
+                        "it is not used (kept in the file as written)",
+                        _FIXES.get(
+                            next(e["type"] for e in errors if str(e["loc"][0]) == key),
+                            "correct the value",
+                        ).format(key=key),
                         doc.line_of((key,)),
                     )
                 )
