@@ -183,3 +183,16 @@ def test_state_cairn_keeps_is_ignored_by_git_from_its_first_write(openclaw: Path
     assert done.returncode == 0, done.stderr
     assert (openclaw / ".cairn" / "memory.sqlite").exists()
     assert (openclaw / ".cairn" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_route_explain_counts_the_memory_a_task_would_recall(openclaw: Path) -> None:
+    """`cairn route --explain` judges a step with what a task carries: the instruction
+    files and the memory recall would bring (OpenClaw's private MEMORY.md here)."""
+    (openclaw / "MEMORY.md").write_text("- My accountant is Dana Whitfield.\n")
+    cairn(openclaw, "init", "--from", str(openclaw))
+    explained = cairn(openclaw, "route", "--explain", "who is my accountant", "--workspace", ".")
+    assert "MEMORY.md (the owner's private memory)" in explained.stdout, explained.stdout
+    assert "sensitive: yes" in explained.stdout
+    assert "SOUL.md" in explained.stdout.splitlines()[1]
+    alone = cairn(openclaw, "route", "--explain", "who is my accountant", "--no-context")
+    assert "sensitive: no" in alone.stdout, alone.stdout

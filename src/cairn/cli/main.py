@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--skill", metavar="K")
     route.add_argument("--automation", metavar="A")
     route.add_argument(
+        "--no-context",
+        action="store_true",
+        help="judge the step alone, without the instruction files and memory a task carries",
+    )
+    route.add_argument(
         "--file", action="append", metavar="PATH", help="a workspace file the step would carry"
     )
     route.add_argument(

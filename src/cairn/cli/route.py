@@ -21,7 +21,8 @@ def run_route(args: argparse.Namespace) -> int:
     if not looks_like_workspace(root):
         raise WorkspaceNotFoundError(f"{root} is not a Cairn workspace; see `cairn init`")
     store = LocalFileStore(root)
-    workspace = WorkspaceModel(store).load()
+    model = WorkspaceModel(store)
+    workspace = model.load()
     if workspace.agents is None:
         raise CairnError("the workspace has no agents.md, so there is no routing policy")
     files = []
@@ -39,6 +40,9 @@ def run_route(args: argparse.Namespace) -> int:
         except (OSError, CairnError) as exc:
             raise CairnError(f"cannot read {name}: {exc}") from exc
         files.append(ContextFile(real, data.decode("utf-8", "replace")))
+    # What a task's steps would carry besides: the instruction files and recalled memory.
+    carried = [] if args.no_context else _task_context(model, root, args)
+    files += [f for f in carried if all(f.path != g.path for g in files)]
     step, overrides = build_step(
         workspace,
         args.description,
@@ -57,10 +61,38 @@ def run_route(args: argparse.Namespace) -> int:
         print(json.dumps(shown, ensure_ascii=False))
     else:
         print(f"step: {args.description}")
+        if carried:
+            print(f"with what a task's steps carry: {', '.join(f.path for f in carried)}")
         print(decision.explain())
         if write is not None:
             print(f"write to {write['path']}: {write['decision']} — {write['reason']}")
     return 0 if decision.chosen else 1
+
+
+def _task_context(model: Any, root: Path, args: argparse.Namespace) -> list[Any]:
+    """The files a task with this request would carry into every step: agents.md, the
+    instruction layers, the space's readme, the skill, and the memory recall would bring."""
+    from cairn.core.routing.steps import ContextFile
+    from cairn.core.tasks.options import TaskOptions
+    from cairn.core.tasks.parts import context_files
+    from cairn.infra.memory_index import MemoryIndex
+    from cairn.runtime import memory_recall, space_folders
+
+    workspace = model.workspace
+    if args.space and args.space not in workspace.spaces:
+        return []  # build_step says which spaces exist
+    paths = context_files(workspace, TaskOptions(space=args.space, skill=args.skill))
+    with MemoryIndex(root, space_folders=lambda: space_folders(workspace)) as index:
+        index.repair()
+        paths += [p for p, _ in memory_recall(index, model)(args.description, args.space, 800)]
+    found = []
+    for path in dict.fromkeys(paths):
+        try:
+            text = model.store.read(path, 1024 * 1024).decode("utf-8", "replace")
+            found.append(ContextFile(model.store.real_path(path), text))
+        except (OSError, CairnError):
+            continue
+    return found
 
 
 def _explain_write(
