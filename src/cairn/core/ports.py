@@ -35,8 +35,9 @@ class FileStore(Protocol):
     symlinks that lead outside raise `PathOutsideWorkspaceError`.
     """
 
-    def scan(self, folder: str) -> tuple[list[str], list[str]]:
-        """Names of the files and of the sub-folders directly in `folder` (hidden ones left out).
+    def scan(self, folder: str, *, hidden: bool = False) -> tuple[list[str], list[str]]:
+        """Names of the files and of the sub-folders directly in `folder` (hidden ones left
+        out unless `hidden`: the walk looks for `.gitignore` files this way).
 
         A folder that does not exist has no entries.
         """

@@ -77,7 +77,7 @@ class LocalFileStore:
                 self._safe_folders.clear()
             self._safe_folders.add(key)
 
-    def scan(self, folder: str) -> tuple[list[str], list[str]]:
+    def scan(self, folder: str, *, hidden: bool = False) -> tuple[list[str], list[str]]:
         try:
             base = self._join(folder) if folder else self._root_text
             self._confine_folder(base, folder)
@@ -87,7 +87,7 @@ class LocalFileStore:
         files: list[str] = []
         folders: list[str] = []
         for entry in entries:
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") and not hidden:
                 continue
             try:
                 # Symlinked folders are not followed: no loops, no escapes while scanning.

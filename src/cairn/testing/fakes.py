@@ -50,7 +50,7 @@ class MemoryFileStore:
                 return real
         raise PathOutsideWorkspaceError(f"'{path}' is a loop of links")
 
-    def scan(self, folder: str) -> tuple[list[str], list[str]]:
+    def scan(self, folder: str, *, hidden: bool = False) -> tuple[list[str], list[str]]:
         base = self.real_path(folder) if folder else ""
         prefix = f"{base}/" if base else ""
         files: set[str] = set()
@@ -61,7 +61,7 @@ class MemoryFileStore:
             if not path.startswith(prefix):
                 continue
             first, _, rest = path[len(prefix) :].partition("/")
-            if first.startswith("."):
+            if first.startswith(".") and not hidden:
                 continue
             (folders if rest else files).add(first)
         return sorted(files), sorted(folders)

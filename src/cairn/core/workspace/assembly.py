@@ -60,19 +60,25 @@ def assemble(
     skills: dict[str | None, dict[str, Skill]] = {}
     operators: dict[str | None, dict[str, Operator]] = {}
     automations: dict[str, Automation] = {}
-    owned: list[Skill | Operator | Automation] = []  # items whose space is named by folder
+    candidates: list[tuple[ParsedFile, bool]] = []  # items, and whether in a Rebel folder
+    left_out: list[str] = []  # READMEs that are notes, items under folders that are not spaces
 
     paths = list(order if order is not None else sorted(parsed, key=precedence))
     for path in paths:
         item = parsed[path]
-        entity = item.entity
-        if item.role.kind == "agents":
+        role, entity = item.role, item.entity
+        kind = role.kind
+        if kind == "agents":
             policy_files[path] = item  # its diagnostics depend on whether it is the policy
             continue
-        if _in_rebel_folder(item):
-            continue  # reported below, only if its folder turns out to be a space
+        if role.base is not None and role.space is None and kind != "space":
+            candidates.append((item, True))  # reported below, if its folder is a space
+            continue
         problems.extend(item.diagnostics)
-        if isinstance(entity, Layer):
+        if entity is None:
+            if not item.diagnostics:
+                left_out.append(path)
+        elif isinstance(entity, Layer):
             layers[path] = entity
         elif isinstance(entity, Space):
             if entity.name in spaces:
@@ -88,30 +94,29 @@ def assemble(
             else:
                 spaces[entity.name] = entity
                 folders[entity.root] = entity.name
-    for path in paths:
-        entity = parsed[path].entity
-        role = parsed[path].role
-        if _in_rebel_folder(parsed[path]):
-            # In a Rebel space folder: it belongs to the space there, if there is one (in
-            # any other folder it is not part of the model, and not reported either).
-            if role.base not in folders:
+        else:
+            candidates.append((item, False))
+    for item, in_rebel_folder in candidates:  # in precedence order, so the first one wins
+        entity = item.entity
+        if in_rebel_folder:
+            # It belongs to the Rebel space in its folder, if there is one (in any other
+            # folder it is not part of the model, and not reported either).
+            name = folders.get(item.role.base or "")
+            if name is None:
+                left_out.append(item.path)
                 continue
-            problems.extend(parsed[path].diagnostics)
-        if not isinstance(entity, Skill | Operator | Automation):
-            continue
-        if role.base is not None and role.space is None:
-            name = folders[role.base]
-            entity = replace(entity, space=name) if not isinstance(entity, Automation) else entity
-        owned.append(entity)
-    for entity in owned:
+            problems.extend(item.diagnostics)
+            if isinstance(entity, Skill | Operator):
+                entity = replace(entity, space=name)
         if isinstance(entity, Skill):
             _add_unique(skills.setdefault(entity.space, {}), entity, "skill", problems)
         elif isinstance(entity, Operator):
             _add_unique(operators.setdefault(entity.space, {}), entity, "operator", problems)
-        elif entity.name in automations:
-            problems.append(_duplicate(entity, automations[entity.name], "automation"))
-        else:
-            automations[entity.name] = entity
+        elif isinstance(entity, Automation):
+            if entity.name in automations:
+                problems.append(_duplicate(entity, automations[entity.name], "automation"))
+            else:
+                automations[entity.name] = entity
 
     for name, auto in list(automations.items()):
         if auto.layout == "rebel" and auto.meta.skill is None:
@@ -179,8 +184,7 @@ def assemble(
         operators=MappingProxyType(operators.get(None, {})),
         automations=MappingProxyType(automations),
         diagnostics=(),
-        # A README that turned out not to be a Rebel space is a note, not part of the model.
-        files=frozenset(p for p, f in parsed.items() if f.entity or f.diagnostics),
+        files=frozenset(parsed).difference(left_out),
         layers=ordered_layers,
         skipped=MappingProxyType(dict(skipped or {})),
     )
@@ -265,12 +269,6 @@ def _policy(
                 )
             )
     return chosen if isinstance(chosen, Agents) else None, layers
-
-
-def _in_rebel_folder(item: ParsedFile) -> bool:
-    """A skill, operator or automation under a folder that may be a Rebel space."""
-    role = item.role
-    return role.base is not None and role.space is None and role.kind != "space"
 
 
 def _path(entity: object) -> str:

@@ -43,6 +43,12 @@ class IgnoreRules:
         for key in [k for k in self._specs if k == folder or k.startswith(prefix)]:
             del self._specs[key]
 
+    def seen(self, folder: str, names: list[str]) -> None:
+        """The walk listed `folder` (hidden names included): a missing `.gitignore` need
+        not be looked for again, which spares one failed open per folder."""
+        if GITIGNORE not in names:
+            self._specs.setdefault(folder, None)
+
     def folder_reason(self, folder: str, files: list[str]) -> str | None:
         """Why the walk skips `folder` (whose files are `files`), or None to enter it."""
         name = folder.rpartition("/")[2]

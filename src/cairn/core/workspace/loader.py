@@ -245,7 +245,10 @@ class WorkspaceModel:
             )
 
         def visit(folder: str) -> None:
-            files, folders = self._store.scan(folder)
+            files, folders = self._store.scan(folder, hidden=True)
+            ignore.seen(folder, files)
+            files = [name for name in files if not name.startswith(".")]
+            folders = [name for name in folders if not name.startswith(".")]
             if folder and (reason := ignore.folder_reason(folder, files)):
                 ignore.skipped[reason] += 1
                 return
