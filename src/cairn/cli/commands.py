@@ -82,8 +82,11 @@ def _adopt(folder: Path) -> int:
         print(f"  kept    {path} (already there; not changed)")
     model = WorkspaceModel(LocalFileStore(folder))
     workspace = model.load()
-    for summary in summarise(workspace):
+    summaries = summarise(workspace)
+    for summary in summaries:
         print(f"  found   {summary.line()}")
+    if not summaries and not workspace.layers:
+        print("  found   no instructions, skills or operators another tool wrote here")
     print(
         f"Cairn now reads {folder.resolve()} as it is; its settings are in {report.policy}, "
         f"and Cairn's tools may not write {', '.join(report.protected)}. "
