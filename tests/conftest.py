@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # Tests never touch the real keychain of the machine they run on.
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "cairn.testing.memory_keyring.MemoryKeyring")
+# Nor its models folder: whether scripts/setup installed the starter model must not change
+# what a test sees. Tests of the real starter model name it explicitly (STARTER_MODELS).
+from cairn.infra.starter_model import models_folder  # noqa: E402
+
+STARTER_MODELS = models_folder()
+os.environ["CAIRN_MODELS_DIR"] = tempfile.mkdtemp(prefix="cairn-test-models-")
 
 
 def copy_starter(target: Path) -> Path:

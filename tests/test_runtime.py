@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cairn.core.routing.router import Router, Step
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
@@ -33,3 +35,21 @@ def test_model_override_accepts_a_gguf_path(starter: Path, tmp_path: Path) -> No
     assert forced.models["tiny"].engine == "local"
     assert forced.models["tiny"].path == str(model)
     assert Router(forced).decide(Step("x")).chosen == "tiny"
+
+
+def test_a_bare_model_file_name_is_found_in_cairns_models_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One agents.md for every machine: `path: Name.gguf` is the workspace's file when it
+    has one, else the file in Cairn's models folder (where setup puts the starter)."""
+    from cairn.runtime import model_path
+
+    models = tmp_path / "models"
+    monkeypatch.setenv("CAIRN_MODELS_DIR", str(models))
+    root = tmp_path / "ws"
+    root.mkdir()
+    assert model_path("Starter.gguf", root) == models / "Starter.gguf"
+    (root / "Starter.gguf").write_bytes(b"GGUF")
+    assert model_path("Starter.gguf", root) == root / "Starter.gguf"
+    assert model_path("sub/Other.gguf", root) == root / "sub/Other.gguf"
+    assert model_path("~/x.gguf", root) == Path.home() / "x.gguf"

@@ -36,11 +36,18 @@ def resolve_key(provider: str) -> str | None:
 
 
 def model_path(spec_path: str, root: Path | None) -> Path:
-    """A GGUF `path:` from agents.md: `~` expands; a relative path is the workspace's."""
+    """A GGUF `path:` from agents.md: `~` expands; a relative path is the workspace's; a
+    bare file name not in the workspace is in Cairn's models folder (where the starter
+    model and pulled models go), so one agents.md works on every machine."""
     path = Path(spec_path).expanduser()
-    if not path.is_absolute() and root is not None:
-        path = root / path
-    return path
+    if path.is_absolute():
+        return path
+    local = root / path if root is not None else path
+    if len(path.parts) == 1 and not local.exists():
+        from cairn.infra.starter_model import models_folder
+
+        return models_folder() / path
+    return local
 
 
 def build_engine(name: str, spec: ModelSpec, root: Path | None = None) -> ChatEngine:

@@ -1,0 +1,56 @@
+"""The starter model, for real: a fresh copy of the starter workspace answers a question on
+the model scripts/setup installed, with no keys (the README's main job)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cairn.infra.starter_model import STARTER, installed
+from tests.conftest import STARTER_MODELS, copy_starter
+
+
+@pytest.fixture
+def starter_models() -> Path:
+    if installed(STARTER, STARTER_MODELS) is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI ran scripts/setup, so the starter model must be installed")
+        pytest.skip(f"the starter model is not in {STARTER_MODELS}: run scripts/setup")
+    return STARTER_MODELS
+
+
+@pytest.mark.slow
+def test_a_fresh_workspace_answers_on_the_starter_model_with_no_keys(
+    tmp_path: Path, starter_models: Path
+) -> None:
+    root = copy_starter(tmp_path / "ws")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["CAIRN_MODELS_DIR"] = str(starter_models)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cairn",
+            "ask",
+            "--model",
+            "local-starter",
+            "--max-tokens",
+            "24",
+            "Name one colour of the sky.",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "no answer"
+    assert "local-starter (local)" in done.stderr
+    assert "$0.000000" in done.stderr  # nothing was spent: it ran here
