@@ -107,7 +107,19 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in TOOL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(discovery, "SYSTEM_OLLAMA_MODELS", tmp_path / "no-system-ollama")
+    monkeypatch.setenv("CAIRN_MODELS_DIR", str(tmp_path / "no-cairn-models"))
     return fake
+
+
+def test_cairns_own_models_folder_is_searched(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where scripts/setup puts the starter model (and pulled models go)."""
+    own = tmp_path / "cairn-models"
+    write_gguf(own / "starter.gguf")
+    monkeypatch.setenv("CAIRN_MODELS_DIR", str(own))
+    assert default_model_folders() == [own]
+    assert [m.path.name for m in discover_gguf(model_folders())] == ["starter.gguf"]
 
 
 # --- reading headers ---------------------------------------------------------------------

@@ -111,6 +111,8 @@ def _ctx(value: object) -> str:
 
 
 def _print(data: dict[str, Any]) -> None:
+    from cairn.infra.starter_model import STARTER
+
     where = f"agents.md in {data['workspace']}" if data["workspace"] else "no workspace"
     print(f"Configured models ({where})")
     if not data["configured"]:
@@ -134,6 +136,11 @@ def _print(data: dict[str, Any]) -> None:
             f"  {row['name']:<18} {row['engine']:<8} ctx {_ctx(row['context']):<8} "
             f"{row['target']}{'  (' + state + ')' if state else ''}"
         )
+        if row["path"] and Path(row["path"]).name == STARTER.filename:
+            print(
+                f"  {'':<18} the starter model: demo grade (135M parameters), for trying "
+                "Cairn with no keys; name a better GGUF in agents.md for real work"
+            )
     if data["configured"] and data["note"]:
         print(f"  note: {data['note']}")
 

@@ -97,6 +97,9 @@ def model_folders(*, existing_only: bool = True) -> list[ModelFolder]:
 
     for entry in env.get("CAIRN_MODEL_PATH", "").split(os.pathsep):
         add(entry.strip(), "configured")
+    from cairn.infra.starter_model import models_folder
+
+    add(models_folder(), "configured")  # Cairn's own: the starter model, pulled models
 
     lmstudio_homes = [home / ".lmstudio"]
     pointer = _small_text(home / ".lmstudio-home-pointer")
