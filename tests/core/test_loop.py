@@ -1159,7 +1159,7 @@ def test_a_later_step_fed_by_a_sensitive_step_stays_local(starter: Path) -> None
 
 def test_no_model_available_fails_the_task_as_routing(starter: Path) -> None:
     rig = make_rig(starter)
-    for name in ("cloud-fast", "cloud-strong", "local-small"):
+    for name in ("cloud-fast", "cloud-strong", "local-small", "local-starter"):
         rig.dispatcher.router.health.failed(name, "unavailable", retry_after=600)
     events = rig.run(SIMPLE, TaskOptions(space="team"))
     assert kinds(events) == ["TaskStarted", "PlanMade", "StepStarted", "Routed", "TaskFailed"]
@@ -1174,7 +1174,8 @@ def test_no_model_available_fails_the_task_as_routing(starter: Path) -> None:
 
 def test_a_sensitive_step_never_falls_back_to_the_cloud(starter: Path) -> None:
     rig = make_rig(starter)
-    rig.dispatcher.router.health.failed("local-small", "unavailable", retry_after=600)
+    for name in ("local-small", "local-starter"):  # every local model is down
+        rig.dispatcher.router.health.failed(name, "unavailable", retry_after=600)
     events = rig.run(SIMPLE, TaskOptions(space="chief-of-staff"))
     failed = events[-1]
     assert isinstance(failed, TaskFailed) and failed.kind == "routing"
