@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from cairn.infra.memory_index import ROW_CHARS, MemoryHit, MemoryIndex
+from cairn.core.memory.notes import ROW_CHARS
+from cairn.infra.memory_index import MemoryHit, MemoryIndex
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="symbolic links")
 
