@@ -60,22 +60,21 @@ def copy_starter(target: Path) -> InitReport:
 def other_tools_files(folder: Path) -> list[str]:
     """What in `folder` shows another tool's workspace (AGENTS.md, CLAUDE.md, SOUL.md,
     .claude/, ...), when it has no Cairn policy file (`agents.md`, `cairn.md`) yet."""
-    from cairn.core.workspace.layouts import HEARTBEAT, LAYERS, TOOL_FOLDERS
+    from cairn.core.workspace.layouts import OTHER_TOOL_MARKERS
 
     if not folder.is_dir():
         return []
     names = {entry.name for entry in folder.iterdir()}
     if names & {"agents.md", "cairn.md"}:  # exact case: Cairn's own policy file
         return []
-    markers = ("AGENTS.md", *LAYERS, *TOOL_FOLDERS, HEARTBEAT, "MEMORY.md")
-    return [name for name in dict.fromkeys(markers) if name in names]
+    return [name for name in OTHER_TOOL_MARKERS if name in names]
 
 
 def looks_like_workspace(folder: Path) -> bool:
     """Whether `folder` holds a workspace, Cairn's or another tool's (docs/compatibility.md)."""
-    from cairn.core.workspace.layouts import HEARTBEAT, LAYERS, POLICY_FILES, TOOL_FOLDERS
+    from cairn.core.workspace.layouts import OTHER_TOOL_MARKERS, POLICY_FILES
 
-    markers = (*STARTER_ENTRIES, *POLICY_FILES, *LAYERS, *TOOL_FOLDERS, HEARTBEAT, "MEMORY.md")
+    markers = (*STARTER_ENTRIES, *POLICY_FILES, *OTHER_TOOL_MARKERS)
     return any((folder / name).exists() for name in markers)
 
 

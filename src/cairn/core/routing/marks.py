@@ -10,7 +10,7 @@ ask these questions of files; a task's `Provenance` asks them of every file it r
 from __future__ import annotations
 
 from cairn.core.workspace.documents import FRONTMATTER_BOUNDARY, parse_document
-from cairn.core.workspace.entities import Space, Workspace
+from cairn.core.workspace.entities import Workspace
 
 SCOPE_RANK = {"private": 0, "team": 1, "company": 2}
 WORKSPACE_SCOPE = "workspace"
@@ -44,11 +44,7 @@ def space_of(workspace: Workspace, path: str) -> tuple[str | None, str]:
     """(space name, scope) of a workspace path: the space whose folder holds it
     (`spaces/<name>/`, or a Rebel space's own folder), (None, "private") for the owner's
     root memory (see `is_root_memory`), (None, "workspace") anywhere else."""
-    found: Space | None = None
-    for space in workspace.spaces.values():  # the deepest space folder holding the path
-        root = space.root
-        if root and path.startswith(f"{root}/") and (found is None or len(root) > len(found.root)):
-            found = space
+    found = workspace.space_at(path)
     if found is not None:
         return found.name, found.scope
     if is_root_memory(path):

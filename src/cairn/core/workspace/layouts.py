@@ -58,8 +58,14 @@ LAYERS: dict[str, Layout] = {
 """Instruction layers, in the order they follow the policy file's own instructions."""
 
 HEARTBEAT = "HEARTBEAT.md"
+ROOT_MEMORY_FILE = "MEMORY.md"  # OpenClaw's; read by the memory index, not the model
 TOOL_FOLDERS = (".claude", ".agents")
 """Hidden folders the model reads (only the parts `classify` names)."""
+
+OTHER_TOOL_MARKERS = tuple(
+    dict.fromkeys(("AGENTS.md", *LAYERS, *TOOL_FOLDERS, HEARTBEAT, ROOT_MEMORY_FILE))
+)
+"""Names at a folder's root that show another tool's workspace (top-level ones only)."""
 
 RESOURCE_FOLDERS = ("scripts", "references", "assets")
 README_NAMES = ("readme.md", "README.md")

@@ -66,22 +66,21 @@ def validate(
         meta = schema.model_validate(values)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        failing = {str(e["loc"][0]) for e in errors if e["loc"]}
+        first: dict[str, Any] = {}  # each failing top-level key -> its first error
+        for err in errors:
+            if err["loc"]:
+                first.setdefault(str(err["loc"][0]), err)
         whole = any(not e["loc"] for e in errors)  # a check across keys: nothing to leave out
-        if required is not None and failing and not whole and not failing & set(required):
-            for key in sorted(failing):
+        if required is not None and first and not whole and not first.keys() & set(required):
+            for key, err in sorted(first.items()):
                 values.pop(key, None)
-                why = next(e["msg"] for e in errors if e["loc"] and str(e["loc"][0]) == key)
                 problems.append(
                     compat(
                         doc.path,
                         "ignored-key",
-                        f"'{key}' is not written the way Cairn reads it ({why.lower()}), so "
-                        "it is not used (kept in the file as written)",
-                        _FIXES.get(
-                            next(e["type"] for e in errors if str(e["loc"][0]) == key),
-                            "correct the value",
-                        ).format(key=key),
+                        f"'{key}' is not written the way Cairn reads it ({err['msg'].lower()}), "
+                        "so it is not used (kept in the file as written)",
+                        _FIXES.get(err["type"], "correct the value").format(key=key),
                         doc.line_of((key,)),
                     )
                 )
