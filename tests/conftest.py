@@ -21,6 +21,8 @@ from cairn.infra.starter_model import models_folder  # noqa: E402
 
 STARTER_MODELS = models_folder()
 os.environ["CAIRN_MODELS_DIR"] = tempfile.mkdtemp(prefix="cairn-test-models-")
+# Nor its cache: evaluated prompt prefixes saved by one test must not speed up another.
+os.environ["CAIRN_CACHE_DIR"] = tempfile.mkdtemp(prefix="cairn-test-cache-")
 
 
 def copy_starter(target: Path) -> Path:

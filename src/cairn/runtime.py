@@ -6,6 +6,7 @@ this module. Heavy libraries stay unimported until an engine actually runs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from cairn.core.tasks.loop import Recall, TaskRunner
     from cairn.core.workspace.entities import Workspace
     from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.engines.local import Sampling
+    from cairn.engines.prefix_cache import PrefixCache
     from cairn.infra.memory_index import MemoryIndex
 
 
@@ -50,6 +53,41 @@ def model_path(spec_path: str, root: Path | None) -> Path:
     return local
 
 
+CACHE_ENV = "CAIRN_CACHE_DIR"
+
+
+def cache_folder() -> Path:
+    """Cairn's cache: `$CAIRN_CACHE_DIR`, else the user's cache folder. Everything in it
+    can be deleted; it is rebuilt when needed."""
+    import os
+
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return platformdirs.user_cache_path("cairn", appauthor=False)
+
+
+def prefix_cache() -> PrefixCache:
+    """Evaluated prompt prefixes on disk, shared by every process of this user."""
+    from importlib.metadata import version
+
+    from cairn.engines.prefix_cache import PrefixCache
+
+    return PrefixCache(cache_folder() / "prefixes", runtime=version("llama_cpp_python"))
+
+
+def sampling_for(spec: ModelSpec) -> Sampling:
+    """The engine's sampling defaults, with what agents.md sets for this model."""
+    from cairn.engines.local import Sampling
+
+    if spec.sampling is None:
+        return Sampling()
+    chosen = {k: v for k, v in spec.sampling.model_dump().items() if v is not None}
+    return replace(Sampling(), **chosen)
+
+
 def build_engine(name: str, spec: ModelSpec, root: Path | None = None) -> ChatEngine:
     if spec.engine == "local":
         from cairn.engines.local import LocalEngine
@@ -62,6 +100,8 @@ def build_engine(name: str, spec: ModelSpec, root: Path | None = None) -> ChatEn
             gpu_layers=spec.gpu_layers or 0,
             threads=spec.threads,
             chat_format=spec.chat_format,
+            sampling=sampling_for(spec),
+            prefix_cache=prefix_cache() if spec.prefix_cache else None,
         )
     from cairn.engines.cloud import CloudEngine
 

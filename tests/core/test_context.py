@@ -83,11 +83,16 @@ def test_fit_includes_every_part_in_order_when_there_is_room() -> None:
             f"## {OPERATOR.title}\n\n{OPERATOR.text}",
             f"## {SPACE.title}\n\n{as_data('spaces/team/readme.md', SPACE.text)}",
             f"## {SKILLS.title}\n\n{SKILLS.text}",
-            f"## {MEMORY.title}\n\n{as_data('memory', MEMORY.text)}",
         ]
     )
-    assert user.content == (
-        f"## {HISTORY.title}\n\n{as_data('earlier steps', HISTORY.text)}\n\n{TASK.text}"
+    # What changes from task to task follows the system message, which stays the same (so a
+    # local model's evaluated prefix can be kept and restored: engines.prefix_cache).
+    assert user.content == "\n\n".join(
+        [
+            f"## {MEMORY.title}\n\n{as_data('memory', MEMORY.text)}",
+            f"## {HISTORY.title}\n\n{as_data('earlier steps', HISTORY.text)}",
+            TASK.text,
+        ]
     )
     assert assembled.tokens == count(assembled.messages)
 

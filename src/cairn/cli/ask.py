@@ -200,13 +200,19 @@ def _decision_line(event: Routed) -> str:
     return f"{decision.chosen} ({where}) — {why}"
 
 
+_STOPPED = {
+    "repetition": "the answer kept repeating itself",
+    "length": "token limit reached (--max-tokens)",
+}
+
+
 def _summary(name: str, local: bool, usage: UsageEvent | None, elapsed: float, reason: str) -> str:
     where = "local" if local else "cloud"
     if usage is None:
         return f"— {name} ({where}) · {elapsed:.2f} s · {reason}"
     cost = "cost unknown" if usage.cost_usd is None else f"${usage.cost_usd:.6f}"
     cached = f" ({usage.cached_input_tokens} reused)" if usage.cached_input_tokens else ""
-    ended = "" if reason == "stop" else f" · stopped: {reason}"
+    ended = "" if reason == "stop" else f" · stopped: {_STOPPED.get(reason, reason)}"
     return (
         f"— {name} ({where}) · {usage.input_tokens} tokens in{cached}, "
         f"{usage.output_tokens} out · {elapsed:.2f} s · {cost}{ended}"

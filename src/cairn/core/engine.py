@@ -14,7 +14,14 @@ from typing import Any, Literal
 from cairn.core.errors import CairnError
 
 Role = Literal["system", "user", "assistant", "tool"]
-FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "content_filter"]
+FinishReason = Literal[
+    "stop",
+    "length",
+    "tool_calls",
+    "cancelled",
+    "content_filter",
+    "repetition",  # the answer kept repeating itself and was stopped (see engines.repetition)
+]
 FailureKind = Literal[
     "unavailable",  # the model cannot be reached or loaded (server down, file missing)
     "timeout",

@@ -25,12 +25,15 @@ Design notes
 from __future__ import annotations
 
 import codecs
+import contextlib
+import ctypes
 import gc
 import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +53,30 @@ from cairn.core.engine import (
 )
 from cairn.engines.gguf_header import read_gguf_info
 from cairn.engines.memory import MemoryEstimate, available_memory, estimate
+from cairn.engines.prefix_cache import CachedPrefix, PrefixCache
+from cairn.engines.repetition import RepetitionDetector
 
 DEFAULT_CONTEXT = 4096
 _CONTEXT_MARGIN = 8
+_EVAL_CHUNK = 512  # prompt tokens evaluated between two looks at the cancel token
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How tokens are picked, beyond temperature (which each request sets).
+
+    The defaults suit small models, which loop without a repetition penalty; every value
+    can be set per model in agents.md (`sampling:`), see docs/models.md.
+    """
+
+    repeat_penalty: float = 1.1  # >1 makes tokens seen in the last `repeat_last_n` less likely
+    repeat_last_n: int = 64
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    stop_loops: bool = True  # end an answer that repeats itself (engines.repetition)
 
 
 class LocalEngine:
@@ -69,6 +93,8 @@ class LocalEngine:
         chat_format: str | None = None,
         idle_unload_s: float | None = 600.0,
         available: int | None = None,  # memory to plan against; None: measured at load
+        sampling: Sampling | None = None,
+        prefix_cache: PrefixCache | None = None,
     ) -> None:
         self._name = name
         self.path = Path(path).expanduser()
@@ -78,6 +104,9 @@ class LocalEngine:
         self._chat_format = chat_format
         self._idle_unload_s = idle_unload_s
         self._available = available
+        self.sampling = sampling or Sampling()
+        self._prefix_cache = prefix_cache
+        self._model_id: str | None = None  # the file's sha256, once the cache needed it
         self._llm: Any = None
         self._formatter: Any = None
         self._lock = threading.RLock()  # short sections only; never held across a yield
@@ -216,6 +245,7 @@ class LocalEngine:
                 n_ctx=context,
                 n_gpu_layers=self._gpu_layers,
                 n_threads=self._threads,
+                last_n_tokens_size=self.sampling.repeat_last_n,
                 verbose=False,
             )
             self._formatter = self._make_formatter(llm)
@@ -326,6 +356,48 @@ class LocalEngine:
                 ) from exc
         return self._grammars[key]
 
+    # --- the prefix kept on disk (engines.prefix_cache) ------------------------------
+
+    def _stable_prefix(
+        self, llm: Any, messages: Sequence[Message], tools: Sequence[ToolSpec], tokens: list[int]
+    ) -> int:
+        """How many of `tokens` are the system part: everything before the first message
+        that is not a system message, which is the same from one request to the next
+        (instructions, readme, skills, tool protocol). 0 when there is no cache."""
+        cache = self._prefix_cache
+        first = next((i for i, m in enumerate(messages) if m.role != "system"), 0)
+        if cache is None or first == 0 or len(tokens) < cache.min_tokens:
+            return 0
+        # The same conversation with other words after the system part: the tokens both
+        # share are the stable prefix (the template's own markup included).
+        probe = [*messages[:first], Message(messages[first].role, "\u241e")]
+        shared = _common_prefix(self._prompt_tokens(llm, probe, tools)[0], tokens)
+        return shared if shared >= cache.min_tokens and shared < len(tokens) else 0
+
+    def _prefix_from_disk(
+        self, llm: Any, prefix: list[int], have: int, cancel: CancelToken | None
+    ) -> int:
+        """Make the KV cache hold `prefix`: restored from disk when an entry exists (the
+        tokens reused, returned), else evaluated now and saved for the next process (0).
+        The cache only ever saves time: any failure here falls back to evaluating."""
+        cache = self._prefix_cache
+        assert cache is not None
+        try:
+            if self._model_id is None:
+                self._model_id = cache.model_id(self.path)
+            entry = cache.find(self._model_id, prefix)
+            if entry is not None and len(entry.tokens) > have and _restore(llm, entry):
+                return len(entry.tokens)
+            if entry is not None and len(entry.tokens) > have:
+                cache.forget(entry)  # llama.cpp refused the state: rebuild it below
+                have = 0
+            if not _evaluate(llm, prefix, have, cancel):
+                return 0  # cancelled
+            cache.save(self._model_id, prefix, _sequence_state(llm))
+        except (OSError, RuntimeError, ValueError):
+            _reset_kv(llm)  # unknown state: the generation re-evaluates the whole prompt
+        return 0
+
     def _stream(self, request: ChatRequest, cancel: CancelToken | None) -> Iterator[EngineEvent]:
         """One generation; the caller holds `_generating`."""
         with self._lock:  # loading and the grammar cache are shared with other threads
@@ -343,8 +415,15 @@ class LocalEngine:
                     model=self._name,
                 )
             cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+            stable = self._stable_prefix(llm, request.messages, request.tools, tokens)
             schema = _tool_protocol_schema(request.tools) if request.tools else request.json_schema
             grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse
+        if stable > cached:
+            cached = max(cached, self._prefix_from_disk(llm, tokens[:stable], cached, cancel))
+        if cancel is not None and cancel.cancelled:
+            yield Usage(len(tokens), 0, 0.0, cached)
+            yield Finished("cancelled")
+            return
         limit = min(request.max_tokens or room, room)
         stops = [s for s in (*stop, *request.stop) if s]
         parts: list[str] = []
@@ -360,6 +439,7 @@ class LocalEngine:
             limit=limit,
             cancel=cancel,
             counter=counter,
+            sampling=self.sampling,
         ):
             if text:
                 parts.append(text)
@@ -387,6 +467,7 @@ def _generate(
     limit: int,
     cancel: CancelToken | None,
     counter: list[int],
+    sampling: Sampling,
 ) -> Iterator[tuple[str, FinishReason | None]]:
     """Sample token by token: (text to show, why it ended or None) per generated token;
     `counter[0]` counts the tokens generated.
@@ -403,13 +484,16 @@ def _generate(
     pending = ""  # text that may be the start of a stop string
     hold = max((len(s) for s in stops), default=1) - 1
     first = True
+    loops = RepetitionDetector() if sampling.stop_loops else None
     generator = llm.generate(
         tokens,
         temp=request.temperature,
-        top_k=40,
-        top_p=0.95,
-        min_p=0.05,
-        repeat_penalty=1.0,
+        top_k=sampling.top_k,
+        top_p=sampling.top_p,
+        min_p=sampling.min_p,
+        repeat_penalty=sampling.repeat_penalty,
+        presence_penalty=sampling.presence_penalty,
+        frequency_penalty=sampling.frequency_penalty,
         grammar=grammar,
     )
     try:
@@ -432,6 +516,9 @@ def _generate(
                     yield pending[: pending.index(stop)], "stop"
                     return
             ready, pending = (pending[:-hold], pending[-hold:]) if hold else (pending, "")
+            if loops is not None and loops.add(token):
+                yield ready + pending, "repetition"
+                return
             if counter[0] >= limit:
                 yield ready + pending, "length"
                 return
@@ -448,6 +535,54 @@ def _common_prefix(before: list[int], after: list[int]) -> int:
             break
         count += 1
     return count
+
+
+def _evaluate(llm: Any, prefix: list[int], have: int, cancel: CancelToken | None) -> bool:
+    """Evaluate `prefix` into the KV cache, keeping its first `have` tokens (already
+    there); False when cancelled part way (the cache then holds a shorter prefix)."""
+    llm._ctx.kv_cache_seq_rm(-1, have, -1)
+    llm.n_tokens = have
+    for start in range(have, len(prefix), _EVAL_CHUNK):
+        if cancel is not None and cancel.cancelled:
+            return False
+        llm.eval(prefix[start : start + _EVAL_CHUNK])
+    return True
+
+
+def _sequence_state(llm: Any) -> bytes:
+    """The KV state of sequence 0: exactly the evaluated tokens (no logits, no scores)."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+    if not 0 < written <= size:
+        raise RuntimeError("llama.cpp could not copy the prefix state")
+    return bytes(memoryview(buffer)[:written])
+
+
+def _restore(llm: Any, entry: CachedPrefix) -> bool:
+    """Load a verified entry into the KV cache; False (and an empty cache) if llama.cpp
+    does not accept it (another build, another context size)."""
+    import llama_cpp
+
+    _reset_kv(llm)
+    state = (ctypes.c_uint8 * len(entry.state)).from_buffer_copy(entry.state)
+    read = llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, state, len(entry.state), 0)
+    if read != len(entry.state):
+        _reset_kv(llm)
+        return False
+    n = len(entry.tokens)
+    llm.input_ids[:n] = entry.tokens
+    llm.n_tokens = n
+    return True
+
+
+def _reset_kv(llm: Any) -> None:
+    with contextlib.suppress(Exception):
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+    llm.n_tokens = 0
 
 
 def _to_wire(message: Message) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Context assembly: what a step's model sees, fitted to its window with counted tokens.
 
 The system message is built from parts, in this order: the instructions of agents.md,
-the active operator's lens, the space's readme, the available skills (name and
-description only; a skill's body arrives when the model loads it), and recalled memory.
-The user message carries the task, the step and what earlier steps produced.
+the active operator's lens, the space's readme and the available skills (name and
+description only; a skill's body arrives when the model loads it). It changes only when
+those files do, so a local model keeps its evaluated state on disk and the next process
+starts after it (`cairn.engines.prefix_cache`). The user message carries what changes from
+task to task: recalled memory, what earlier steps produced, the task and the step.
 
 When the whole does not fit the chosen model's window (less room for the answer),
 parts are trimmed in this order, least important first:
@@ -62,7 +64,8 @@ class Assembled:
 
 
 TRIM_ORDER = ("history", "memory", "skills", "space", "operator")
-SYSTEM_PARTS = ("agents", "operator", "space", "skills", "memory")
+SYSTEM_PARTS = ("agents", "operator", "space", "skills")
+USER_PARTS = ("memory", "history", "task")
 
 
 def _render(part: Part) -> str:
@@ -72,7 +75,7 @@ def _render(part: Part) -> str:
 
 def _messages(parts: dict[str, Part], turns: tuple[Message, ...]) -> tuple[Message, ...]:
     system = "\n\n".join(_render(parts[n]) for n in SYSTEM_PARTS if n in parts)
-    user = "\n\n".join(_render(parts[n]) for n in ("history", "task") if n in parts)
+    user = "\n\n".join(_render(parts[n]) for n in USER_PARTS if n in parts)
     return (Message("system", system), Message("user", user), *turns)
 
 

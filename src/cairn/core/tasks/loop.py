@@ -106,6 +106,12 @@ tools past this ends, so no misbehaving model can run a task forever."""
 
 _DEFAULT_OPTIONS = TaskOptions()
 
+_CUT_SHORT = {
+    "repetition": ("repetition", "the answer kept repeating itself, so the model was stopped"),
+    "length": ("token limit", "the answer reached the step's token limit and was cut short"),
+}
+"""Answers that ended before the model finished: the step keeps what it has, and says so."""
+
 
 def _window_full(stop: RoutingStopped) -> bool:
     """Whether every model was passed over only because the prompt no longer fits."""
@@ -463,6 +469,8 @@ class TaskRunner:
                     elif isinstance(event, Finished):
                         if event.reason == "cancelled":
                             raise TaskCancelledError
+                        if event.reason in _CUT_SHORT:
+                            yield GuardStopped(*_CUT_SHORT[event.reason])
                     else:
                         yield event
                 if cancel.cancelled:

@@ -61,6 +61,19 @@ class Schema(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
 
 
+class SamplingSpec(Schema):
+    """Per-model sampling for local models (defaults in `cairn.engines.local.Sampling`)."""
+
+    repeat_penalty: Annotated[float, Field(ge=1.0, le=2.0)] | None = None
+    repeat_last_n: Annotated[int, Field(ge=0, le=4096)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
+    top_k: Annotated[int, Field(ge=0)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    min_p: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    stop_loops: bool | None = None
+
+
 class ModelSpec(Schema):
     """A named model: a local GGUF file or a model id litellm understands."""
 
@@ -72,6 +85,9 @@ class ModelSpec(Schema):
     gpu_layers: int | None = None
     threads: Annotated[int, Field(gt=0)] | None = None
     chat_format: str | None = None
+    sampling: SamplingSpec | None = None
+    # Keep the evaluated system prompt on disk for the next process (engines.prefix_cache).
+    prefix_cache: bool = True
     # Whether data sent to this model stays on this machine. Default: local engines
     # yes; litellm models only when api_base is a loopback address.
     local: bool | None = None
