@@ -173,6 +173,16 @@ class Engines:
                 self._built[name] = build_engine(name, self.policy.models[name], self.root)
             return self._built[name]
 
+    def unready(self, name: str) -> str | None:
+        """Why model `name` cannot run now (no key, no file), without calling it."""
+        if name not in self.policy.models:
+            return None  # the router says so itself
+        check = getattr(self(name), "unready", None)
+        try:
+            return check() if callable(check) else None
+        except Exception:  # a check that fails must not hide the model: let the call say
+            return None
+
     def price(self, name: str, input_tokens: int, output_tokens: int) -> float | None:
         engine = self(name)
         estimate = getattr(engine, "estimate_cost", None)
@@ -196,7 +206,8 @@ def build_dispatcher(
     engines = engines or Engines(policy, root)
     ledger = JsonlLedger.for_workspace(root)
     guard = BudgetGuard(policy.budgets, ledger, task=task, automation=automation)
-    return Dispatcher(Router(policy), engines, ledger=ledger, guard=guard, price=engines.price)
+    router = Router(policy, readiness=engines.unready)
+    return Dispatcher(router, engines, ledger=ledger, guard=guard, price=engines.price)
 
 
 def policy_with_model(policy: AgentsPolicy, choice: str, root: Path | None) -> AgentsPolicy:

@@ -145,3 +145,13 @@ def test_decision_is_data_for_the_trace() -> None:
     data = Router(policy()).decide(Step("card 4111 1111 1111 1111")).to_json()
     assert data["sensitive"] is True and data["local"] is True
     assert data["findings"] == [{"kind": "card", "start": 5, "end": 24, "hint": "…1111"}]
+
+
+def test_a_model_that_cannot_run_now_is_passed_over_up_front_with_its_reason() -> None:
+    missing = {"strong": "no API key for anthropic (`cairn keys set anthropic`)"}
+    router = Router(policy(), readiness=missing.get)
+    decision = router.decide(Step("Outline the launch plan", kind="plan"))
+    assert decision.chosen == "fast"
+    assert [(p.model, p.reason) for p in decision.passed_over] == [
+        ("strong", "no API key for anthropic (`cairn keys set anthropic`)")
+    ]

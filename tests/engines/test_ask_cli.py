@@ -112,7 +112,7 @@ def _workspace_with(tmp_path: Path, stub: OpenAIStub, local_model: Path) -> Path
     )
     text = text.replace(
         "    path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf\n    context: 8192",
-        f"    path: {local_model}\n    context: 4096",
+        f"    path: {local_model}\n    context: 8192",
         1,
     )
     agents.write_text(text)
@@ -172,3 +172,23 @@ def test_ask_is_routed_and_sensitive_questions_stay_local(
         assert all("sk-test-routed-ask-000000" not in t.read_text() for t in traces)
         spend = (workspace / ".cairn" / "spend.jsonl").read_text().splitlines()
         assert len(spend) == 3
+
+
+def test_with_no_keys_ask_goes_straight_to_the_local_model(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """A fresh machine has no keys: the cloud models are passed over before any call, so
+    the user sees the local answer, not a keychain error per cloud model first."""
+    workspace = copy_starter(tmp_path / "ws")
+    agents = workspace / "agents.md"
+    agents.write_text(
+        agents.read_text().replace(
+            "path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf", f"path: {tiny_model_path}", 1
+        )
+    )
+    no_keys = {name: "" for name in os.environ if name.endswith("_API_KEY")}
+    no_keys["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    result = ask("--workspace", str(workspace), "--max-tokens", "4", "Hello", env=no_keys)
+    assert result.returncode == 0, result.stderr
+    assert "→ local-small (local)" in result.stderr
+    assert "failed" not in result.stderr and "keychain" not in result.stderr

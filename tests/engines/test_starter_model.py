@@ -54,3 +54,32 @@ def test_a_fresh_workspace_answers_on_the_starter_model_with_no_keys(
     assert done.stdout.strip(), "no answer"
     assert "local-starter (local)" in done.stderr
     assert "$0.000000" in done.stderr  # nothing was spent: it ran here
+
+
+@pytest.mark.slow
+def test_ask_fits_the_starter_instructions_to_a_2048_token_window(
+    tmp_path: Path, starter_models: Path
+) -> None:
+    root = copy_starter(tmp_path / "ws")
+    agents = root / "agents.md"
+    text = agents.read_text()
+    start = text.index("  local-starter:")
+    agents.write_text(text[:start] + text[start:].replace("context: 8192", "context: 2048", 1))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["CAIRN_MODELS_DIR"] = str(starter_models)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "ask", "--model", "local-starter", "Say hello."],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    summary = done.stderr.strip().splitlines()[-1]
+    tokens_in = int(summary.split(" tokens in")[0].rsplit(" ", 1)[-1].replace(",", ""))
+    tokens_out = int(summary.split(" out")[0].rsplit(" ", 1)[-1])
+    assert tokens_in + tokens_out <= 2048

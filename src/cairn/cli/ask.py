@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from cairn.core.engine import (
 )
 from cairn.core.engine import Usage as UsageEvent
 from cairn.core.errors import CairnError
+from cairn.core.ports import ChatEngine
 from cairn.core.routing.budget import BudgetPaused
 from cairn.core.routing.dispatch import BudgetWarning, FellBack, Routed, RoutingStopped
 from cairn.core.routing.router import Step
@@ -58,7 +59,7 @@ def run_ask(args: argparse.Namespace) -> int:
     instructions = workspace_instructions(workspace) if workspace else ""
     if instructions and not args.no_instructions:
         messages.insert(0, Message("system", instructions))
-    request = ChatRequest(tuple(messages), max_tokens=args.max_tokens)
+    request = _fitted(tuple(messages), args.max_tokens)
     if args.space and (workspace is None or args.space not in workspace.spaces):
         raise CairnError(f"no space '{args.space}' in this workspace")
     # The question's routing step comes from its content, as every model call's does.
@@ -83,6 +84,31 @@ def run_ask(args: argparse.Namespace) -> int:
         cancel.cancel()
         print("\n[cancelled]", file=sys.stderr)
         return 130
+
+
+def _fitted(
+    messages: tuple[Message, ...], max_tokens: int | None
+) -> Callable[[ChatEngine], ChatRequest]:
+    """The request for whichever model the router picks, fitted to its window as a task's
+    steps are (`cairn.core.tasks.parts.fit_to`): the answer's room is at most a quarter of
+    a small window, and a prompt that cannot fit is a clear `context_too_long` (the router
+    then tries the next model) rather than a failure inside the model."""
+    from cairn.core.tasks.context import Part
+    from cairn.core.tasks.options import ANSWER_RESERVE
+    from cairn.core.tasks.parts import fit_to
+
+    parts = [Part("agents", "", m.content) for m in messages if m.role == "system"]
+    parts += [Part("task", "", m.content) for m in messages if m.role == "user"]
+
+    def build(engine: ChatEngine) -> ChatRequest:
+        reserve = max_tokens or ANSWER_RESERVE
+        assembled = fit_to(engine, parts, (), reserve)
+        room = (engine.context_window or 0) - assembled.tokens
+        limit = max_tokens if max_tokens is not None else (room if room > 0 else None)
+        fitted = tuple(m for m in assembled.messages if m.content or m.role != "system")
+        return ChatRequest(fitted, max_tokens=limit, prompt_tokens=assembled.tokens)
+
+    return build
 
 
 def _store(root: Path) -> Any:
@@ -110,7 +136,7 @@ def _routed(
     policy: AgentsPolicy,
     root: Path | None,
     step: Step,
-    request: ChatRequest,
+    request: ChatRequest | Callable[[ChatEngine], ChatRequest],
     cancel: CancelToken,
 ) -> Iterator[object]:
     """One routed call: the budget guard before it, the ledger and a trace after it (both
@@ -123,7 +149,8 @@ def _routed(
 
     task = new_task_id("ask-")
     if root is None:
-        dispatcher = Dispatcher(Router(policy), Engines(policy))
+        engines = Engines(policy)
+        dispatcher = Dispatcher(Router(policy, readiness=engines.unready), engines)
         yield from dispatcher.run(step, request, cancel=cancel)
         return
     dispatcher = build_dispatcher(policy, root, task=task)

@@ -148,6 +148,36 @@ class CloudEngine:
             return None
         return float(prompt) + float(completion)
 
+    def _key(self) -> str | None:
+        """The provider's key; `authentication` when one is needed and there is none."""
+        try:
+            key = self._resolve_key(self.provider) if self._resolve_key else None
+        except CairnError as exc:  # no keychain on this machine, and no env fallback set
+            if not is_loopback(self.api_base):
+                raise EngineError("authentication", str(exc), model=self._name) from exc
+            key = None  # servers on this machine need no key
+        keyed = self.provider in _KEYED_PROVIDERS and not is_loopback(self.api_base)
+        if self._resolve_key is not None and not key and keyed:
+            raise EngineError(
+                "authentication",
+                f"no API key for {self.provider}: set one with `cairn keys set {self.provider}` "
+                "(or the provider's environment variable, see docs/keys.md)",
+                model=self._name,
+            )
+        return key
+
+    def unready(self) -> str | None:
+        """Why this model cannot be called now without trying (no key), for the router to
+        pass it over up front; None when it may be tried."""
+        try:
+            self._key()
+        except EngineError:
+            return (
+                f"no API key for {self.provider} (`cairn keys set {self.provider}`, "
+                "see docs/keys.md)"
+            )
+        return None
+
     def stream(
         self, request: ChatRequest, cancel: CancelToken | None = None
     ) -> Iterator[EngineEvent]:
@@ -177,20 +207,7 @@ class CloudEngine:
         }
         if self.api_base:
             kwargs["api_base"] = self.api_base
-        try:
-            key = self._resolve_key(self.provider) if self._resolve_key else None
-        except CairnError as exc:  # no keychain on this machine, and no env fallback set
-            if not is_loopback(self.api_base):
-                raise EngineError("authentication", str(exc), model=self._name) from exc
-            key = None  # servers on this machine need no key
-        keyed = self.provider in _KEYED_PROVIDERS and not is_loopback(self.api_base)
-        if self._resolve_key is not None and not key and keyed:
-            raise EngineError(
-                "authentication",
-                f"no API key for {self.provider}: set one with `cairn keys set {self.provider}` "
-                "(or the provider's environment variable, see docs/keys.md)",
-                model=self._name,
-            )
+        key = self._key()
         if key:
             kwargs["api_key"] = key
         elif is_loopback(self.api_base):

@@ -140,6 +140,13 @@ class LocalEngine:
     def loaded(self) -> bool:
         return self._llm is not None
 
+    def unready(self) -> str | None:
+        """Why this model cannot run now without trying (its file is missing), for the
+        router to pass it over up front; None when it may be tried."""
+        if not self.path.is_file():
+            return f"model file {self.path} not found (`cairn models` lists GGUF files here)"
+        return None
+
     def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> int:
         with self._lock:
             llm = self._ensure_loaded()

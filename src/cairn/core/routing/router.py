@@ -190,9 +190,17 @@ class ModelHealth:
 class Router:
     """Routing decisions from an `agents.md` policy. Pure: it never calls a model."""
 
-    def __init__(self, policy: AgentsPolicy, health: ModelHealth | None = None) -> None:
+    def __init__(
+        self,
+        policy: AgentsPolicy,
+        health: ModelHealth | None = None,
+        readiness: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.policy = policy
         self.health = health or ModelHealth()
+        # Why a model cannot run right now (no key, no file), asked before choosing it so
+        # that a machine without keys goes straight to its local models.
+        self.readiness = readiness
         self._context_windows: dict[str, int] = {}
 
     def set_context_window(self, model: str, tokens: int) -> None:
@@ -309,6 +317,9 @@ class Router:
             return f"provider '{provider}' is opted out (providers.deny)"
         if providers.allow and provider != "local" and provider not in providers.allow:
             return f"provider '{provider}' is not in providers.allow"
+        unready = self.readiness(model) if self.readiness is not None else None
+        if unready:
+            return unready
         window = self.context_window(model)
         if step.prompt_tokens and window and step.prompt_tokens >= window:
             return f"window of {window:,} tokens is too small for the {step.prompt_tokens:,} needed"
