@@ -8,7 +8,7 @@ architecture GGUF with random weights; its size is set by the flags below), on t
   the same n_ctx, n_threads and n_gpu_layers, fed the *same prompt tokens* (those the engine
   itself computes: `engine._prompt_tokens(llm, messages, ())`, i.e. the model's own Jinja chat
   template rendered by llama_cpp's Jinja2ChatFormatter, then tokenized) with the same sampling
-  settings (seed, temperature, top_k 40, top_p 0.95, min_p 0.05, repeat_penalty 1.0) and the
+  settings (seed, temperature, and the engine's own top_k/top_p/min_p and penalties) and the
   same limit of --max-tokens. The direct side is the leanest correct use of the library: a
   loop over `Llama.generate` that stops at an end-of-generation token or at the limit, then
   one `detokenize`. The engine's time includes what it does on top: chat formatting and
@@ -33,6 +33,7 @@ comparison is invalid (token counts differ, too little of the prefix was reused)
 Run from the repository root:
     .venv/bin/python bench/engines.py [--runs 20] [--embedding 256 --layers 4 --heads 8
         --feed-forward 512 --context 4096] [--threads N] [--profile]
+    .venv/bin/python bench/engines.py --model starter --temperature 0 --runs 5  # real model
 """
 
 from __future__ import annotations
@@ -108,8 +109,26 @@ def engine_call(engine: Any, request: Any, *, reset: bool) -> tuple[float, Any]:
     return time.perf_counter() - start, completion
 
 
+def penalties(sampling: Any) -> dict[str, Any]:
+    """The engine's sampling settings, for the direct side to use the same."""
+    return {
+        "top_k": sampling.top_k,
+        "top_p": sampling.top_p,
+        "min_p": sampling.min_p,
+        "repeat_penalty": sampling.repeat_penalty,
+        "presence_penalty": sampling.presence_penalty,
+        "frequency_penalty": sampling.frequency_penalty,
+    }
+
+
 def direct_call(
-    llm: Any, tokens: list[int], *, seed: int, temperature: float, max_tokens: int
+    llm: Any,
+    tokens: list[int],
+    *,
+    seed: int,
+    temperature: float,
+    max_tokens: int,
+    sampling: dict[str, Any],
 ) -> tuple[float, list[int], str]:
     """The leanest correct use of llama_cpp: generate, stop at end-of-generation or the limit."""
     import llama_cpp
@@ -119,9 +138,7 @@ def direct_call(
     llm.set_seed(seed)
     vocab = llm._model.vocab
     out: list[int] = []
-    for token in llm.generate(
-        tokens, temp=temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0
-    ):
+    for token in llm.generate(tokens, temp=temperature, **sampling):
         if llama_cpp.llama_vocab_is_eog(vocab, token):
             break
         out.append(token)
@@ -132,7 +149,13 @@ def direct_call(
 
 
 def completion_call(
-    llm: Any, tokens: list[int], *, seed: int, temperature: float, max_tokens: int
+    llm: Any,
+    tokens: list[int],
+    *,
+    seed: int,
+    temperature: float,
+    max_tokens: int,
+    sampling: dict[str, Any],
 ) -> tuple[float, int]:
     llm.reset()
     start = time.perf_counter()
@@ -140,11 +163,8 @@ def completion_call(
         tokens,
         max_tokens=max_tokens,
         temperature=temperature,
-        top_k=40,
-        top_p=0.95,
-        min_p=0.05,
-        repeat_penalty=1.0,
         seed=seed,
+        **sampling,
         stop=[],
     )
     return time.perf_counter() - start, int(result["usage"]["completion_tokens"])
@@ -161,7 +181,12 @@ def overhead(engine: Any, direct: Any, args: argparse.Namespace) -> None:
         messages, max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed
     )
     tokens = engine._prompt_tokens(engine._llm, messages, ())[0]
-    same = {"seed": args.seed, "temperature": args.temperature, "max_tokens": args.max_tokens}
+    same = {
+        "seed": args.seed,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "sampling": penalties(engine.sampling),
+    }
 
     def run(side: str) -> tuple[float, int, str]:
         if side == "engine":
@@ -313,6 +338,11 @@ def main() -> int:
         "--context", type=int, default=4096, help="n_ctx and trained context (default 4096)"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the engine path too")
+    parser.add_argument(
+        "--model",
+        metavar="GGUF",
+        help="a real model instead of a generated one ('starter': the installed starter model)",
+    )
     args = parser.parse_args()
 
     from llama_cpp import Llama
@@ -323,14 +353,21 @@ def main() -> int:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cairn-bench-") as temp:
         start = time.perf_counter()
-        path = write_tiny_model(
-            Path(temp) / "bench.gguf",
-            embedding=args.embedding,
-            layers=args.layers,
-            heads=args.heads,
-            feed_forward=args.feed_forward,
-            context_length=args.context,
-        )
+        if args.model == "starter":
+            from cairn.infra.starter_model import STARTER, models_folder
+
+            path = models_folder() / STARTER.filename
+        elif args.model:
+            path = Path(args.model)
+        else:
+            path = write_tiny_model(
+                Path(temp) / "bench.gguf",
+                embedding=args.embedding,
+                layers=args.layers,
+                heads=args.heads,
+                feed_forward=args.feed_forward,
+                context_length=args.context,
+            )
         written = time.perf_counter() - start
         engine = LocalEngine("bench", path, context=args.context, threads=args.threads)
         start = time.perf_counter()
@@ -341,6 +378,7 @@ def main() -> int:
             n_ctx=args.context,
             n_gpu_layers=0,
             n_threads=args.threads,
+            last_n_tokens_size=engine.sampling.repeat_last_n,
             verbose=False,
         )
         llm = engine._llm
@@ -350,11 +388,16 @@ def main() -> int:
             direct.n_batch,
         ):
             raise SystemExit("invalid: the engine's Llama and the direct Llama differ in settings")
+        shape = (
+            f"{path.name}"
+            if args.model
+            else f"embedding {args.embedding}, {args.layers} layers, {args.heads} heads, "
+            f"feed-forward {args.feed_forward}, written in {ms(written)}"
+        )
         print(
-            f"model: embedding {args.embedding}, {args.layers} layers, {args.heads} heads, "
-            f"feed-forward {args.feed_forward}, {path.stat().st_size / 1e6:.1f} MB written in "
-            f"{ms(written)}, loaded in {ms(loaded)}; n_ctx {llm.n_ctx()}, {llm.n_threads} threads, "
-            f"seed {args.seed}, temperature {args.temperature}"
+            f"model: {shape}, {path.stat().st_size / 1e6:.1f} MB, loaded in {ms(loaded)}; "
+            f"n_ctx {llm.n_ctx()}, {llm.n_threads} threads, seed {args.seed}, temperature "
+            f"{args.temperature}; sampling {penalties(engine.sampling)}"
         )
         try:
             overhead(engine, direct, args)

@@ -102,6 +102,7 @@ def build_engine(name: str, spec: ModelSpec, root: Path | None = None) -> ChatEn
             chat_format=spec.chat_format,
             sampling=sampling_for(spec),
             prefix_cache=prefix_cache() if spec.prefix_cache else None,
+            tool_format=spec.tool_format,
         )
     from cairn.engines.cloud import CloudEngine
 

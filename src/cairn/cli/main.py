@@ -66,14 +66,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     models = commands.add_parser(
-        "models", help="list configured models and the GGUF files found on this machine"
+        "models",
+        help="list models, show the catalogue, or pull one from the Hugging Face Hub",
+        usage=(
+            "cairn models [DIR] [--json] [--folder PATH]\n"
+            "       cairn models catalogue [--json]\n"
+            "       cairn models pull NAME|REPO/FILE [--workspace DIR] [--name ALIAS] "
+            "[--force] [--json]"
+        ),
+        description="Without an action: the models agents.md names and the GGUF files found "
+        "on this machine. `catalogue`: recommended models and whether each fits this "
+        "machine's memory. `pull`: download one (resumable, sha256-checked) into Cairn's "
+        "models folder and add it to agents.md. A folder named like an action is ./pull.",
     )
     models.add_argument(
         "dir",
         nargs="?",
         default=".",
         metavar="DIR",
-        help="the workspace whose agents.md names models (default: the current folder)",
+        help="the workspace whose agents.md names models (default: the current folder), "
+        "or the action: catalogue, pull",
+    )
+    models.add_argument(
+        "target",
+        nargs="?",
+        metavar="NAME|REPO/FILE",
+        help="with pull: a catalogue name, or a GGUF file on the Hub as owner/repo/file.gguf",
     )
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.add_argument(
@@ -82,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PATH",
         help="also search PATH for GGUF files (repeatable)",
+    )
+    models.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="with pull: the workspace whose agents.md gains the model (default: here)",
+    )
+    models.add_argument(
+        "--name", metavar="ALIAS", help="with pull: its name in agents.md (default: its own)"
+    )
+    models.add_argument(
+        "--force",
+        action="store_true",
+        help="with pull: download even if it looks too large for the memory available",
     )
     ask = commands.add_parser("ask", help="stream one answer from a model")
     ask.add_argument("prompt", metavar="PROMPT")
@@ -170,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
         *(memory_actions.choices[n] for n in ("reject", "forget")),
     ):
         sub.add_argument("--workspace", default=".", metavar="DIR")
+    doctor = commands.add_parser(
+        "doctor", help="what works and what is missing on this machine, each with its fix"
+    )
+    doctor.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR", help="the workspace (default: here)"
+    )
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument(
+        "--load", action="store_true", help="also load the first usable local model (slower)"
+    )
     return parser
 
 
@@ -192,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": "cairn.cli.run",
         "trace": "cairn.cli.run",
         "memory": "cairn.cli.memory",
+        "doctor": "cairn.cli.doctor",
     }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)

@@ -4,6 +4,10 @@ Choosing a local model starts with knowing what is already on disk: LM Studio, O
 the Hugging Face cache each keep their own. This lists them with what their headers say,
 so a `path:` for agents.md can be copied from the output. A folder that is not a
 workspace is fine: discovery still runs and the configured list is simply empty.
+
+`cairn models catalogue` lists a few recommended models and whether each fits this
+machine; `cairn models pull NAME|REPO/FILE` downloads one and names it in agents.md
+(`cairn.infra.model_pull`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cairn.core.errors import CairnError
 from cairn.engines.discovery import (
     GgufReadError,
     ModelFolder,
@@ -23,9 +28,24 @@ from cairn.engines.discovery import (
 )
 from cairn.runtime import model_path
 
+ACTIONS = ("catalogue", "pull")
+
 
 def run_models(args: argparse.Namespace) -> int:
-    root = Path(args.dir).expanduser()
+    if args.dir == "pull":
+        return run_pull(args)
+    if args.dir == "catalogue":
+        return run_catalogue(args)
+    if args.target is not None:
+        raise CairnError(
+            f"unexpected {args.target!r}: `cairn models` takes one folder (to pull a model: "
+            f"`cairn models pull {args.target}`)"
+        )
+    if args.name is not None or args.force:
+        raise CairnError("--name and --force go with `cairn models pull`")
+    if args.workspace is not None and args.dir != ".":
+        raise CairnError("give the workspace once: as DIR or as --workspace")
+    root = Path(args.workspace or args.dir).expanduser()
     workspace, configured, note = _configured(root)
     folders = model_folders()
     folders += [ModelFolder(Path(f).expanduser(), "configured") for f in args.folder or ()]
@@ -170,3 +190,121 @@ def _print(data: dict[str, Any]) -> None:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# --- cairn models catalogue ------------------------------------------------------------------
+
+
+def run_catalogue(args: argparse.Namespace) -> int:
+    if args.target is not None:
+        raise CairnError(f"unexpected {args.target!r}: `cairn models catalogue` takes no name")
+    _only_for_pull_refused(args, "catalogue")
+    from cairn.engines.memory import available_memory
+    from cairn.infra.model_catalogue import starter_row
+    from cairn.infra.model_pull import catalogue_rows
+
+    available = available_memory()
+    rows = catalogue_rows(available=available)
+    starter = starter_row()
+    if args.json:
+        data = {
+            "available_memory": available,
+            "models": rows,
+            "installed_by_setup": {
+                "name": starter.name,
+                "title": starter.title,
+                "file": starter.filename,
+                "size": starter.size,
+                "licence": starter.licence,
+                "note": starter.note,
+            },
+        }
+        print(json.dumps(data, ensure_ascii=False))
+        return 0
+    print(f"Models to pull ({human_size(available)} of memory available now)")
+    print(f"  {'NAME':<14} {'SIZE':>11} {'MEMORY':>11}  {'FITS':<4}  LICENCE")
+    for row in rows:
+        print(
+            f"  {row['name']:<14} {'~' + human_size(row['size']):>11} "
+            f"{'~' + human_size(row['memory_needed']):>11}  {'yes' if row['fits'] else 'no':<4}"
+            f"  {row['licence']}\n"
+            f"  {'':<14} {row['title']}: {row['good_for']}"
+        )
+    print(
+        f"  {starter.name:<14} {human_size(starter.size):>11} {'':>11}  {'':<4}  "
+        f"{starter.licence}\n  {'':<14} {starter.title}: {starter.note}"
+    )
+    fitting = [row for row in rows if row["fits"]]
+    if fitting:
+        best = max(fitting, key=lambda row: row["memory_needed"])
+        print(f"\nThe largest that fits now: {best['name']} (cairn models pull {best['name']})")
+    else:
+        print("\nNone fits in the memory available now: close other programs and look again")
+    print(
+        "MEMORY is a rough need at the context written to agents.md (8,192 tokens).\n"
+        "Any GGUF file on the Hugging Face Hub can be pulled too: cairn models pull REPO/FILE"
+    )
+    return 0
+
+
+def _only_for_pull_refused(args: argparse.Namespace, action: str) -> None:
+    given = [
+        flag
+        for flag, value in (
+            ("--workspace", args.workspace),
+            ("--name", args.name),
+            ("--force", args.force or None),
+        )
+        if value is not None
+    ]
+    if args.folder:
+        given.append("--folder")
+    if given:
+        raise CairnError(f"{', '.join(given)} cannot be used with `cairn models {action}`")
+
+
+# --- cairn models pull -----------------------------------------------------------------------
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    if not args.target:
+        raise CairnError(
+            "`cairn models pull` needs what to pull: a name from `cairn models catalogue`, or "
+            "a GGUF file on the Hugging Face Hub as REPO/FILE"
+        )
+    if args.folder:
+        raise CairnError("--folder goes with listing models, not with `cairn models pull`")
+    from cairn.infra.model_pull import human_bytes, pull
+
+    workspace = Path(args.workspace or ".").expanduser()
+    result = pull(args.target, workspace, name=args.name, force=args.force)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0
+    how = "downloaded" if result.downloaded else "already downloaded"
+    if result.resumed_from:
+        how += f", continuing an earlier download at {human_bytes(result.resumed_from)}"
+    licence = f", licence {result.licence}" if result.licence else ""
+    print(
+        f"{result.name}: {result.path} ({human_bytes(result.size)}, sha256 "
+        f"{result.sha256[:12]}… checked; {how}{licence})"
+    )
+    if result.policy_file is None:
+        print(
+            f"\n{workspace} has no agents.md, so no workspace names it yet. Add these lines "
+            "under `models:` in your workspace's agents.md:\n"
+        )
+        print(result.entry_text, end="")
+    elif result.added:
+        print(f"\nAdded to {result.policy_file} under models:\n")
+        print(result.entry_text, end="")
+    else:
+        print(f"\n{result.policy_file.name} already names it {result.name!r}; left unchanged.")
+    for note in result.notes:
+        print(f"\nnote: {note}")
+    print(
+        f'\nUse it: cairn ask --model {result.name} "Hello"\n'
+        f"To route steps to it, put {result.name} in a role under `roles:` in agents.md "
+        f"(for example local: [{result.name}, local-starter])."
+    )
+    return 0

@@ -79,6 +79,7 @@ class GgufInfo:
     split_found: int = 1  # how many of those parts exist next to this one
     source: Source = "file"  # where discovery found it
     aliases: tuple[str, ...] = ()  # Ollama model names (llama3.2:3b) that use this blob
+    chat_template: str | None = None  # tokenizer.chat_template: decides the tool format
 
     @property
     def head_dim(self) -> int | None:
@@ -186,6 +187,7 @@ def read_gguf_info(path: str | os.PathLike[str]) -> GgufInfo:
         gguf_version=header.version,
         split_count=split_count,
         split_found=len(found) if len(parts) > 1 else 1,
+        chat_template=_str(meta.get("tokenizer.chat_template")),
     )
 
 

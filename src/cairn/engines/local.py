@@ -31,7 +31,6 @@ import gc
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +45,10 @@ from cairn.core.engine import (
     FinishReason,
     Message,
     TextDelta,
-    ToolCall,
-    ToolCallRequested,
     ToolSpec,
     Usage,
 )
+from cairn.engines.dialects import ToolDialect, dialect_for, grammar_compiles
 from cairn.engines.gguf_header import read_gguf_info
 from cairn.engines.memory import MemoryEstimate, available_memory, estimate
 from cairn.engines.prefix_cache import CachedPrefix, PrefixCache
@@ -95,6 +93,7 @@ class LocalEngine:
         available: int | None = None,  # memory to plan against; None: measured at load
         sampling: Sampling | None = None,
         prefix_cache: PrefixCache | None = None,
+        tool_format: str | None = None,
     ) -> None:
         self._name = name
         self.path = Path(path).expanduser()
@@ -106,6 +105,9 @@ class LocalEngine:
         self._available = available
         self.sampling = sampling or Sampling()
         self._prefix_cache = prefix_cache
+        dialect_for(None, tool_format)  # a wrong value fails here, not at the first call
+        self._tool_format = tool_format
+        self._dialect: ToolDialect | None = None
         self._model_id: str | None = None  # the file's sha256, once the cache needed it
         self._llm: Any = None
         self._formatter: Any = None
@@ -116,6 +118,7 @@ class LocalEngine:
         self._idle_timer: threading.Timer | None = None
         self._idle_deadline = 0.0
         self._pieces: dict[int, bytes] = {}  # token -> its bytes, for the loaded model
+        self._special_pieces: dict[int, bytes] = {}  # the same, control tokens spelled out
         self._grammars: dict[str, Any] = {}
 
     # --- ChatEngine -------------------------------------------------------------------
@@ -230,8 +233,10 @@ class LocalEngine:
             self._unload_pending = False
             self._cancel_idle_timer()
             llm, self._llm, self._formatter = self._llm, None, None
+            self._dialect = None
             self._grammars.clear()
             self._pieces.clear()
+            self._special_pieces.clear()
             if llm is not None:
                 llm.close()
                 del llm
@@ -256,6 +261,8 @@ class LocalEngine:
                 verbose=False,
             )
             self._formatter = self._make_formatter(llm)
+            template = None if self._chat_format else llm.metadata.get("tokenizer.chat_template")
+            self._dialect = dialect_for(template, self._tool_format)
         except EngineError:
             if llm is not None:
                 llm.close()
@@ -338,8 +345,17 @@ class LocalEngine:
     def _prompt_tokens(
         self, llm: Any, messages: Sequence[Message], tools: Sequence[ToolSpec]
     ) -> tuple[list[int], list[str]]:
-        wire = [_to_wire(m) for m in _with_tool_protocol(messages, tools)]
-        formatted = self._formatter(messages=wire)
+        dialect = self._dialect
+        assert dialect is not None
+        prompt = dialect.render(messages, tools)
+        try:
+            formatted = self._formatter(messages=prompt.messages, tools=prompt.tools)
+        except Exception:  # a template that refuses these messages (raise_exception)
+            plain = dialect.plain()
+            if plain is dialect:
+                raise
+            prompt = plain.render(messages, tools)
+            formatted = self._formatter(messages=prompt.messages, tools=prompt.tools)
         tokens = llm.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
@@ -362,6 +378,18 @@ class LocalEngine:
                     model=self._name,
                 ) from exc
         return self._grammars[key]
+
+    def _gbnf(self, llm: Any, text: str | None) -> Any:
+        """A tool grammar, checked once against this model: None (generate without it)
+        when llama.cpp rejects it, as a rejected grammar would crash the sampler."""
+        if not text:
+            return None
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        if text not in self._grammars:
+            ok = grammar_compiles(llm, text)
+            self._grammars[text] = LlamaGrammar.from_string(text, verbose=False) if ok else None
+        return self._grammars[text]
 
     # --- the prefix kept on disk (engines.prefix_cache) ------------------------------
 
@@ -423,8 +451,15 @@ class LocalEngine:
                 )
             cached = _common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
             stable = self._stable_prefix(llm, request.messages, request.tools, tokens)
-            schema = _tool_protocol_schema(request.tools) if request.tools else request.json_schema
-            grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse
+            dialect = self._dialect
+            assert dialect is not None
+            if request.tools:
+                grammar = self._gbnf(llm, dialect.grammar(request.tools))
+                parser = dialect.parser(request.tools)
+            else:
+                schema = request.json_schema
+                grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse
+                parser = None
         if stable > cached:
             cached = max(cached, self._prefix_from_disk(llm, tokens[:stable], cached, cancel))
         if cancel is not None and cancel.cancelled:
@@ -433,7 +468,6 @@ class LocalEngine:
             return
         limit = min(request.max_tokens or room, room)
         stops = [s for s in (*stop, *request.stop) if s]
-        parts: list[str] = []
         reason: FinishReason = "length"
         counter = [0]
         for text, ended in _generate(
@@ -441,7 +475,8 @@ class LocalEngine:
             tokens,
             request=request,
             grammar=grammar,
-            pieces=self._pieces,
+            pieces=self._special_pieces if parser is not None else self._pieces,
+            special=parser is not None,
             stops=stops,
             limit=limit,
             cancel=cancel,
@@ -449,15 +484,15 @@ class LocalEngine:
             sampling=self.sampling,
         ):
             if text:
-                parts.append(text)
-                if not request.tools:
+                if parser is None:
                     yield TextDelta(text)
+                else:
+                    yield from parser.feed(text)
             if ended:
                 reason = ended
                 break
-        text = "".join(parts)
-        if request.tools and reason != "cancelled":
-            events, reason = _parse_tool_protocol(text, reason)
+        if parser is not None:
+            events, reason = parser.finish(reason)
             yield from events
         yield Usage(len(tokens), counter[0], 0.0, cached)
         yield Finished(reason)
@@ -475,6 +510,7 @@ def _generate(
     cancel: CancelToken | None,
     counter: list[int],
     sampling: Sampling,
+    special: bool = False,
 ) -> Iterator[tuple[str, FinishReason | None]]:
     """Sample token by token: (text to show, why it ended or None) per generated token;
     `counter[0]` counts the tokens generated.
@@ -514,7 +550,7 @@ def _generate(
             counter[0] += 1
             piece = pieces.get(token)
             if piece is None:  # a token's bytes never change: decode each one once
-                piece = pieces[token] = llm.detokenize([token])
+                piece = pieces[token] = llm.detokenize([token], special=special)
             pending += decoder.decode(piece)
             if first and pending:
                 pending, first = pending.lstrip(" "), False  # SentencePiece's leading space
@@ -590,76 +626,3 @@ def _reset_kv(llm: Any) -> None:
     with contextlib.suppress(Exception):
         llm._ctx.kv_cache_seq_rm(-1, 0, -1)
     llm.n_tokens = 0
-
-
-def _to_wire(message: Message) -> dict[str, Any]:
-    content = message.content
-    if message.role == "assistant" and message.tool_calls:
-        calls = [{"tool": c.name, "arguments": dict(c.arguments)} for c in message.tool_calls]
-        content = json.dumps(calls[0] if len(calls) == 1 else calls)
-    if message.role == "tool":
-        # Templates differ in how they show tool results; a labelled user turn works with all.
-        return {"role": "user", "content": f"Result of tool {message.name or ''}:\n{content}"}
-    return {"role": message.role, "content": content}
-
-
-_PROTOCOL = (
-    "You can use tools. Reply with exactly one JSON object and nothing else: either "
-    '{{"answer": "<your reply to the user>"}} or {{"tool": "<tool name>", "arguments": '
-    "{{...}}}} to call one of these tools:\n{tools}"
-)
-
-
-def _with_tool_protocol(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[Message]:
-    if not tools:
-        return list(messages)
-    listing = "\n".join(
-        f"- {t.name}: {t.description} Arguments (JSON schema): {json.dumps(dict(t.parameters))}"
-        for t in tools
-    )
-    protocol = _PROTOCOL.format(tools=listing)
-    result = list(messages)
-    if result and result[0].role == "system":
-        result[0] = Message("system", f"{result[0].content}\n\n{protocol}")
-    else:
-        result.insert(0, Message("system", protocol))
-    return result
-
-
-def _tool_protocol_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
-    options: list[dict[str, Any]] = [
-        {
-            "type": "object",
-            "properties": {"answer": {"type": "string"}},
-            "required": ["answer"],
-        }
-    ]
-    for tool in tools:
-        options.append(
-            {
-                "type": "object",
-                "properties": {"tool": {"const": tool.name}, "arguments": dict(tool.parameters)},
-                "required": ["tool", "arguments"],
-            }
-        )
-    return {"oneOf": options}
-
-
-def _parse_tool_protocol(text: str, reason: FinishReason) -> tuple[list[EngineEvent], FinishReason]:
-    try:
-        # The JSON grammar lets raw control characters into strings; accept them.
-        data = json.loads(text, strict=False)
-    except json.JSONDecodeError:
-        # Ran out of tokens mid-object, most likely: pass the raw text on, say why it ended.
-        return [TextDelta(text)] if text else [], reason
-    if isinstance(data, dict) and isinstance(data.get("tool"), str):
-        arguments = data.get("arguments")
-        call = ToolCall(
-            id=f"call_{uuid.uuid4().hex[:12]}",
-            name=data["tool"],
-            arguments=arguments if isinstance(arguments, dict) else {},
-        )
-        return [ToolCallRequested(call)], "tool_calls"
-    if isinstance(data, dict) and isinstance(data.get("answer"), str):
-        return [TextDelta(data["answer"])], reason
-    return [TextDelta(text)], reason

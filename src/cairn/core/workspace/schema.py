@@ -86,6 +86,9 @@ class ModelSpec(Schema):
     threads: Annotated[int, Field(gt=0)] | None = None
     chat_format: str | None = None
     sampling: SamplingSpec | None = None
+    # How a local model is offered tools: its own format where its chat template declares
+    # one (auto), or Cairn's JSON protocol. Kept in step with engines.dialects.TOOL_FORMATS.
+    tool_format: Literal["auto", "json", "hermes", "llama3", "mistral"] | None = None
     # Keep the evaluated system prompt on disk for the next process (engines.prefix_cache).
     prefix_cache: bool = True
     # Whether data sent to this model stays on this machine. Default: local engines
