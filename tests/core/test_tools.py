@@ -562,3 +562,27 @@ def test_append_refuses_binary_and_non_utf8(env: ToolEnv, root: Path) -> None:
     assert "looks binary" in call(env, "append_file", path="image.md", text="x").output
     assert "not UTF-8" in call(env, "append_file", path="latin.md", text="x").output
     assert (root / "image.md").read_bytes() == b"\x89PNG\x00\x00"
+
+
+def test_argument_choices_offer_what_exists_and_nothing_hidden(starter: Path) -> None:
+    from cairn.core.tasks.tools import argument_choices, new_file_pattern
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.infra.files import LocalFileStore
+
+    (starter / ".cairn").mkdir(exist_ok=True)
+    (starter / ".cairn" / "secret.md").write_text("hidden")
+    model = WorkspaceModel(LocalFileStore(starter))
+    model.load()
+    choices = argument_choices(model, "team")
+    files = choices["read_file"]["path"]
+    assert "agents.md" in files and "spaces/team/readme.md" in files
+    assert not any(f.startswith(".") or "/." in f for f in files)
+    assert "spaces/team/drafts" in choices["list_files"]["folder"]
+    assert "decision-memo" in choices["load_skill"]["name"]
+    assert argument_choices(model, "team", limit=3).get("read_file") is None  # too many
+    import re
+
+    pattern = re.compile(new_file_pattern(["spaces/team/drafts", "notes"]))
+    assert pattern.match("spaces/team/drafts/reply.md")
+    assert not pattern.match("elsewhere/reply.md")
+    assert not pattern.match("spaces/team/drafts/../x.md")

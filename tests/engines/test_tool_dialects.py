@@ -329,13 +329,20 @@ def first_turn(prompt: str, start: str, end: str) -> str:
     return prompt.split(start, 1)[1].split(end, 1)[0]
 
 
-def test_json_protocol_renders_as_before() -> None:
-    prompt = JsonProtocol().render(HISTORY, TOOLS)
+def test_json_protocol_lists_tools_compactly_with_their_examples() -> None:
+    example = ToolSpec("read_file", "Read a file.", TOOLS[0].parameters, example={"path": "a.md"})
+    prompt = JsonProtocol().render(HISTORY, (example, *TOOLS[1:]))
     assert prompt.tools is None
     system = prompt.messages[0]
     assert system["role"] == "system" and system["content"].startswith("Be brief.\n\n")
-    assert '{"answer": "<your reply to the user>"}' in system["content"]
-    assert "- read_file: Read a workspace file. Arguments (JSON schema): " in system["content"]
+    assert '{"answer": "<your reply>"}' in system["content"]
+    # Signatures, not schemas: argument descriptions with sample values get copied by
+    # small models; the grammar holds the arguments to the schema anyway.
+    assert (
+        '- read_file(path): Read a file.\n  {"tool": "read_file", "arguments": {"path": "a.md"}}'
+        in (system["content"])
+    )
+    assert "JSON schema" not in system["content"]
     assert json.loads(prompt.messages[2]["content"]) == {
         "tool": "read_file",
         "arguments": {"path": "notes/é.md"},
@@ -871,6 +878,41 @@ def test_constrained_free_output_always_parses(llm: Any, dialect: ToolDialect) -
         elif not calls(events):
             # Prose never holds a marker (the grammar keeps it out), so all of it is shown.
             assert re.sub(r"\s+", "", texts(events)) == re.sub(r"\s+", "", text)
+
+
+@pytest.mark.parametrize("dialect", ALL_DIALECTS, ids=dialect_id)
+def test_argument_choices_and_patterns_hold_in_constrained_output(
+    llm: Any, dialect: ToolDialect
+) -> None:
+    """`ToolSpec.choices` and `patterns` reach the grammar: a call can only name a file
+    that exists, or a new one inside a known folder."""
+    existing = ("notes/a.md", "notes/b.md")
+    tools = (
+        ToolSpec(
+            "read_file",
+            "Read a file.",
+            {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+            choices={"path": existing},
+        ),
+        ToolSpec(
+            "write_file",
+            "Write a file.",
+            {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+            patterns={"path": "^(drafts|no-tes)/[a-z]+[.]md$"},
+        ),
+    )
+    grammar = dialect.grammar(tools, require_call=True)
+    assert grammar is not None and grammar_compiles(llm, grammar), grammar
+    made = 0
+    for seed in range(3):
+        text, ended = generate(llm, grammar, seed, 300)
+        for name, arguments in calls(run(dialect, [text], ended, tools)[0]):
+            made += 1
+            if name == "read_file":
+                assert arguments["path"] in existing
+            else:
+                assert re.fullmatch(r"(drafts|no-tes)/[a-z]+\.md", arguments["path"]), arguments
+    assert made
 
 
 # --- fuzzing: any output, any chunking -------------------------------------------------------

@@ -54,11 +54,36 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """A tool the model may call: `parameters` is a JSON schema for its arguments."""
+    """A tool the model may call: `parameters` is a JSON schema for its arguments.
+
+    `choices` narrows string arguments to the values that can work right now (the files
+    that exist, the skills there are). It is not shown to the model: engines that constrain
+    output with a grammar use it, so a small model cannot name a file that is not there.
+    `patterns` does the same for arguments that name something new (a file to create in an
+    existing folder). `example` is one typical call's arguments, for prompts to show.
+    """
 
     name: str
     description: str
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    example: Mapping[str, Any] | None = None  # arguments of a typical call, for prompts
+    patterns: Mapping[str, str] = field(default_factory=dict)  # argument -> regular expression
+
+    def constrained(self) -> dict[str, Any]:
+        """`parameters` with each argument in `choices` held to those values."""
+        schema = dict(self.parameters)
+        if not self.choices and not self.patterns:
+            return schema
+        properties = dict(schema.get("properties", {}))
+        for name, pattern in self.patterns.items():
+            if name in properties:
+                properties[name] = {**properties[name], "pattern": pattern}
+        for name, values in self.choices.items():
+            if name in properties and values:
+                properties[name] = {**properties[name], "enum": list(values)}
+        schema["properties"] = properties
+        return schema
 
 
 @dataclass(frozen=True, slots=True)

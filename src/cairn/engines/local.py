@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +54,8 @@ from cairn.engines.gguf_header import read_gguf_info
 from cairn.engines.memory import MemoryEstimate, available_memory, estimate
 from cairn.engines.prefix_cache import CachedPrefix, PrefixCache
 from cairn.engines.repetition import RepetitionDetector
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_CONTEXT = 4096
 _CONTEXT_MARGIN = 8
@@ -388,6 +391,11 @@ class LocalEngine:
 
         if text not in self._grammars:
             ok = grammar_compiles(llm, text)
+            if not ok:
+                _log.warning(
+                    "model '%s': llama.cpp rejected the tool grammar; generating without it",
+                    self._name,
+                )
             self._grammars[text] = LlamaGrammar.from_string(text, verbose=False) if ok else None
         return self._grammars[text]
 

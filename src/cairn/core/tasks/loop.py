@@ -366,7 +366,7 @@ class TaskRunner:
         )
         state = run.state
         turns: list[Message] = []
-        specs = self.calls.specs()
+        specs = self.calls.specs(run.options.space)
         calls_made = 0
         text = ""
         while True:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from cairn.core.engine import ToolCall, ToolSpec
@@ -37,7 +38,14 @@ from cairn.core.tasks.special_tools import (
     missing_arguments,
     proposal,
 )
-from cairn.core.tasks.tools import Tool, ToolOutcome, real_target, validate_arguments
+from cairn.core.tasks.tools import (
+    Tool,
+    ToolOutcome,
+    argument_choices,
+    new_file_pattern,
+    real_target,
+    validate_arguments,
+)
 from cairn.core.workspace.loader import WorkspaceModel
 
 _T = TypeVar("_T")
@@ -101,9 +109,24 @@ class ToolCallHandler:
 
     # --- tools --------------------------------------------------------------------------
 
-    def specs(self) -> tuple[ToolSpec, ...]:
-        specs = [ToolSpec(t.name, t.description, t.parameters) for t in self.tools.values()]
-        return (*specs, *SPECIAL_TOOLS)
+    def specs(self, space: str | None = None) -> tuple[ToolSpec, ...]:
+        """The tools a step may call, with the values their arguments can take now."""
+        choices = argument_choices(self.model, space)
+        folders = choices.get("list_files", {}).get("folder")
+        new_file = {"path": new_file_pattern(folders)} if folders else {}
+        specs = [
+            ToolSpec(
+                t.name,
+                t.description,
+                t.parameters,
+                choices.get(t.name, {}),
+                t.example,
+                new_file if t.effect == "write" and t.path_argument == "path" else {},
+            )
+            for t in self.tools.values()
+        ]
+        special = [replace(s, choices=choices.get(s.name, {})) for s in SPECIAL_TOOLS]
+        return (*specs, *special)
 
     def _gate(
         self, run: TaskRun, call: ToolCall, tool: Tool | None, path: str | None

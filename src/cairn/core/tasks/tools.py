@@ -75,6 +75,7 @@ class Tool:
     effect: Literal["read", "write"]
     run: Runner
     path_argument: str | None = None  # the argument naming the path the call touches
+    example: Mapping[str, Any] | None = None  # a typical call's arguments, for prompts
 
     def target(self, arguments: Mapping[str, Any]) -> str | None:
         """The workspace-relative path the call touches (for permissions), or None."""
@@ -316,7 +317,12 @@ _CONTENT = "the complete new content"
 
 
 def _tool(
-    name: str, description: str, effect: Literal["read", "write"], /, **arguments: str
+    name: str,
+    description: str,
+    effect: Literal["read", "write"],
+    /,
+    example: Mapping[str, str] | None = None,
+    **arguments: str,
 ) -> Callable[[Runner], Runner]:
     """Register a tool whose string arguments are `arguments` (a `_` suffix: optional)."""
 
@@ -330,7 +336,7 @@ def _tool(
         }
         target = next((k for k in names if k in ("path", "folder")), None)
         run = _guarded(name, schema, body)
-        _TOOLS.append(Tool(name, description, schema, effect, run, target))
+        _TOOLS.append(Tool(name, description, schema, effect, run, target, example))
         return body
 
     return register
@@ -338,8 +344,10 @@ def _tool(
 
 @_tool(
     "read_file",
-    "Read a text file of the workspace (long files in parts: pass offset to read on).",
+    "See what a file says: read a text file of the workspace (long files in parts: pass "
+    "offset to read on).",
     "read",
+    example={"path": "notes/plan.md"},
     path=_PATH,
     offset_="character to start from, for the rest of a long file (default 0)",
 )
@@ -391,7 +399,13 @@ def _offset(raw: object) -> int:
     return value
 
 
-@_tool("list_files", "List a folder: files, and sub-folders ending in /.", "read", folder_=_FOLDER)
+@_tool(
+    "list_files",
+    "See which files a folder holds (sub-folders end in /).",
+    "read",
+    example={"folder": "notes"},
+    folder_=_FOLDER,
+)
 def _list_files(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     folder = clean_path(arguments.get("folder", ""))
     if folder:
@@ -413,8 +427,9 @@ def _list_files(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
 
 @_tool(
     "search",
-    "Find lines containing a text in .md/.txt files.",
+    "Find where a word or phrase appears: every line containing it, in .md/.txt files.",
     "read",
+    example={"query": "budget"},
     query=_QUERY,
     folder_=_FOLDER,
 )
@@ -465,7 +480,13 @@ def _search(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     return ToolOutcome(True, "\n".join(hits), folder or None, read=tuple(shown))
 
 
-@_tool("load_skill", "Load a skill: its instructions and bundled files.", "read", name="skill name")
+@_tool(
+    "load_skill",
+    "Load a skill by name to follow its steps: its instructions and bundled files.",
+    "read",
+    example={"name": "weekly-review"},
+    name="skill name",
+)
 def _load_skill(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     name = arguments["name"]
     skill = env.workspace.find_skill(name, env.space)
@@ -483,7 +504,14 @@ def _load_skill(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     return ToolOutcome(True, output, skill.path)
 
 
-@_tool("write_file", "Create a file or replace all of it.", "write", path=_PATH, content=_CONTENT)
+@_tool(
+    "write_file",
+    "Create a file, or replace all of it, with the given content.",
+    "write",
+    example={"path": "drafts/memo.md", "content": "..."},
+    path=_PATH,
+    content=_CONTENT,
+)
 def _write_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     path = clean_path(arguments["path"])
     text: str = arguments["content"]
@@ -515,6 +543,65 @@ def _append_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     joiner = "\n" if current and not current.endswith("\n") else ""
     base = content_hash(raw) if raw is not None else None
     return _write(env, path, current + joiner + arguments["text"], base, "appended to")
+
+
+CHOICES_LIMIT = 400
+"""Workspaces with more files or folders than this offer no list (the grammar would grow
+past what is quick to build and sample with)."""
+
+
+def new_file_pattern(folders: Collection[str]) -> str:
+    """A regular expression for a new file's path: a name inside one of `folders`, so a
+    constrained model writes into the workspace's folders rather than anywhere."""
+    names = "[A-Za-z0-9][A-Za-z0-9 ._-]*"
+    inside = "|".join(_literal(f) for f in sorted(folders))
+    return f"^({inside})/{names}$" if inside else f"^{names}$"
+
+
+def _literal(text: str) -> str:
+    """`text` as a regular expression without backslashes: llama.cpp's converter writes a
+    backslash escape into the grammar as it is, and its grammar parser rejects most of them
+    (a rejected grammar means no constraint at all). A character that is neither plain nor
+    `.`/`-` matches any character there, which is looser but still valid."""
+    return "".join(c if c.isalnum() or c in "/_ " else f"[{c}]" if c in ".-" else "." for c in text)
+
+
+def argument_choices(
+    workspace_model: WorkspaceModel, space: str | None = None, limit: int = CHOICES_LIMIT
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per tool, the values its name-like arguments can take right now: the files that
+    exist (read_file's path), the folders (list_files' and search's folder), the skills and
+    operators of the space. Grammar-constrained models pick from these, so a small model
+    cannot invent a file name (`ToolSpec.choices`). Hidden files are not offered, as the
+    tools refuse them anyway."""
+    store = workspace_model.store
+    files: list[str] = []
+    folders: list[str] = []
+    stack = [""]
+    while stack:
+        current = stack.pop()
+        try:
+            names, subfolders = store.scan(current)
+        except (OSError, CairnError):
+            continue
+        prefix = f"{current}/" if current else ""
+        files += [prefix + n for n in names if n != ".gitkeep"]
+        folders += [prefix + n for n in subfolders]
+        stack.extend(prefix + n for n in reversed(subfolders))
+        if len(files) > limit or len(folders) > limit:
+            files, folders = [], []  # too many to list: leave the arguments free
+            break
+    workspace = workspace_model.workspace
+    choices: dict[str, dict[str, tuple[str, ...]]] = {
+        "load_skill": {"name": tuple(sorted(workspace.skills_for(space)))},
+        "consult_operator": {"operator": tuple(sorted(workspace.operators_for(space)))},
+    }
+    if files:
+        choices["read_file"] = {"path": tuple(sorted(files))}
+    if folders:
+        choices["list_files"] = {"folder": tuple(sorted(folders))}
+        choices["search"] = {"folder": tuple(sorted(folders))}
+    return choices
 
 
 def file_tools() -> tuple[Tool, ...]:

@@ -91,7 +91,7 @@ class ToolDialect(ABC):
         """
         if not tools:
             return None
-        schemas = [[t.name, plain_json(t.parameters)] for t in tools]
+        schemas = [[t.name, plain_json(t.constrained())] for t in tools]
         key = (json.dumps(schemas, default=str), require_call)
         grammar = self._grammars.get(key)
         if grammar is None:

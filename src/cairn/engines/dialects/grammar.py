@@ -105,7 +105,7 @@ class GrammarBuilder:
 
     def arguments(self, index: int, tool: ToolSpec) -> str:
         """The rule for `tool`'s arguments object, named `tool-<index>-arguments`."""
-        schema = usable_schema(tool.parameters)
+        schema = usable_schema(tool.constrained())
         resolved = self._converter.resolve_refs(schema, f"tool{index}")
         return str(self._converter.visit(resolved, f"tool-{index}-arguments"))
 

@@ -25,11 +25,32 @@ from cairn.engines.dialects.base import (
 from cairn.engines.dialects.grammar import json_schema_grammar, usable_schema
 from cairn.engines.dialects.streaming import JsonSpan, JsonStringDecoder, make_call
 
-PROTOCOL = (
-    "You can use tools. Reply with exactly one JSON object and nothing else: either "
-    '{{"answer": "<your reply to the user>"}} or {{"tool": "<tool name>", "arguments": '
-    "{{...}}}} to call one of these tools:\n{tools}"
-)
+PROTOCOL = """\
+# Tools
+Reply with exactly one JSON object and nothing else. To answer the user:
+{{"answer": "<your reply>"}}
+To use a tool instead (you then get its result, and reply again):
+{{"tool": "<tool name>", "arguments": {{<arguments>}}}}
+
+The tools (an argument with ? may be left out), each with an example:
+{tools}
+
+Use the exact names the task gives (files, folders, words to search for). When the task
+needs what a file says, read it first; never guess its content."""
+
+
+def signature(tool: ToolSpec) -> str:
+    """`name(argument, optional?): description`, then an example call — what a small model
+    can follow. The full schema is enforced by the grammar, so the prompt need not spell it
+    out (schemas with example values in their descriptions invite models to copy them)."""
+    properties = tool.parameters.get("properties", {})
+    required = set(tool.parameters.get("required", ()))
+    names = [n if n in required else f"{n}?" for n in properties]
+    line = f"- {tool.name}({', '.join(names)}): {tool.description}"
+    if tool.example is not None:
+        call = {"tool": tool.name, "arguments": plain_json(tool.example)}
+        line += f"\n  {json.dumps(call, ensure_ascii=False)}"
+    return line
 
 
 class JsonProtocol(ToolDialect):
@@ -38,11 +59,7 @@ class JsonProtocol(ToolDialect):
 
     def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> WirePrompt:
         if tools:
-            listing = "\n".join(
-                f"- {t.name}: {t.description} Arguments (JSON schema): "
-                f"{json.dumps(plain_json(t.parameters))}"
-                for t in tools
-            )
+            listing = "\n".join(signature(t) for t in tools)
             messages = with_system_text(messages, PROTOCOL.format(tools=listing))
         return WirePrompt([self.wire(m) for m in messages])
 
@@ -78,7 +95,7 @@ class JsonProtocol(ToolDialect):
                     "type": "object",
                     "properties": {
                         "tool": {"const": tool.name},
-                        "arguments": usable_schema(tool.parameters),
+                        "arguments": usable_schema(tool.constrained()),
                     },
                     "required": ["tool", "arguments"],
                 }
