@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.core.engine import ToolCall
+from cairn.core.engine import Message, TextDelta, ToolCall
 from cairn.core.routing.budget import BudgetGuard, SpendRecord
 from cairn.core.tasks.events import (
     GuardStopped,
@@ -29,7 +29,7 @@ from cairn.core.tasks.guards import (
     ToolFailureGuard,
     default_guards,
 )
-from cairn.core.tasks.loop import TaskOptions
+from cairn.core.tasks.loop import ANSWER_NOW, TaskOptions
 from cairn.core.tasks.tools import ToolOutcome
 from cairn.core.workspace.schema import Budgets
 from tests.core.test_loop import (
@@ -255,11 +255,26 @@ def test_a_model_repeating_the_same_call_forever_is_stopped_by_the_loop_breaker(
     assert stopped.guard == "loop breaker"
     results = [r.ok for r in of(events, ToolResult)]
     assert results == [True, True, True, False]
-    assert len(rig.fast.requests) == 4
+    # The step said nothing yet: one last call, with no tools, asks for an answer; this
+    # script only ever calls, so the step ends as the guard said.
+    assert len(rig.fast.requests) == 5
+    last = rig.fast.requests[-1]
+    assert last.tools == () and last.messages[-1] == Message("user", ANSWER_NOW)
     finished_step = one(events, StepFinished)
     assert finished_step == StepFinished(1, f"(stopped: {stopped.reason})", 4)
-    assert kinds(events)[-4:] == ["ToolResult", "GuardStopped", "StepFinished", "TaskFinished"]
+    assert kinds(events)[-2:] == ["StepFinished", "TaskFinished"]
     assert isinstance(events[-1], TaskFinished)
+
+
+def test_a_step_stopped_by_a_guard_still_answers_from_what_its_tools_returned(
+    starter: Path,
+) -> None:
+    again = ToolCall("c1", "list_files", {"folder": "spaces/team"})
+    rig = make_rig(starter, fast=[again, again, again, again, "The team folder has drafts/."])
+    events = rig.run(SIMPLE, TaskOptions(space="team"), guards=default_guards())
+    assert one(events, GuardStopped).guard == "loop breaker"
+    assert one(events, StepFinished).text == "The team folder has drafts/."
+    assert "The team folder has drafts/." in "".join(d.text for d in of(events, TextDelta))
 
 
 def test_failing_calls_in_a_row_end_the_step(starter: Path) -> None:
@@ -270,7 +285,8 @@ def test_failing_calls_in_a_row_end_the_step(starter: Path) -> None:
     assert stopped == GuardStopped(
         "tool-failure guard", "3 tool calls failed in a row; ending the step"
     )
-    assert len(rig.fast.requests) == 3
+    # Three calls, then one without tools asking for an answer (this script has none).
+    assert len(rig.fast.requests) == 4 and rig.fast.requests[-1].tools == ()
     assert isinstance(events[-1], TaskFinished)
 
 

@@ -1392,3 +1392,16 @@ def test_two_runs_on_one_runner_keep_their_own_state(starter: Path) -> None:
     team_routed = of(seen["team"], Routed)
     assert not any(r.decision.sensitivity.sensitive for r in team_routed)
     assert team_done.input_tokens == sum(u.input_tokens for u in of(seen["team"], Usage))
+
+
+def test_token_limits_in_agents_md_set_each_calls_output_limit(starter: Path) -> None:
+    agents = starter / "agents.md"
+    text = agents.read_text()
+    agents.write_text(text.replace("plan_approval:", "token_limits: {work: 77}\nplan_approval:", 1))
+    rig = make_rig(starter)
+    events = rig.run(SIMPLE, TaskOptions())
+    assert one(events, TaskFinished)
+    assert rig.fast.requests[0].max_tokens == 77
+    assert rig.model.workspace.agents is not None
+    policy = rig.model.workspace.agents.policy
+    assert (policy.token_limit("plan"), policy.token_limit("summarise")) == (600, 77)

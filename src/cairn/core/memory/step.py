@@ -90,7 +90,10 @@ class MemoryStep:
             for event in self.dispatcher.run(
                 step,
                 ChatRequest(
-                    messages, json_schema=EXTRACTION_SCHEMA, max_tokens=700, temperature=0.0
+                    messages,
+                    json_schema=EXTRACTION_SCHEMA,
+                    max_tokens=self.dispatcher.router.policy.token_limit("memory"),
+                    temperature=0.0,
                 ),
             ):
                 if isinstance(event, TextDelta):

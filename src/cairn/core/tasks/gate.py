@@ -129,7 +129,10 @@ def model_risk_judge(dispatcher: Dispatcher) -> RiskJudge:
             "Answer with JSON.\n\n" + as_data("the tool call", preview(arguments))
         )
         request = ChatRequest(
-            (Message("user", question),), json_schema=RISK_SCHEMA, max_tokens=80, temperature=0.0
+            (Message("user", question),),
+            json_schema=RISK_SCHEMA,
+            max_tokens=dispatcher.router.policy.token_limit("approval"),
+            temperature=0.0,
         )
         step = provenance.step("Judge a tool call's risk", "approval", (question,))
         text = ""

@@ -80,6 +80,7 @@ from cairn.core.tasks.transcript import Transcript
 from cairn.core.workspace.loader import WorkspaceModel
 
 __all__ = [
+    "ANSWER_NOW",
     "ANSWER_RESERVE",
     "MAX_TOOL_ROUNDS",
     "RISK_SCHEMA",
@@ -98,6 +99,11 @@ __all__ = [
 Recall = Callable[[str, str | None, int], Sequence[tuple[str, str]]]
 """(query, space, token budget) → recalled (source, text) pairs. The memory feature fills it."""
 Remember = Callable[[Transcript], Iterator[TaskEvent]]
+
+ANSWER_NOW = (
+    "Stop using tools now. Answer the task in plain words from the tool results above; say "
+    "what you could not find."
+)
 
 MAX_TOOL_ROUNDS = 40
 """Model calls within one step, even with no guards configured: a step that keeps calling
@@ -316,7 +322,7 @@ class TaskRunner:
             return ChatRequest(
                 assembled.messages,
                 json_schema=PLAN_SCHEMA,
-                max_tokens=600,
+                max_tokens=self._token_limit("plan"),
                 prompt_tokens=assembled.tokens,
             )
 
@@ -367,6 +373,7 @@ class TaskRunner:
         state = run.state
         turns: list[Message] = []
         specs = self.calls.specs(run.options.space)
+        limit = run.options.max_tokens or self._token_limit(planned.kind)
         calls_made = 0
         text = ""
         while True:
@@ -385,11 +392,11 @@ class TaskRunner:
             def build(
                 engine: ChatEngine, turns_now: tuple[Message, ...] = frozen_turns
             ) -> ChatRequest:
-                assembled = self._fit(run, engine, parts, turns_now, run.options.max_tokens, specs)
+                assembled = self._fit(run, engine, parts, turns_now, limit, specs)
                 return ChatRequest(
                     assembled.messages,
                     tools=specs,
-                    max_tokens=run.options.max_tokens,
+                    max_tokens=limit,
                     prompt_tokens=assembled.tokens,
                 )
 
@@ -435,7 +442,48 @@ class TaskRunner:
                     if block.scope == "task":
                         raise _StopTask(TaskFailed(run.task, block.reason, "guard"))
                     if block.scope == "step":
+                        if not text:
+                            text = yield from self._answer_now(run, planned, parts, turns, index)
                         return text or f"(stopped: {block.reason})", calls_made
+
+    def _answer_now(
+        self,
+        run: TaskRun,
+        planned: PlannedStep,
+        parts: Sequence[Part],
+        turns: list[Message],
+        index: int,
+    ) -> Generator[TaskEvent, None, str]:
+        """A guard ended the step before the model said anything (it kept repeating a call,
+        say — small models do): one last call with no tools, so the user gets an answer
+        from what the step's tools already returned instead of nothing."""
+        final = (*turns, Message("user", ANSWER_NOW))
+        step = self._routing_step(run, planned.instruction, planned.kind, parts, final)
+
+        def build(engine: ChatEngine) -> ChatRequest:
+            limit = run.options.max_tokens or self._token_limit(planned.kind)
+            assembled = self._fit(run, engine, parts, final, limit)
+            return ChatRequest(
+                assembled.messages,
+                max_tokens=limit,
+                prompt_tokens=assembled.tokens,
+            )
+
+        said: list[str] = []
+        try:
+            for event in self._dispatch(run, step, build, index=index):
+                if isinstance(event, TextDelta):
+                    said.append(event.text)
+                    yield event
+                elif not isinstance(event, ToolCallRequested):
+                    yield event
+        except (RoutingStopped, EngineError):
+            return ""  # no model can answer now: the step ends as the guard said
+        return "".join(said).strip()
+
+    def _token_limit(self, kind: str) -> int:
+        """agents.md's output limit for calls of `kind` (`token_limits:`, else the default)."""
+        return self.dispatcher.router.policy.token_limit(kind)
 
     def _note_outcome(self, run: TaskRun, tool: str, outcome: ToolOutcome) -> None:
         for path in read_paths(tool, outcome):

@@ -18,4 +18,4 @@ class TaskOptions:
     automation: str | None = None
     approvals: ApprovalMode = "ask"
     plan: Literal["auto", "always", "never"] = "auto"
-    max_tokens: int = ANSWER_RESERVE
+    max_tokens: int | None = None  # None: agents.md's limit for each step's kind

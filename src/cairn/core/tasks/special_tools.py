@@ -142,7 +142,8 @@ def consult(
         provenance.note_marked(operator.path)  # the review, and all that follows, stays local
     step = provenance.step(f"Review through {name}", "work", (draft, operator.lens))
     review = ""
-    for event in dispatcher.run(step, ChatRequest(messages, max_tokens=600), overrides, cancel):
+    limit = dispatcher.router.policy.token_limit("review")
+    for event in dispatcher.run(step, ChatRequest(messages, max_tokens=limit), overrides, cancel):
         if isinstance(event, TextDelta):
             review += event.text
         elif isinstance(event, SIDE_CALL_EVENTS):

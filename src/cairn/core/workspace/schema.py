@@ -131,6 +131,13 @@ class Providers(Schema):
     deny: NameList = ()
 
 
+TOKEN_LIMITS: Mapping[str, int] = MappingProxyType(
+    {"plan": 600, "work": 1024, "review": 600, "memory": 700, "approval": 80}
+)
+"""The most tokens a model may write per call, by what the call is for (a step's kind, an
+operator's review, the risk judge); `token_limits:` in agents.md changes any of them."""
+
+
 class AgentsPolicy(Schema):
     """The frontmatter of `agents.md`: the runtime boundary."""
 
@@ -142,6 +149,12 @@ class AgentsPolicy(Schema):
     permissions: tuple[PermissionRule, ...] = ()
     budgets: Budgets = Field(default_factory=Budgets)
     plan_approval: Literal["always", "multi-step", "never"] = "multi-step"
+    token_limits: FrozenMap[Annotated[int, Field(gt=0, le=100_000)]] = Field(default_factory=dict)
+
+    def token_limit(self, kind: str) -> int:
+        """The output limit for a call of `kind` (a step kind without its own limit gets
+        `work`'s)."""
+        return self.token_limits.get(kind) or TOKEN_LIMITS.get(kind) or self.token_limit("work")
 
 
 class MemoryTiers(Schema):

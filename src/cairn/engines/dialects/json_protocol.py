@@ -39,6 +39,9 @@ Use the exact names the task gives (files, folders, words to search for). When t
 needs what a file says, read it first; never guess its content."""
 
 
+AFTER_RESULT = 'Now reply with {"answer": ...} if this is enough, or call a different tool if not.'
+
+
 def signature(tool: ToolSpec) -> str:
     """`name(argument, optional?): description`, then an example call — what a small model
     can follow. The full schema is enforced by the grammar, so the prompt need not spell it
@@ -75,7 +78,12 @@ class JsonProtocol(ToolDialect):
             ]
             content = json.dumps(calls[0] if len(calls) == 1 else calls)
         if message.role == "tool":
-            return {"role": "user", "content": f"Result of tool {message.name or ''}:\n{content}"}
+            # Small models tend to repeat a call after its result; the last line asks for
+            # the next move explicitly.
+            return {
+                "role": "user",
+                "content": f"Result of tool {message.name or ''}:\n{content}\n\n{AFTER_RESULT}",
+            }
         return {"role": message.role, "content": content}
 
     def schema(self, tools: Sequence[ToolSpec], *, require_call: bool = False) -> dict[str, Any]:
