@@ -106,7 +106,9 @@ def _configured(root: Path) -> tuple[Path | None, list[dict[str, Any]], str | No
             row["exists"] = path.is_file()
             if row["exists"]:
                 try:
-                    row["gguf"] = read_gguf_info(path).to_json()
+                    info = read_gguf_info(path)
+                    row["gguf"] = info.to_json()
+                    row["tool_format"] = _tool_format(info.chat_template, spec)
                 except GgufReadError as exc:
                     row["error"] = exc.reason
         rows.append(row)
@@ -114,6 +116,17 @@ def _configured(root: Path) -> tuple[Path | None, list[dict[str, Any]], str | No
     if workspace.errors:
         note = f"agents.md or other files have {len(workspace.errors)} errors: run `cairn check`"
     return root.resolve(), rows, note
+
+
+def _tool_format(template: str | None, spec: Any) -> str:
+    """How the local engine will offer this model tools (see docs/tool-calling.md)."""
+    from cairn.core.errors import CairnError as Problem
+    from cairn.engines.dialects import dialect_for
+
+    try:
+        return dialect_for(None if spec.chat_format else template, spec.tool_format).describe()
+    except Problem as exc:
+        return f"unusable tool_format: {exc}"
 
 
 def human_size(n: int) -> str:
@@ -156,10 +169,13 @@ def _print(data: dict[str, Any]) -> None:
             f"  {row['name']:<18} {row['engine']:<8} ctx {_ctx(row['context']):<8} "
             f"{row['target']}{'  (' + state + ')' if state else ''}"
         )
+        if row.get("tool_format"):
+            print(f"  {'':<18} tools: {row['tool_format']}")
         if row["path"] and Path(row["path"]).name == STARTER.filename:
             print(
                 f"  {'':<18} the starter model: demo grade (135M parameters), for trying "
-                "Cairn with no keys; name a better GGUF in agents.md for real work"
+                "Cairn with no keys; for real work see `cairn models catalogue` and `cairn models "
+                "pull NAME`"
             )
     if data["configured"] and data["note"]:
         print(f"  note: {data['note']}")
