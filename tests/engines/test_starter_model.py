@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cairn.infra.starter_model import STARTER, installed
-from tests.conftest import STARTER_MODELS, copy_starter
+from tests.conftest import REPO, STARTER_MODELS, copy_starter
 
 
 @pytest.fixture
@@ -83,3 +83,39 @@ def test_ask_fits_the_starter_instructions_to_a_2048_token_window(
     tokens_in = int(summary.split(" tokens in")[0].rsplit(" ", 1)[-1].replace(",", ""))
     tokens_out = int(summary.split(" out")[0].rsplit(" ", 1)[-1])
     assert tokens_in + tokens_out <= 2048
+
+
+@pytest.mark.slow
+def test_the_readmes_main_command_runs_a_real_task_with_no_keys(
+    tmp_path: Path, starter_models: Path
+) -> None:
+    """The README's first command, as written (after `bash scripts/setup`, which CI has
+    run): a fresh starter workspace in ~/cairn-demo and a task on the starter model."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = readme.split("```bash\n", 1)[1].split("\n```", 1)[0].strip()
+    setup, main_job = command.split(" && ", 1)
+    assert setup == "bash scripts/setup"
+    assert "cairn run" in main_job
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(
+        HOME=str(tmp_path),
+        CAIRN_MODELS_DIR=str(starter_models),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",  # a machine with no keychain
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
+    done = subprocess.run(
+        ["bash", "-c", main_job.replace(".venv/bin/", "")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "→ local-starter (local)" in done.stderr
+    assert "failed" not in done.stderr  # no cloud model was tried: none has a key
+    assert "✔ done" in done.stderr and "$0.000000" in done.stderr
+    assert done.stdout.strip(), "the task printed no answer"
+    assert (tmp_path / "cairn-demo" / "agents.md").is_file()
