@@ -178,8 +178,8 @@ class Engines:
         """Why model `name` cannot run now (no key, no file), without calling it."""
         if name not in self.policy.models:
             return None  # the router says so itself
-        check = getattr(self(name), "unready", None)
         try:
+            check = getattr(self(name), "unready", None)
             return check() if callable(check) else None
         except Exception:  # a check that fails must not hide the model: let the call say
             return None

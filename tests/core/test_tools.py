@@ -580,6 +580,13 @@ def test_argument_choices_offer_what_exists_and_nothing_hidden(starter: Path) ->
     assert "spaces/team/drafts" in choices["list_files"]["folder"]
     assert "decision-memo" in choices["load_skill"]["name"]
     assert argument_choices(model, "team", limit=3).get("read_file") is None  # too many
+    # Names a grammar cannot hold as they are are left out, not allowed to break it.
+    for odd in ('say "hi".md', "back\\slash.md", "emoji\U0001f600.md"):
+        (starter / "spaces" / "team" / odd).write_text("x")
+    model.load()
+    files = argument_choices(model, "team")["read_file"]["path"]
+    assert not {f"spaces/team/{odd}" for odd in ('say "hi".md', "back\\slash.md")} & set(files)
+    assert not any("emoji" in f for f in files)
     import re
 
     pattern = re.compile(new_file_pattern(["spaces/team/drafts", "notes"]))

@@ -192,3 +192,19 @@ def test_with_no_keys_ask_goes_straight_to_the_local_model(
     assert result.returncode == 0, result.stderr
     assert "→ local-small (local)" in result.stderr
     assert "failed" not in result.stderr and "keychain" not in result.stderr
+
+
+def test_ask_leaves_a_cloud_models_output_limit_to_the_provider() -> None:
+    """A local model may use the whole room left in its window; a cloud model is not asked
+    for 100,000 output tokens (providers refuse it, and the budget would price it)."""
+    from cairn.cli.ask import _fitted
+    from cairn.core.engine import Message
+    from cairn.testing.scripted_engine import ScriptedEngine
+
+    build = _fitted((Message("system", "Be brief."), Message("user", "Hello")), None)
+    local = build(ScriptedEngine("local", context_window=4096))
+    assert local.max_tokens is not None and 4000 < local.max_tokens < 4096
+    cloud = build(ScriptedEngine("cloud", is_local=False, context_window=128_000))
+    assert cloud.max_tokens is None
+    unknown = build(ScriptedEngine("cloud", is_local=False, context_window=None))
+    assert unknown.messages[0] == Message("system", "Be brief.") and unknown.max_tokens is None

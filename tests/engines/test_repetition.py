@@ -50,6 +50,10 @@ def test_per_model_sampling_in_agents_md_reaches_the_engine() -> None:
     sampling = sampling_for(spec)
     assert sampling == Sampling(repeat_penalty=1.3, top_k=20)
     assert sampling_for(ModelSpec(engine="local", path="m.gguf")) == Sampling()
+    with pytest.raises(ValueError, match="temperature"):  # a misspelt or misplaced key
+        ModelSpec.model_validate(
+            {"engine": "local", "path": "m.gguf", "sampling": {"temperature": 0.1}}
+        )
     with pytest.raises(ValueError, match="repeat_penalty"):
         ModelSpec.model_validate(
             {"engine": "local", "path": "m.gguf", "sampling": {"repeat_penalty": 0.5}}

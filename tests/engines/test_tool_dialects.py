@@ -44,6 +44,7 @@ from cairn.engines.dialects import (
     grammar_compiles,
     template_features,
 )
+from cairn.engines.dialects.json_protocol import AFTER_RESULT
 from cairn.engines.dialects.native import mistral_id
 from cairn.engines.dialects.streaming import JsonStringDecoder
 from cairn.testing.tiny_gguf import CHATML_TEMPLATE
@@ -349,7 +350,7 @@ def test_json_protocol_lists_tools_compactly_with_their_examples() -> None:
     }
     assert prompt.messages[3] == {
         "role": "user",
-        "content": "Result of tool read_file:\n# Notes\nBuy milk.",
+        "content": f"Result of tool read_file:\n# Notes\nBuy milk.\n\n{AFTER_RESULT}",
     }
     # Without tools nothing is added, and past calls still render.
     bare = JsonProtocol().render(HISTORY, ())

@@ -101,10 +101,15 @@ def _fitted(
     parts += [Part("task", "", m.content) for m in messages if m.role == "user"]
 
     def build(engine: ChatEngine) -> ChatRequest:
-        reserve = max_tokens or ANSWER_RESERVE
-        assembled = fit_to(engine, parts, (), reserve)
-        room = (engine.context_window or 0) - assembled.tokens
-        limit = max_tokens if max_tokens is not None else (room if room > 0 else None)
+        if engine.context_window is None:  # a window Cairn does not know: send as it is
+            return ChatRequest(messages, max_tokens=max_tokens)
+        assembled = fit_to(engine, parts, (), max_tokens or ANSWER_RESERVE)
+        limit = max_tokens
+        if limit is None and engine.is_local:
+            # A local model may use all the room left; a cloud model's output has its own
+            # cap, and the budget check would price the whole window as output.
+            room = engine.context_window - assembled.tokens
+            limit = room if room > 0 else None
         fitted = tuple(m for m in assembled.messages if m.content or m.role != "system")
         return ChatRequest(fitted, max_tokens=limit, prompt_tokens=assembled.tokens)
 

@@ -76,12 +76,13 @@ class ToolSpec:
         if not self.choices and not self.patterns:
             return schema
         properties = dict(schema.get("properties", {}))
-        for name, pattern in self.patterns.items():
-            if name in properties:
-                properties[name] = {**properties[name], "pattern": pattern}
-        for name, values in self.choices.items():
-            if name in properties and values:
-                properties[name] = {**properties[name], "enum": list(values)}
+        for name in {*self.patterns, *self.choices} & set(properties):
+            values, pattern = self.choices.get(name), self.patterns.get(name)
+            options = [{**properties[name], "enum": list(values)}] if values else []
+            if pattern:
+                options.append({**properties[name], "pattern": pattern})
+            if options:  # one of what exists, or a new name the pattern allows
+                properties[name] = options[0] if len(options) == 1 else {"anyOf": options}
         schema["properties"] = properties
         return schema
 
@@ -96,6 +97,9 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     prompt_tokens: int | None = None  # already counted by whoever built it (saves a count)
+    # "none": the tools stay in the request (the history has calls) but the model must
+    # answer now; engines that cannot force it still get told, and calls are ignored.
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 # --- events -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -77,6 +78,9 @@ def provider_of(model: str) -> str:
     return model.split("/", 1)[0] if "/" in model else "openai"
 
 
+_READY_FOR_S = 30.0  # how long a readiness answer (is there a key?) is kept
+
+
 class CloudEngine:
     """One litellm model id, optionally at a custom `api_base`."""
 
@@ -96,6 +100,7 @@ class CloudEngine:
         self.api_base = api_base
         self._context = context
         self._timeout_s = timeout_s
+        self._ready_checked: tuple[float, str | None] = (-1e9, None)  # (when, why)
         self._resolve_key = resolve_key
         # Whether data sent here stays on this machine. Inferred from a loopback api_base
         # unless said outright (a loopback stand-in for a cloud provider is not local).
@@ -168,15 +173,19 @@ class CloudEngine:
 
     def unready(self) -> str | None:
         """Why this model cannot be called now without trying (no key), for the router to
-        pass it over up front; None when it may be tried."""
+        pass it over up front; None when it may be tried. Remembered for 30 s: a keychain
+        lookup can be slow, and routing asks before every call."""
+        now = time.monotonic()
+        if now - self._ready_checked[0] < _READY_FOR_S:
+            return self._ready_checked[1]
         try:
             self._key()
+            why = None
         except EngineError:
-            return (
-                f"no API key for {self.provider} (`cairn keys set {self.provider}`, "
-                "see docs/keys.md)"
-            )
-        return None
+            provider = self.provider
+            why = f"no API key for {provider} (`cairn keys set {provider}`, see docs/keys.md)"
+        self._ready_checked = (now, why)
+        return why
 
     def stream(
         self, request: ChatRequest, cancel: CancelToken | None = None
@@ -230,6 +239,8 @@ class CloudEngine:
                 }
                 for t in request.tools
             ]
+            if request.tool_choice == "none":
+                kwargs["tool_choice"] = "none"
         if request.json_schema is not None:
             kwargs["response_format"] = self._response_format(dict(request.json_schema))
         return kwargs

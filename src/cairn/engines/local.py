@@ -57,6 +57,12 @@ from cairn.engines.repetition import RepetitionDetector
 
 _log = logging.getLogger(__name__)
 
+ANSWER_ONLY = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}},
+    "required": ["answer"],
+}
+
 DEFAULT_CONTEXT = 4096
 _CONTEXT_MARGIN = 8
 _EVAL_CHUNK = 512  # prompt tokens evaluated between two looks at the cancel token
@@ -237,6 +243,7 @@ class LocalEngine:
             self._cancel_idle_timer()
             llm, self._llm, self._formatter = self._llm, None, None
             self._dialect = None
+            self._model_id = None  # the file may be replaced before the next load
             self._grammars.clear()
             self._pieces.clear()
             self._special_pieces.clear()
@@ -420,26 +427,29 @@ class LocalEngine:
     def _prefix_from_disk(
         self, llm: Any, prefix: list[int], have: int, cancel: CancelToken | None
     ) -> int:
-        """Make the KV cache hold `prefix`: restored from disk when an entry exists (the
-        tokens reused, returned), else evaluated now and saved for the next process (0).
-        The cache only ever saves time: any failure here falls back to evaluating."""
+        """Make the KV cache hold `prefix`: restored from disk when an entry exists, else
+        evaluated now and saved for the next process. Returns how many of the prompt's
+        tokens were reused rather than evaluated by this call (the restored entry, or the
+        `have` already in memory; 0 once the cache was reset). The cache only ever saves
+        time: any failure here falls back to evaluating."""
         cache = self._prefix_cache
         assert cache is not None
         try:
             if self._model_id is None:
                 self._model_id = cache.model_id(self.path)
             entry = cache.find(self._model_id, prefix)
-            if entry is not None and len(entry.tokens) > have and _restore(llm, entry):
-                return len(entry.tokens)
             if entry is not None and len(entry.tokens) > have:
+                if _restore(llm, entry):
+                    return len(entry.tokens)
                 cache.forget(entry)  # llama.cpp refused the state: rebuild it below
                 have = 0
             if not _evaluate(llm, prefix, have, cancel):
-                return 0  # cancelled
+                return have  # cancelled
             cache.save(self._model_id, prefix, _sequence_state(llm))
         except (OSError, RuntimeError, ValueError):
             _reset_kv(llm)  # unknown state: the generation re-evaluates the whole prompt
-        return 0
+            return 0
+        return have
 
     def _stream(self, request: ChatRequest, cancel: CancelToken | None) -> Iterator[EngineEvent]:
         """One generation; the caller holds `_generating`."""
@@ -462,14 +472,20 @@ class LocalEngine:
             dialect = self._dialect
             assert dialect is not None
             if request.tools:
-                grammar = self._gbnf(llm, dialect.grammar(request.tools))
                 parser = dialect.parser(request.tools)
+                if request.tool_choice == "none":
+                    # Answer only: the JSON protocol keeps its envelope (its parser shows
+                    # the words); a native format is left free and its calls are ignored.
+                    answer = ANSWER_ONLY if dialect.name == "json" else None
+                    grammar = self._grammar(answer) if answer else None
+                else:
+                    grammar = self._gbnf(llm, dialect.grammar(request.tools))
             else:
                 schema = request.json_schema
                 grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse
                 parser = None
         if stable > cached:
-            cached = max(cached, self._prefix_from_disk(llm, tokens[:stable], cached, cancel))
+            cached = self._prefix_from_disk(llm, tokens[:stable], cached, cancel)
         if cancel is not None and cancel.cancelled:
             yield Usage(len(tokens), 0, 0.0, cached)
             yield Finished("cancelled")
@@ -490,6 +506,9 @@ class LocalEngine:
             cancel=cancel,
             counter=counter,
             sampling=self.sampling,
+            # Tool arguments legitimately repeat (table rows, templates): only stop a
+            # call's output on a longer loop.
+            loops=RepetitionDetector(min_repeats=3, min_tokens=128) if request.tools else None,
         ):
             if text:
                 if parser is None:
@@ -519,6 +538,7 @@ def _generate(
     counter: list[int],
     sampling: Sampling,
     special: bool = False,
+    loops: RepetitionDetector | None = None,
 ) -> Iterator[tuple[str, FinishReason | None]]:
     """Sample token by token: (text to show, why it ended or None) per generated token;
     `counter[0]` counts the tokens generated.
@@ -535,7 +555,10 @@ def _generate(
     pending = ""  # text that may be the start of a stop string
     hold = max((len(s) for s in stops), default=1) - 1
     first = True
-    loops = RepetitionDetector() if sampling.stop_loops else None
+    if not sampling.stop_loops:
+        loops = None
+    elif loops is None:
+        loops = RepetitionDetector()
     generator = llm.generate(
         tokens,
         temp=request.temperature,

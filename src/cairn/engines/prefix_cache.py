@@ -31,6 +31,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +222,11 @@ class PrefixCache:
             raise
 
     def _evict(self) -> None:
+        stale = time.time() - 3600  # a writer killed mid-write leaves its temporary file
+        for orphan in self.folder.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if orphan.stat().st_mtime < stale:
+                    orphan.unlink()
         entries: list[tuple[float, int, Path]] = []
         for path in self.folder.glob("*.kv"):
             with contextlib.suppress(OSError):

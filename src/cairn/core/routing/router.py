@@ -278,7 +278,8 @@ class Router:
         passed: list[PassedOver] = []
         chosen: str | None = None
         for model in candidates:
-            reason = self._reason_to_pass(model, step, sensitivity, already)
+            # Readiness (a key lookup, a file check) is only asked until a model is chosen.
+            reason = self._reason_to_pass(model, step, sensitivity, already, chosen is None)
             if reason:
                 passed.append(PassedOver(model, reason))
             elif chosen is None:
@@ -304,7 +305,12 @@ class Router:
         )
 
     def _reason_to_pass(
-        self, model: str, step: Step, sensitivity: Sensitivity, tried: tuple[str, ...]
+        self,
+        model: str,
+        step: Step,
+        sensitivity: Sensitivity,
+        tried: tuple[str, ...],
+        ask_ready: bool = True,
     ) -> str | None:
         spec = self.policy.models.get(model)
         if spec is None:
@@ -317,7 +323,8 @@ class Router:
             return f"provider '{provider}' is opted out (providers.deny)"
         if providers.allow and provider != "local" and provider not in providers.allow:
             return f"provider '{provider}' is not in providers.allow"
-        unready = self.readiness(model) if self.readiness is not None else None
+        ready = self.readiness if ask_ready else None
+        unready = ready(model) if ready is not None else None
         if unready:
             return unready
         window = self.context_window(model)

@@ -372,7 +372,6 @@ class TaskRunner:
         )
         state = run.state
         turns: list[Message] = []
-        specs = self.calls.specs(run.options.space)
         limit = run.options.max_tokens or self._token_limit(planned.kind)
         calls_made = 0
         text = ""
@@ -386,16 +385,20 @@ class TaskRunner:
                 yield GuardStopped("tool rounds", reason)
                 return text or f"(stopped: {reason})", calls_made
             state.tool_rounds += 1
+            # Recomputed each round: a file the step just wrote can be read in the next one.
+            specs = self.calls.specs(run.options.space)
             step = self._routing_step(run, planned.instruction, planned.kind, parts, tuple(turns))
             frozen_turns = tuple(turns)
 
             def build(
-                engine: ChatEngine, turns_now: tuple[Message, ...] = frozen_turns
+                engine: ChatEngine,
+                turns_now: tuple[Message, ...] = frozen_turns,
+                offered: tuple[ToolSpec, ...] = specs,
             ) -> ChatRequest:
-                assembled = self._fit(run, engine, parts, turns_now, limit, specs)
+                assembled = self._fit(run, engine, parts, turns_now, limit, offered)
                 return ChatRequest(
                     assembled.messages,
-                    tools=specs,
+                    tools=offered,
                     max_tokens=limit,
                     prompt_tokens=assembled.tokens,
                 )
@@ -457,14 +460,23 @@ class TaskRunner:
         """A guard ended the step before the model said anything (it kept repeating a call,
         say — small models do): one last call with no tools, so the user gets an answer
         from what the step's tools already returned instead of nothing."""
-        final = (*turns, Message("user", ANSWER_NOW))
+        if run.cancel.cancelled or not turns:
+            return ""
+        # The request stays the same shape (tools offered, so a provider accepts the calls in
+        # the history) but the model must answer; the note goes at the end of the last
+        # turn, as templates refuse two user turns in a row.
+        last = turns[-1]
+        final = (*turns[:-1], replace(last, content=f"{last.content}\n\n{ANSWER_NOW}"))
         step = self._routing_step(run, planned.instruction, planned.kind, parts, final)
+        specs = self.calls.specs(run.options.space)
 
         def build(engine: ChatEngine) -> ChatRequest:
             limit = run.options.max_tokens or self._token_limit(planned.kind)
-            assembled = self._fit(run, engine, parts, final, limit)
+            assembled = self._fit(run, engine, parts, final, limit, specs)
             return ChatRequest(
                 assembled.messages,
+                tools=specs,
+                tool_choice="none",
                 max_tokens=limit,
                 prompt_tokens=assembled.tokens,
             )

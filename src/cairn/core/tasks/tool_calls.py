@@ -113,18 +113,17 @@ class ToolCallHandler:
         """The tools a step may call, with the values their arguments can take now."""
         choices = argument_choices(self.model, space)
         folders = choices.get("list_files", {}).get("folder")
-        new_file = {"path": new_file_pattern(folders)} if folders else {}
-        specs = [
-            ToolSpec(
-                t.name,
-                t.description,
-                t.parameters,
-                choices.get(t.name, {}),
-                t.example,
-                new_file if t.effect == "write" and t.path_argument == "path" else {},
-            )
-            for t in self.tools.values()
-        ]
+        files = choices.get("read_file", {})
+        # Writing replaces a file that exists or creates one in an existing folder;
+        # appending needs a file that exists.
+        writes = {
+            "write_file": (files, {"path": new_file_pattern(folders)} if folders else {}),
+            "append_file": (files, {}),
+        }
+        specs = []
+        for t in self.tools.values():
+            own, patterns = writes.get(t.name, (choices.get(t.name, {}), {}))
+            specs.append(ToolSpec(t.name, t.description, t.parameters, own, t.example, patterns))
         special = [replace(s, choices=choices.get(s.name, {})) for s in SPECIAL_TOOLS]
         return (*specs, *special)
 

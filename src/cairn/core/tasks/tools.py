@@ -550,20 +550,31 @@ CHOICES_LIMIT = 400
 past what is quick to build and sample with)."""
 
 
+def _grammar_safe(path: str) -> bool:
+    """Whether a name can go into a grammar as it is: llama.cpp's converter does not escape
+    a backslash and writes characters beyond the Basic Multilingual Plane as halves of a
+    surrogate pair, and a quote breaks the grammar whole. Such names are left out of the
+    lists (a constrained model cannot name them; every other model still can)."""
+    return not any(c in '"\\' or ord(c) < 32 or ord(c) > 0xFFFF for c in path)
+
+
 def new_file_pattern(folders: Collection[str]) -> str:
     """A regular expression for a new file's path: a name inside one of `folders`, so a
     constrained model writes into the workspace's folders rather than anywhere."""
-    names = "[A-Za-z0-9][A-Za-z0-9 ._-]*"
-    inside = "|".join(_literal(f) for f in sorted(folders))
+    names = "[A-Za-z0-9_][A-Za-z0-9 ._()&,+'-]*"
+    inside = "|".join(_literal(f) for f in sorted(folders) if _plain(f))
     return f"^({inside})/{names}$" if inside else f"^{names}$"
 
 
+def _plain(folder: str) -> bool:
+    return all(c.isalnum() or c in "/_ .-" for c in folder)
+
+
 def _literal(text: str) -> str:
-    """`text` as a regular expression without backslashes: llama.cpp's converter writes a
-    backslash escape into the grammar as it is, and its grammar parser rejects most of them
-    (a rejected grammar means no constraint at all). A character that is neither plain nor
-    `.`/`-` matches any character there, which is looser but still valid."""
-    return "".join(c if c.isalnum() or c in "/_ " else f"[{c}]" if c in ".-" else "." for c in text)
+    """A plain folder name (`_plain`) as a regular expression without backslashes:
+    llama.cpp's converter writes a backslash escape into the grammar as it is, and its
+    grammar parser rejects most of them (a rejected grammar means no constraint at all)."""
+    return "".join(f"[{c}]" if c in ".-" else c for c in text)
 
 
 def argument_choices(
@@ -585,8 +596,8 @@ def argument_choices(
         except (OSError, CairnError):
             continue
         prefix = f"{current}/" if current else ""
-        files += [prefix + n for n in names if n != ".gitkeep"]
-        folders += [prefix + n for n in subfolders]
+        files += [prefix + n for n in names if n != ".gitkeep" and _grammar_safe(prefix + n)]
+        folders += [prefix + n for n in subfolders if _grammar_safe(prefix + n)]
         stack.extend(prefix + n for n in reversed(subfolders))
         if len(files) > limit or len(folders) > limit:
             files, folders = [], []  # too many to list: leave the arguments free

@@ -64,6 +64,9 @@ class Schema(BaseModel):
 class SamplingSpec(Schema):
     """Per-model sampling for local models (defaults in `cairn.engines.local.Sampling`)."""
 
+    # A misspelt key would silently do nothing: refuse it (temperature is per request).
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     repeat_penalty: Annotated[float, Field(ge=1.0, le=2.0)] | None = None
     repeat_last_n: Annotated[int, Field(ge=0, le=4096)] | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] | None = None
