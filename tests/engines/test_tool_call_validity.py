@@ -10,6 +10,7 @@ valid 18%, right 18%. The floors below leave room for sampling noise.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -22,21 +23,24 @@ FLOOR_RIGHT = 0.25
 
 @pytest.mark.slow
 def test_the_starter_model_calls_tools_validly_on_the_task_set(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     if installed(STARTER, STARTER_MODELS) is None:
         if os.environ.get("CI"):
             pytest.fail("CI ran scripts/setup, so the starter model must be installed")
         pytest.skip(f"the starter model is not in {STARTER_MODELS}: run scripts/setup")
     monkeypatch.setenv("CAIRN_MODELS_DIR", str(STARTER_MODELS))
-    from cairn.testing.tool_tasks import TASKS, evaluate
+    from cairn.testing.tool_tasks import TASKS, evaluate, workspace_for_tasks
 
     assert len(TASKS) >= 20
     report = evaluate("local-starter")
     summary = "\n".join(report.lines())
     assert report.valid >= FLOOR_VALID, summary
     assert report.right >= FLOOR_RIGHT, summary
-    # Every call named something that exists: the grammar offers only real files/folders.
+    # Every read or listing named something that exists: the grammar offers nothing else.
+    root = workspace_for_tasks(tmp_path / "ws")
     for outcome in report.outcomes:
         if outcome.called == "read_file":
-            assert outcome.valid, summary
+            assert (root / str(outcome.arguments["path"])).is_file(), summary
+        if outcome.called == "list_files" and outcome.arguments.get("folder"):
+            assert (root / str(outcome.arguments["folder"])).is_dir(), summary

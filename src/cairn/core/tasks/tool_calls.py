@@ -123,6 +123,7 @@ class ToolCallHandler:
         specs = []
         for t in self.tools.values():
             own, patterns = writes.get(t.name, (choices.get(t.name, {}), {}))
+            patterns = {**t.patterns, **patterns}
             specs.append(ToolSpec(t.name, t.description, t.parameters, own, t.example, patterns))
         special = [replace(s, choices=choices.get(s.name, {})) for s in SPECIAL_TOOLS]
         return (*specs, *special)

@@ -76,6 +76,7 @@ class Tool:
     run: Runner
     path_argument: str | None = None  # the argument naming the path the call touches
     example: Mapping[str, Any] | None = None  # a typical call's arguments, for prompts
+    patterns: Mapping[str, str] = field(default_factory=dict)  # argument -> what it must look like
 
     def target(self, arguments: Mapping[str, Any]) -> str | None:
         """The workspace-relative path the call touches (for permissions), or None."""
@@ -322,6 +323,7 @@ def _tool(
     effect: Literal["read", "write"],
     /,
     example: Mapping[str, str] | None = None,
+    patterns: Mapping[str, str] | None = None,
     **arguments: str,
 ) -> Callable[[Runner], Runner]:
     """Register a tool whose string arguments are `arguments` (a `_` suffix: optional)."""
@@ -336,7 +338,8 @@ def _tool(
         }
         target = next((k for k in names if k in ("path", "folder")), None)
         run = _guarded(name, schema, body)
-        _TOOLS.append(Tool(name, description, schema, effect, run, target, example))
+        tool = Tool(name, description, schema, effect, run, target, example, dict(patterns or {}))
+        _TOOLS.append(tool)
         return body
 
     return register
@@ -348,6 +351,7 @@ def _tool(
     "offset to read on).",
     "read",
     example={"path": "notes/plan.md"},
+    patterns={"offset": "^[0-9]{1,9}$"},  # a string, as every argument here: digits only
     path=_PATH,
     offset_="character to start from, for the rest of a long file (default 0)",
 )
