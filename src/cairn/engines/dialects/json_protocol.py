@@ -29,7 +29,9 @@ PROTOCOL = """\
 # Tools
 Reply with exactly one JSON object and nothing else. To answer the user:
 {{"answer": "<your reply>"}}
-To use a tool instead (you then get its result, and reply again):
+For example, to "Suggest a name for the project": {{"answer": "Call it Beacon."}}
+When the task is about a file, a folder or what the workspace holds, use a tool instead
+(you then get its result, and reply again):
 {{"tool": "<tool name>", "arguments": {{<arguments>}}}}
 
 The tools (an argument with ? may be left out), each with an example:
