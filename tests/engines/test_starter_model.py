@@ -86,6 +86,7 @@ def test_ask_fits_the_starter_instructions_to_a_2048_token_window(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(960)  # a whole task (plan, step, memory) on a real model
 def test_the_readmes_main_command_runs_a_real_task_with_no_keys(
     tmp_path: Path, starter_models: Path
 ) -> None:

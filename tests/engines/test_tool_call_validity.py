@@ -22,6 +22,7 @@ FLOOR_RIGHT = 0.25
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 22 tasks on a real model: ~3 min on two quiet cores, more if busy
 def test_the_starter_model_calls_tools_validly_on_the_task_set(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
