@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -204,6 +205,65 @@ class Headless(Schema):
     on_approval: Literal["queue", "skip"] = "queue"
 
 
+CatchUpMode = Literal["none", "latest", "all"]
+CATCH_UP_WINDOW_LIMIT = timedelta(days=366)
+_DURATION = re.compile(r"^(\d+)\s*(m|mins?|minutes?|h|hours?|d|days?|w|weeks?)$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_CATCH_UP_TEXT = re.compile(r"^(\S+)(?:\s+within\s+(.+))?$")
+
+
+def _duration(value: Any) -> Any:
+    """`30m`, `12h`, `2d`, `1w` (or `12 hours`...) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(value.strip().lower()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(
+            f"'within: {value}' is not a duration; write a number and a unit: 30m, 12h, 2d or 1w"
+        )
+    return timedelta(**{_DURATION_UNITS[match.group(2)[0]]: int(match.group(1))})
+
+
+class CatchUpSetting(Schema):
+    """`catch_up:` of an automation: what to do with slots missed while Cairn was not
+    running or the computer slept (rules in `cairn.core.automations.catch_up`).
+
+    Written `none`, `latest` or `all`, optionally `latest within 12h`, or as a mapping
+    `{mode: latest, within: 12h}`. Without `within` the schedule's default window applies.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: CatchUpMode
+    within: Annotated[timedelta, BeforeValidator(_duration)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if value is False:  # YAML reads `catch_up: off` (and `no`) as false
+            return {"mode": "none"}
+        if isinstance(value, str):
+            match = _CATCH_UP_TEXT.match(" ".join(value.strip().lower().split()))
+            if match is None:
+                raise ValueError(
+                    f"cannot read catch_up '{value}'; write none, latest or all, optionally "
+                    "with a window: 'latest within 12h'"
+                )
+            mode, within = match.groups()
+            return {"mode": mode} if within is None else {"mode": mode, "within": within}
+        return value
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> CatchUpSetting:
+        if self.within is None:
+            return self
+        if self.mode == "none":
+            raise ValueError("'within' has no effect with mode none; remove it or use latest/all")
+        if not timedelta(0) < self.within <= CATCH_UP_WINDOW_LIMIT:
+            raise ValueError("'within' must be more than 0 and at most 366 days")
+        return self
+
+
 class AutomationMeta(Schema):
     description: str | None = None
     schedule: Text
@@ -215,3 +275,5 @@ class AutomationMeta(Schema):
     budget: BudgetLimit | None = None
     headless: Headless = Field(default_factory=Headless)
     routing: FrozenMap[str] = Field(default_factory=dict)
+    # Slots missed while Cairn was not running: none, latest or all (docs/automations.md).
+    catch_up: CatchUpSetting | None = None
