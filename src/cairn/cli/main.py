@@ -211,6 +211,32 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--load", action="store_true", help="also load the first usable local model (slower)"
     )
+
+    automations = commands.add_parser(
+        "automations", help="list, pause, resume or run automations, and their run history"
+    )
+    auto_actions = automations.add_subparsers(
+        dest="automations_command", metavar="ACTION", required=True
+    )
+    auto_list = auto_actions.add_parser(
+        "list", help="each automation: enabled or paused, schedule, next and last run"
+    )
+    auto_list.add_argument("--json", action="store_true", help="machine-readable output")
+    auto_history = auto_actions.add_parser("history", help="recorded runs, newest first")
+    auto_history.add_argument("name", nargs="?", metavar="NAME", help="one automation only")
+    auto_history.add_argument("--limit", type=int, default=20, metavar="N", help="default 20")
+    auto_history.add_argument("--json", action="store_true", help="machine-readable output")
+    auto_named = [auto_list, auto_history]
+    for action, text in (
+        ("pause", "set `enabled: false` in NAME's file"),
+        ("resume", "set `enabled: true` in NAME's file"),
+        ("run", "run NAME now, in the foreground, and record the run"),
+    ):
+        sub = auto_actions.add_parser(action, help=text)
+        sub.add_argument("name", metavar="NAME")
+        auto_named.append(sub)
+    for sub in auto_named:
+        sub.add_argument("--workspace", default=".", metavar="DIR")
     return parser
 
 
@@ -234,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trace": "cairn.cli.run",
         "memory": "cairn.cli.memory",
         "doctor": "cairn.cli.doctor",
+        "automations": "cairn.cli.automations",
     }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)

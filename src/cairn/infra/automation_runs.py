@@ -1,0 +1,181 @@
+"""One run of an automation: claim its slot, run its task headless, record how it ended.
+
+`execute` is what the CLI's run-now calls today and what the scheduler and the app will
+call: it assumes no terminal. The slot is claimed in the `RunStore` first (a refused claim
+runs nothing and is returned as the `Refusal`); the automation's body is then run as a
+task with the automation's space, skill and operator, traced like `cairn run`, and the
+run's row is finished in a `finally`, so a crash still leaves it `failed` (a Ctrl-C,
+`interrupted`) instead of `running`.
+
+How a task's end maps to a run's status:
+
+* `TaskFinished` → `done`; but `needs-approval` when approvals were queued for a person
+  during the run (`headless.on_approval: queue`): the task could not do that action.
+* `TaskFailed` → `failed` with its reason; a budget stop (kind `budget`) → `paused`.
+* `TaskCancelled` → `interrupted`.
+
+With `headless.on_approval: skip` nothing is queued: actions that need an approval are
+denied, the task goes on without them and the run counts as `done`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from cairn.core.engine import CancelToken, Usage
+from cairn.core.errors import CairnError
+from cairn.core.tasks.events import (
+    ApprovalDecided,
+    TaskCancelled,
+    TaskFailed,
+    TaskFinished,
+)
+from cairn.core.tasks.options import TaskOptions
+from cairn.core.workspace.entities import Automation
+from cairn.core.workspace.loader import WorkspaceModel
+from cairn.infra.files import LocalFileStore
+from cairn.infra.runs import FinalStatus, Refusal, Run, RunStore, Trigger
+from cairn.infra.trace import TraceWriter
+
+
+class TaskRunnerLike(Protocol):
+    """What `execute` needs of a task runner (`cairn.core.tasks.loop.TaskRunner`)."""
+
+    task: str
+
+    def run(
+        self, request: str, options: TaskOptions, cancel: CancelToken | None = None
+    ) -> Iterable[object]: ...
+
+
+RunnerFactory = Callable[[WorkspaceModel, Path, str], TaskRunnerLike]
+"""Builds the runner for one run: (workspace model, root, automation name) → runner."""
+
+
+class UnknownAutomationError(CairnError, LookupError):
+    """No automation of that name in the workspace."""
+
+
+def default_runner(model: WorkspaceModel, root: Path, automation: str) -> TaskRunnerLike:
+    """The real runner: engines, router, budgets, ledger and approval queue."""
+    from cairn.runtime import build_runner
+
+    runner, _ = build_runner(model, root, automation=automation)
+    return runner
+
+
+def find_automation(model: WorkspaceModel, name: str) -> Automation:
+    """The automation called `name`, or an error that lists the ones there are."""
+    automations = model.load().automations
+    if name in automations:
+        return automations[name]
+    known = ", ".join(sorted(automations)) or "none"
+    raise UnknownAutomationError(
+        f"no automation '{name}' in this workspace (there are: {known}); `cairn check` shows"
+        " automation files that could not be read"
+    )
+
+
+@dataclass
+class _Outcome:
+    status: FinalStatus = "failed"
+    reason: str | None = "the task ended without a result"
+    tokens: int = 0
+    cost_usd: float = 0.0
+    output: str | None = None
+
+
+def execute(
+    root: str | Path,
+    name: str,
+    *,
+    trigger: Trigger,
+    slot: datetime,
+    store: RunStore,
+    runner_factory: RunnerFactory | None = None,
+    on_event: Callable[[object], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Run | Refusal:
+    """Run automation `name` for `slot`; the finished row, or the `Refusal` of its claim.
+
+    `on_event` sees every task event as it happens (for progress lines); `cancel` stops
+    the task early (the run is then `interrupted`). `UnknownAutomationError` when the
+    workspace has no such automation (nothing is claimed)."""
+    root = Path(root).resolve()
+    model = WorkspaceModel(LocalFileStore(root))
+    automation = find_automation(model, name)
+    claim = store.claim(name, slot, trigger)
+    if isinstance(claim, Refusal):
+        return claim
+    outcome = _Outcome()
+    trace: TraceWriter | None = None
+    try:
+        runner = (runner_factory or default_runner)(model, root, name)
+        trace = TraceWriter(root, runner.task)
+        trace.open()
+        meta = automation.meta
+        options = TaskOptions(
+            space=meta.space,
+            skill=meta.skill,
+            operator=meta.operator,
+            automation=name,
+            # Nobody is at the keyboard: approvals are queued for a person, or with
+            # `on_approval: skip` simply denied.
+            approvals="queue" if meta.headless.on_approval == "queue" else "no",
+        )
+        queued: list[str] = []
+        for event in runner.run(automation.instruction, options, cancel or CancelToken()):
+            trace.record(event)
+            if on_event is not None:
+                on_event(event)
+            _observe(event, outcome, queued)
+        if outcome.status == "done" and queued:
+            outcome.status = "needs-approval"
+            outcome.reason = (
+                f"{len(queued)} action(s) queued for a person to approve"
+                f" ({', '.join(queued)}); the task went on without them"
+            )
+    except KeyboardInterrupt:
+        outcome.status, outcome.reason = "interrupted", "interrupted by the user (Ctrl-C)"
+        raise
+    except BaseException as exc:
+        outcome.status, outcome.reason = "failed", f"{type(exc).__name__}: {exc}"
+        if trace is not None:
+            trace.failed(exc)
+        if not isinstance(exc, CairnError):
+            raise  # a crash: recorded as failed, and still raised
+    finally:
+        if trace is not None:
+            trace.close()
+        finished = store.finish(
+            claim.id,
+            outcome.status,
+            cost_usd=max(outcome.cost_usd, 0.0),
+            tokens=max(outcome.tokens, 0),
+            trace=trace.task if trace is not None else None,
+            reason=outcome.reason,
+            output_path=outcome.output,
+        )
+    return finished
+
+
+def _observe(event: object, outcome: _Outcome, queued: list[str]) -> None:
+    if isinstance(event, Usage):
+        outcome.tokens += event.input_tokens + event.output_tokens
+        outcome.cost_usd += event.cost_usd or 0.0
+    elif isinstance(event, ApprovalDecided) and event.by == "queued":
+        queued.append(event.request_id)
+    elif isinstance(event, TaskFinished):
+        outcome.status, outcome.reason = "done", None
+        outcome.tokens = event.input_tokens + event.output_tokens
+        outcome.cost_usd = event.cost_usd
+        outcome.output = event.record
+    elif isinstance(event, TaskFailed):
+        outcome.status = "paused" if event.kind == "budget" else "failed"
+        outcome.reason = f"{event.kind}: {event.reason}"
+    elif isinstance(event, TaskCancelled):
+        outcome.status, outcome.reason = "interrupted", event.reason
