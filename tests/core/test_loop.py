@@ -1405,3 +1405,25 @@ def test_token_limits_in_agents_md_set_each_calls_output_limit(starter: Path) ->
     assert rig.model.workspace.agents is not None
     policy = rig.model.workspace.agents.policy
     assert (policy.token_limit("plan"), policy.token_limit("summarise")) == (600, 77)
+
+
+def test_an_automations_run_only_gets_the_tools_its_headless_allow_lists(starter: Path) -> None:
+    automation = (
+        "---\nschedule: '0 9 * * *'\nspace: team\nheadless:\n  allow: [read_file, list_files]\n"
+        "---\n\nSummarise the team readme.\n"
+    )
+    write = ToolCall("c1", "write_file", {"path": "spaces/team/drafts/x.md", "content": "hi"})
+    rig = make_rig(starter, fast=[write, "Done."], files={"automations/digest.md": automation})
+    events = rig.run(
+        SIMPLE, TaskOptions(space="team", automation="digest", approvals="yes", plan="never")
+    )
+    offered = {t.name for t in rig.fast.requests[0].tools}
+    assert offered == {"read_file", "list_files"}
+    called = one(events, ToolCalled)
+    assert called.permission.startswith("deny (automation 'digest' allows only")
+    assert one(events, ToolResult).ok is False
+    assert not (starter / "spaces/team/drafts/x.md").exists()
+    # Interactive tasks keep every tool.
+    rig2 = make_rig(starter)
+    rig2.run(SIMPLE, TaskOptions(space="team"))
+    assert "write_file" in {t.name for t in rig2.fast.requests[0].tools}

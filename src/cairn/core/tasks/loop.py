@@ -386,7 +386,7 @@ class TaskRunner:
                 return text or f"(stopped: {reason})", calls_made
             state.tool_rounds += 1
             # Recomputed each round: a file the step just wrote can be read in the next one.
-            specs = self.calls.specs(run.options.space)
+            specs = self.calls.specs(run.options.space, run.options.automation)
             step = self._routing_step(run, planned.instruction, planned.kind, parts, tuple(turns))
             frozen_turns = tuple(turns)
 
@@ -468,7 +468,7 @@ class TaskRunner:
         last = turns[-1]
         final = (*turns[:-1], replace(last, content=f"{last.content}\n\n{ANSWER_NOW}"))
         step = self._routing_step(run, planned.instruction, planned.kind, parts, final)
-        specs = self.calls.specs(run.options.space)
+        specs = self.calls.specs(run.options.space, run.options.automation)
 
         def build(engine: ChatEngine) -> ChatRequest:
             limit = run.options.max_tokens or self._token_limit(planned.kind)

@@ -109,8 +109,18 @@ class ToolCallHandler:
 
     # --- tools --------------------------------------------------------------------------
 
-    def specs(self, space: str | None = None) -> tuple[ToolSpec, ...]:
-        """The tools a step may call, with the values their arguments can take now."""
+    def headless_allow(self, automation: str | None) -> frozenset[str] | None:
+        """The tools an automation's run may use (`headless.allow`); None: no such limit
+        (an interactive task, or an automation whose list is empty)."""
+        found = self.model.workspace.automations.get(automation) if automation else None
+        allowed = found.meta.headless.allow if found else ()
+        return frozenset(allowed) if allowed else None
+
+    def specs(
+        self, space: str | None = None, automation: str | None = None
+    ) -> tuple[ToolSpec, ...]:
+        """The tools a step may call, with the values their arguments can take now; an
+        automation's run is offered only the tools its `headless.allow` lists."""
         choices = argument_choices(self.model, space)
         folders = choices.get("list_files", {}).get("folder")
         files = choices.get("read_file", {})
@@ -126,7 +136,9 @@ class ToolCallHandler:
             patterns = {**t.patterns, **patterns}
             specs.append(ToolSpec(t.name, t.description, t.parameters, own, t.example, patterns))
         special = [replace(s, choices=choices.get(s.name, {})) for s in SPECIAL_TOOLS]
-        return (*specs, *special)
+        allowed = self.headless_allow(automation)
+        offered = [s for s in (*specs, *special) if allowed is None or s.name in allowed]
+        return tuple(offered)
 
     def _gate(
         self, run: TaskRun, call: ToolCall, tool: Tool | None, path: str | None
@@ -154,6 +166,15 @@ class ToolCallHandler:
         special = {s.name for s in SPECIAL_TOOLS}
         path = tool.target(call.arguments) if tool else None
         check = yield from self._gate(run, call, tool, path)
+        allowed = self.headless_allow(run.options.automation)
+        if allowed is not None and call.name not in allowed:
+            # Not offered, so a model that names it anyway is refused, whatever the rules say.
+            check = PermissionCheck(
+                "deny",
+                None,
+                f"automation '{run.options.automation}' allows only "
+                f"{', '.join(sorted(allowed))} (headless.allow)",
+            )
         state = run.state
         yield ToolCalled(
             call.id, call.name, dict(call.arguments), f"{check.decision} ({check.reason})"
