@@ -35,6 +35,19 @@ def copy_starter(target: Path) -> Path:
 
 
 @pytest.fixture
+def starter_models() -> Path:
+    """The folder holding the real starter model that scripts/setup installed. CI runs
+    scripts/setup, so there a missing model fails the test; elsewhere it is skipped."""
+    from cairn.infra.starter_model import STARTER, installed
+
+    if installed(STARTER, STARTER_MODELS) is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI ran scripts/setup, so the starter model must be installed")
+        pytest.skip(f"the starter model is not in {STARTER_MODELS}: run scripts/setup")
+    return STARTER_MODELS
+
+
+@pytest.fixture
 def starter(tmp_path: Path) -> Path:
     """A fresh copy of the starter workspace."""
     return copy_starter(tmp_path / "workspace")

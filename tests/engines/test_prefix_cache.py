@@ -18,8 +18,7 @@ import pytest
 from cairn.core.engine import ChatRequest, Message, collect
 from cairn.engines.local import LocalEngine
 from cairn.engines.prefix_cache import MAGIC, PrefixCache
-from cairn.infra.starter_model import STARTER, installed
-from tests.conftest import STARTER_MODELS
+from cairn.infra.starter_model import STARTER
 
 RUNTIME = "test-runtime"
 SYSTEM = " ".join(f"Rule {n}: keep the plan short and name the files used." for n in range(40))
@@ -233,12 +232,10 @@ def _tokens_of(engine: LocalEngine, request: ChatRequest) -> list[int]:
 
 
 @pytest.mark.slow
-def test_the_starter_prefix_saved_by_one_process_serves_the_next(tmp_path: Path) -> None:
-    if installed(STARTER, STARTER_MODELS) is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI ran scripts/setup, so the starter model must be installed")
-        pytest.skip(f"the starter model is not in {STARTER_MODELS}: run scripts/setup")
-    model = STARTER_MODELS / STARTER.filename
+def test_the_starter_prefix_saved_by_one_process_serves_the_next(
+    tmp_path: Path, starter_models: Path
+) -> None:
+    model = starter_models / STARTER.filename
     folder = tmp_path / "prefixes"
     cold = _process(model, folder, "Name one colour of the sky.")
     warm = _process(model, folder, "Name one colour of the sky.")

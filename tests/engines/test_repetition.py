@@ -3,7 +3,6 @@ loop it really falls into."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -13,9 +12,9 @@ from cairn.core.engine import ChatRequest, Message, collect
 from cairn.core.workspace.schema import ModelSpec
 from cairn.engines.local import LocalEngine, Sampling
 from cairn.engines.repetition import RepetitionDetector
-from cairn.infra.starter_model import STARTER, installed
+from cairn.infra.starter_model import STARTER
 from cairn.runtime import sampling_for
-from tests.conftest import REPO, STARTER_MODELS
+from tests.conftest import REPO
 
 
 def _first_hit(tokens: list[int]) -> int | None:
@@ -61,12 +60,8 @@ def test_per_model_sampling_in_agents_md_reaches_the_engine() -> None:
 
 
 @pytest.fixture
-def starter_model() -> Path:
-    if installed(STARTER, STARTER_MODELS) is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI ran scripts/setup, so the starter model must be installed")
-        pytest.skip(f"the starter model is not in {STARTER_MODELS}: run scripts/setup")
-    return STARTER_MODELS / STARTER.filename
+def starter_model(starter_models: Path) -> Path:
+    return starter_models / STARTER.filename
 
 
 LOOPING = (

@@ -10,17 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.infra.starter_model import STARTER, installed
-from tests.conftest import REPO, STARTER_MODELS, copy_starter
-
-
-@pytest.fixture
-def starter_models() -> Path:
-    if installed(STARTER, STARTER_MODELS) is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI ran scripts/setup, so the starter model must be installed")
-        pytest.skip(f"the starter model is not in {STARTER_MODELS}: run scripts/setup")
-    return STARTER_MODELS
+from tests.conftest import REPO, copy_starter
 
 
 @pytest.mark.slow

@@ -9,13 +9,9 @@ valid 18%, right 18%. The floors below leave room for sampling noise.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-from cairn.infra.starter_model import STARTER, installed
-from tests.conftest import STARTER_MODELS
 
 FLOOR_VALID = 0.75  # kept in step with bench/tool_calls.py
 FLOOR_RIGHT = 0.25
@@ -24,13 +20,9 @@ FLOOR_RIGHT = 0.25
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # 22 tasks on a real model: ~3 min on two quiet cores, more if busy
 def test_the_starter_model_calls_tools_validly_on_the_task_set(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, starter_models: Path
 ) -> None:
-    if installed(STARTER, STARTER_MODELS) is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI ran scripts/setup, so the starter model must be installed")
-        pytest.skip(f"the starter model is not in {STARTER_MODELS}: run scripts/setup")
-    monkeypatch.setenv("CAIRN_MODELS_DIR", str(STARTER_MODELS))
+    monkeypatch.setenv("CAIRN_MODELS_DIR", str(starter_models))
     from cairn.testing.tool_tasks import TASKS, evaluate, workspace_for_tasks
 
     assert len(TASKS) >= 20

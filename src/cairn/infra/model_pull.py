@@ -38,6 +38,7 @@ from typing import Any, NamedTuple, Protocol
 
 from cairn.core.errors import CairnError
 from cairn.engines.memory import MIB
+from cairn.infra.files import _fsync_folder
 from cairn.infra.model_catalogue import CATALOGUE, CatalogueEntry, rough_estimate
 
 DISK_MARGIN_BYTES = 128 * MIB
@@ -587,16 +588,6 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_folder(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def human_bytes(n: int) -> str:
