@@ -4,12 +4,14 @@ the model scripts/setup installed, with no keys (the README's main job)."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from cairn.core.tasks.plan import is_simple
 from tests.conftest import REPO, copy_starter
 
 
@@ -87,6 +89,10 @@ def test_the_readmes_main_command_runs_a_real_task_with_no_keys(
     setup, main_job = command.split(" && ", 1)
     assert setup == "bash scripts/setup"
     assert "cairn run" in main_job
+    # One step, no planning call: a demo-grade model's plan is a coin toss, and a
+    # multi-step plan asks for approval, which a terminal without a person refuses.
+    request = shlex.split(main_job)[-1]
+    assert is_simple(request), f"the README's task is not on the fast path: {request!r}"
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(
         HOME=str(tmp_path),
