@@ -19,6 +19,7 @@ import pytest
 
 from cairn.core.errors import CairnError
 from cairn.infra.runs import (
+    SCHEMA_VERSION,
     Claim,
     Owner,
     Refusal,
@@ -88,7 +89,7 @@ def test_created_on_first_use_in_cairn_folder(tmp_path: Path) -> None:
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT name, version FROM schema_version").fetchall() == [
-            ("cairn-runs", 1)
+            ("cairn-runs", SCHEMA_VERSION)
         ]
     finally:
         conn.close()
@@ -213,6 +214,35 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(RunStoreError, match=r"newer Cairn.*Update Cairn"):
         RunStore(tmp_path)
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    with RunStore(tmp_path) as store:
+        done(store, claimed(store.claim("digest", slot(0), "schedule")))
+    conn = sqlite3.connect(tmp_path / ".cairn" / "runs.sqlite")
+    conn.execute("DROP TABLE automations")  # what version 1 wrote
+    conn.execute("UPDATE schema_version SET version = 1")
+    conn.commit()
+    conn.close()
+    with RunStore(tmp_path) as store:
+        assert [r.status for r in store.history("digest")] == ["done"]
+        assert store.first_seen("digest", slot(5)) == slot(5)
+    conn = sqlite3.connect(tmp_path / ".cairn" / "runs.sqlite")
+    assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_first_seen_is_kept_and_pauses_are_remembered_once(tmp_path: Path) -> None:
+    with RunStore(tmp_path) as one, RunStore(tmp_path) as two:
+        assert one.first_seen("digest", slot(0)) == slot(0)
+        assert two.first_seen("digest", slot(9)) == slot(0)  # the first sighting stays
+        assert one.note_resumed("digest") is None  # it was never paused
+        one.note_paused("digest", slot(10))
+        two.note_paused("digest", slot(20))  # already paused: the earlier time stays
+        assert two.note_resumed("digest") == slot(10)
+        assert one.note_resumed("digest") is None  # only one resumption is reported
+        two.note_paused("new", slot(30))  # paused before any scheduler saw it
+        assert one.first_seen("new") == slot(30)
 
 
 # -- one firing per slot -----------------------------------------------------------------

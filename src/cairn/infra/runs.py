@@ -46,6 +46,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,9 +68,24 @@ FINAL_STATUSES: Final = frozenset(get_args(FinalStatus))
 
 DB_NAME = "runs.sqlite"
 SCHEMA_NAME = "cairn-runs"  # the row that says a database is Cairn's run database
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 START_SLACK_S = 2.0  # start times this close are the same process (see the module notes)
+
+# Added after version 1; a version-1 file gets them when it is next opened.
+_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        2,
+        (
+            # What a scheduler learned of each automation: when it was first seen (slots
+            # before then are owed nothing) and since when it has been paused.
+            "CREATE TABLE automations("
+            " name TEXT PRIMARY KEY,"
+            " first_seen TEXT NOT NULL,"
+            " paused_since TEXT) WITHOUT ROWID",
+        ),
+    ),
+)
 
 _SCHEMA = (
     "CREATE TABLE schema_version(name TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID",
@@ -95,6 +111,7 @@ _SCHEMA = (
     " UNIQUE (automation, scheduled, slot))",
     "CREATE INDEX runs_by_automation ON runs(automation, id)",
     "CREATE INDEX runs_running ON runs(automation) WHERE status = 'running'",
+    *(sql for _, sqls in _MIGRATIONS for sql in sqls),
 )
 _INSERT = (
     "INSERT INTO runs(automation, slot, scheduled, trigger, status, owner_pid, owner_started,"
@@ -370,6 +387,42 @@ class RunStore:
                 done = [run.id for run, why in dead if self._interrupt(run.id, why, at)]
                 return [self._get(run_id) for run_id in done]
 
+    def first_seen(self, automation: str, now: datetime | None = None) -> datetime:
+        """When a scheduler first saw `automation` (recorded now if never): slots before
+        it are owed nothing, so a new file does not catch up on its past."""
+        _check_name(automation)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO automations(name, first_seen) VALUES (?, ?)",
+                (automation, _text(now or _now())),
+            )
+            sql = "SELECT first_seen FROM automations WHERE name = ?"
+            return _parse(conn.execute(sql, (automation,)).fetchone()[0])
+
+    def note_paused(self, automation: str, now: datetime | None = None) -> None:
+        """The automation is paused (`enabled: false`) as of `now`, if not already."""
+        _check_name(automation)
+        at = _text(now or _now())
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO automations(name, first_seen, paused_since) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET paused_since ="
+                " coalesce(automations.paused_since, excluded.paused_since)",
+                (automation, at, at),
+            )
+
+    def note_resumed(self, automation: str) -> datetime | None:
+        """The automation runs again; returns since when it was paused (None if it was
+        not noted as paused): the slots in between are skipped, not caught up."""
+        _check_name(automation)
+        with self._write() as conn:
+            sql = "SELECT paused_since FROM automations WHERE name = ?"
+            row = conn.execute(sql, (automation,)).fetchone()
+            if row is None or row[0] is None:
+                return None
+            conn.execute("UPDATE automations SET paused_since = NULL WHERE name = ?", (automation,))
+            return _parse(row[0])
+
     # -- reads -----------------------------------------------------------------------
 
     def get(self, run_id: int) -> Run:
@@ -473,7 +526,7 @@ class RunStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             found = self._version(conn)  # before anything writes: a foreign file stays as is
-            conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for a claim
+            _use_wal(conn)  # readers never wait for a claim
             conn.execute("PRAGMA synchronous = FULL")  # a claim survives a power cut
             if found is None:
                 conn.execute("BEGIN IMMEDIATE")
@@ -483,6 +536,8 @@ class RunStore:
                     version = (SCHEMA_NAME, SCHEMA_VERSION)
                     conn.execute("INSERT INTO schema_version VALUES (?, ?)", version)
                 conn.execute("COMMIT")
+            elif found < SCHEMA_VERSION:
+                self._migrate(conn)
         except sqlite3.OperationalError as exc:
             conn.close()
             if "locked" in str(exc) or "busy" in str(exc):
@@ -495,6 +550,25 @@ class RunStore:
             conn.close()
             raise
         return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring an older run database up to this version, in one transaction (another
+        process may be doing the same: the version is read again inside it)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = self._version(conn) or SCHEMA_VERSION
+            for version, sqls in _MIGRATIONS:
+                if version > found:
+                    for sql in sqls:
+                        conn.execute(sql)
+            conn.execute(
+                "UPDATE schema_version SET version = ? WHERE name = ?",
+                (max(found, SCHEMA_VERSION), SCHEMA_NAME),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _version(self, conn: sqlite3.Connection) -> int | None:
         """The schema version of Cairn's run database; None when the file is empty."""
@@ -534,6 +608,23 @@ class RunStore:
             " process holds a write on it. Try again; if it persists, close the other"
             " Cairn processes (`cairn serve`, the app)."
         )
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging (kept in the file: set once). Switching needs the
+    database to itself, and SQLite answers "locked" at once, without waiting, while
+    processes that opened a new file together all try: so wait here, within the usual
+    busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _death(owner: Owner) -> str | None:
