@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import stat
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cairn.core.tasks.approvals import ApprovalRequest
-from cairn.infra.approvals import ApprovalNotFoundError, ApprovalQueue
+from cairn.core.tasks.approvals import ApprovalRequest, Replay
+from cairn.infra.approvals import EXPIRY, ApprovalNotFoundError, ApprovalQueue, expires_at
 from cairn.infra.redaction import REDACTOR
 
 SECRET = "queue-test-secret-value-123456"
@@ -33,7 +36,7 @@ def registered_secret() -> Iterator[str]:
         REDACTOR.forget("queue-test")
 
 
-def make(path: str = "notes/a.md", content: str = "hello\n", **kw: str) -> ApprovalRequest:
+def make(path: str = "notes/a.md", content: str = "hello\n", **kw: Any) -> ApprovalRequest:
     return ApprovalRequest(
         "write_file",
         {"path": path, "content": content},
@@ -80,7 +83,11 @@ def test_pending_lists_oldest_first_and_skips_broken_files(
     first, second = make("a.md", id="first"), make("b.md", id="second")
     queue.queue(second, "t")
     queue.queue(first, "t")
-    for name, record in (("first", "2020-01-01T00:00:00+00:00"), ("second", "2021-01-01")):
+    now = datetime.now(UTC)
+    for name, record in (
+        ("first", (now - timedelta(days=2)).isoformat()),
+        ("second", (now - timedelta(days=1)).isoformat()),
+    ):
         path = queue.pending_folder / f"{name}.json"
         data = json.loads(path.read_text(encoding="utf-8"))
         data["queued_at"] = record
@@ -146,3 +153,85 @@ def test_two_answers_at_once_decide_once(queue: ApprovalQueue) -> None:
         thread.join()
     assert results.count("won") == 1
     assert [p.name for p in queue.decided_folder.iterdir()] == [f"{request.id}.json"]
+
+
+def age(queue: ApprovalQueue, id: str, by: timedelta) -> None:
+    path = queue.pending_folder / f"{id}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["queued_at"] = (datetime.now(UTC) - by).isoformat(timespec="seconds")
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_the_queue_records_what_performing_it_later_needs(queue: ApprovalQueue) -> None:
+    request = make(replay=Replay("abc123", "team", ("a reason",)))
+    queue.queue(request, "t")
+    [record] = queue.pending()
+    assert record["replay"] == {"base_hash": "abc123", "space": "team", "sensitive": ["a reason"]}
+    assert record["redacted"] is False
+    assert expires_at(record) == datetime.fromisoformat(record["queued_at"]) + EXPIRY
+    queue.queue(make(id="plain"), "t")
+    assert queue.get("plain")["replay"] is None
+
+
+def test_reading_the_queue_moves_expired_approvals_to_decided(queue: ApprovalQueue) -> None:
+    assert timedelta(days=7) == EXPIRY
+    for id in ("old", "fresh", "undated"):
+        queue.queue(make(id=id), "t")
+    age(queue, "old", EXPIRY + timedelta(minutes=1))
+    age(queue, "fresh", EXPIRY - timedelta(minutes=1))
+    path = queue.pending_folder / "undated.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"queued_at"', '"was"'), "utf-8")
+    pending, gone = queue.read()
+    assert [r["id"] for r in pending] == ["fresh"]
+    assert sorted(r["id"] for r in gone) == ["old", "undated"]
+    assert {r["decision"] for r in gone} == {"expired"}
+    assert queue.decided("old")["decided_by"] == "expiry"
+    assert queue.read() == (pending, [])
+
+
+def test_an_expired_approval_is_never_performed(queue: ApprovalQueue) -> None:
+    queue.queue(make(id="late"), "t")
+    age(queue, "late", EXPIRY * 2)
+    done: list[str] = []
+    record = queue.resolve("late", True, "cli", perform=lambda r: done.append(r["id"]) or {})
+    assert record["decision"] == "expired" and done == []
+
+
+def test_perform_runs_once_for_the_caller_that_wins(queue: ApprovalQueue) -> None:
+    request = make()
+    queue.queue(request, "task-1")
+    gate = threading.Barrier(6)
+    done: list[int] = []
+
+    def answer(index: int) -> None:
+        gate.wait()
+        with contextlib.suppress(ApprovalNotFoundError):
+            queue.resolve(
+                request.id,
+                approved=True,
+                by=f"r{index}",
+                perform=lambda r: done.append(index) or {"outcome": "performed"},
+            )
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(done) == 1
+    assert queue.decided(request.id)["outcome"] == "performed"
+
+
+def test_a_perform_that_crashes_is_recorded_as_failed(queue: ApprovalQueue) -> None:
+    queue.queue(make(id="boom"), "t")
+
+    def crash(record: dict[str, object]) -> dict[str, object]:
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        queue.resolve("boom", True, "cli", perform=crash)
+    decided = queue.decided("boom")
+    assert decided is not None and decided["outcome"] == "failed"
+    assert decided["detail"] == "RuntimeError: disk on fire"
+    assert queue.pending() == []
+    assert [p.name for p in queue.decided_folder.iterdir()] == ["boom.json"]

@@ -237,6 +237,36 @@ def build_parser() -> argparse.ArgumentParser:
         auto_named.append(sub)
     for sub in auto_named:
         sub.add_argument("--workspace", default=".", metavar="DIR")
+
+    serve = commands.add_parser(
+        "serve", help="run the workspace's automations in the background until stopped"
+    )
+    serve.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR", help="the workspace (default: here)"
+    )
+    serve.add_argument(
+        "--verbose", "-v", action="store_true", help="also log each step of every run"
+    )
+
+    approvals = commands.add_parser(
+        "approvals", help="actions queued by headless runs: list, show, approve or deny"
+    )
+    approval_actions = approvals.add_subparsers(
+        dest="approvals_command", metavar="ACTION", required=True
+    )
+    approval_list = approval_actions.add_parser("list", help="pending approvals, oldest first")
+    approval_list.add_argument("--json", action="store_true", help="machine-readable output")
+    approval_named = [approval_list]
+    for action, text in (
+        ("show", "exactly what approval ID would do"),
+        ("approve", "perform ID's action now (re-checked against the file and the rules)"),
+        ("deny", "drop ID's action; nothing is done"),
+    ):
+        sub = approval_actions.add_parser(action, help=text)
+        sub.add_argument("id", metavar="ID")
+        approval_named.append(sub)
+    for sub in approval_named:
+        sub.add_argument("--workspace", default=".", metavar="DIR")
     return parser
 
 
@@ -261,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "memory": "cairn.cli.memory",
         "doctor": "cairn.cli.doctor",
         "automations": "cairn.cli.automations",
+        "serve": "cairn.cli.serve",
+        "approvals": "cairn.cli.approvals",
     }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)

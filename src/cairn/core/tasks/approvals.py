@@ -5,7 +5,8 @@ wins, and anything no rule matches is `ask`: a workspace that forgot a rule asks
 than acts. `tighten` lets a model's own risk judgement make a call *more* careful, never
 less, because a prompt-injected model would otherwise argue itself past the rules.
 `ApprovalRequest` is one pending decision that a loop thread waits on while another
-thread (the desktop's UI, a CLI prompt) answers it.
+thread (the desktop's UI, a CLI prompt) answers it; a queued one carries a `Replay`, what
+performing the call later needs to re-check it (see `cairn.core.tasks.replay`).
 """
 
 from __future__ import annotations
@@ -120,6 +121,21 @@ def preview_text(tool: str, arguments: Mapping[str, Any], lines: int = PREVIEW_L
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What performing a queued call later needs besides its arguments.
+
+    `base_hash` is, for a write, the content hash of the target file as the task saw it
+    (what it read or last wrote, else what was on disk), or None when the file did not
+    exist: the write is refused later if the file is not exactly that any more. For a read
+    it is None and means nothing. `space` and `sensitive` (the task's reasons its content
+    is sensitive) let the later write carry the `sensitive: true` mark the task's would."""
+
+    base_hash: str | None
+    space: str | None = None
+    sensitive: tuple[str, ...] = ()
+
+
 class ApprovalRequest:
     """One pending decision, shared between the thread that waits and the one that answers.
 
@@ -136,6 +152,7 @@ class ApprovalRequest:
         reason: str = "",
         preview: str | None = None,
         id: str | None = None,
+        replay: Replay | None = None,
     ) -> None:
         self.id = id or uuid.uuid4().hex[:12]
         self.tool = tool
@@ -143,6 +160,7 @@ class ApprovalRequest:
         self.path = path
         self.reason = reason
         self.preview = preview if preview is not None else preview_text(tool, arguments)
+        self.replay = replay  # None: nothing recorded to perform it later (a plan, a budget)
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._approved = False

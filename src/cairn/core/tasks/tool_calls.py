@@ -24,7 +24,7 @@ from cairn.core.errors import CairnError
 from cairn.core.routing.dispatch import Dispatcher
 from cairn.core.routing.router import Overrides
 from cairn.core.routing.steps import overrides_for
-from cairn.core.tasks.approvals import ApprovalRequest, PermissionCheck, tighten
+from cairn.core.tasks.approvals import ApprovalRequest, PermissionCheck, Replay, tighten
 from cairn.core.tasks.events import ApprovalNeeded, TaskEvent, ToolCalled, ToolResult
 from cairn.core.tasks.gate import Queue, RiskJudge, decide, preview, rule_check
 from cairn.core.tasks.guards import Block, Guard
@@ -44,6 +44,7 @@ from cairn.core.tasks.tools import (
     argument_choices,
     new_file_pattern,
     real_target,
+    task_view,
     validate_arguments,
 )
 from cairn.core.workspace.loader import WorkspaceModel
@@ -201,6 +202,7 @@ class ToolCallHandler:
                     path=path,
                     reason=check.reason,
                     preview=preview(call.arguments),
+                    replay=self._replay(run, tool, path),
                 )
                 approved, by = yield from decide_by_mode(
                     run, self.queue, request, ApprovalNeeded(request)
@@ -215,6 +217,22 @@ class ToolCallHandler:
         yield ToolResult(call.id, call.name, outcome.ok, outcome.output, outcome.path)
         after = block or first_block(self.guards, lambda g: g.after_tool(state, call.name, outcome))
         return outcome, after if block is None or block.scope != "call" else block
+
+    def _replay(self, run: TaskRun, tool: Tool | None, path: str | None) -> Replay | None:
+        """What performing the call later needs (a queued approval): the target as this
+        task sees it, its space and why its content is sensitive. None for a tool the loop
+        answers itself, or a write the tool would refuse anyway: nothing to perform."""
+        if tool is None:
+            return None
+        base = None
+        if tool.effect == "write" and path is not None:
+            try:
+                base = task_view(run.env, path)
+            except (CairnError, OSError):
+                return None
+        provenance = run.provenance
+        reasons = provenance.reasons() if provenance.sensitive else ()
+        return Replay(base, run.options.space, reasons)
 
     def _argument_problem(self, tool: Tool | None, call: ToolCall) -> str | None:
         if tool is None:

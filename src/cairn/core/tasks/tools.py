@@ -536,6 +536,24 @@ def _write_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     return _write(env, path, text, base, "created" if raw is None else "replaced")
 
 
+def task_view(env: ToolEnv, path: str) -> str | None:
+    """The content hash a write to `path` would be based on in this task, as write_file
+    bases its own: what the task read or last wrote, else the workspace model's copy, else
+    the file on disk now; None when there is no such file. An approval queued for later
+    records it, so the write is refused if the file changed in between.
+
+    `ToolError` where the write would be refused anyway (a file read only in part, a
+    hidden target), `PathOutsideWorkspaceError` for a path that leads outside."""
+    partly = env.partial.get(real_target(env.model, path))
+    if partly is not None:
+        raise ToolError(f"{path} was read only in part (the first {partly[1]:,} characters)")
+    seen = env.seen.get(path) or _model_hash(env.workspace, path)
+    if seen is not None:
+        return seen
+    raw = _read_bytes(env, path, READ_BYTES)
+    return content_hash(raw) if raw is not None else None
+
+
 @_tool("append_file", "Add text at the end of a file.", "write", path=_PATH, text="text to add")
 def _append_file(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
     """Append to what is on disk now: the change does not depend on an earlier read."""
