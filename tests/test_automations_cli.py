@@ -20,8 +20,8 @@ from cairn.core.engine import CancelToken, Usage
 from cairn.core.tasks.events import ApprovalDecided, TaskFailed, TaskFinished, TaskStarted
 from cairn.core.tasks.options import TaskOptions
 from cairn.core.workspace.loader import WorkspaceModel
-from cairn.infra.automation_runs import TaskRunnerLike, execute
 from cairn.infra.runs import Refusal, Run, RunStore
+from cairn.scheduler.execute import TaskRunnerLike, execute
 from cairn.testing.tiny_gguf import write_tiny_model
 from tests.conftest import copy_starter
 

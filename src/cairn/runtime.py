@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from cairn.core.errors import CairnError
 from cairn.core.ports import ChatEngine
-from cairn.core.workspace.schema import AgentsPolicy, ModelSpec
+from cairn.core.workspace.schema import AgentsPolicy, AutomationMeta, ModelSpec
 
 if TYPE_CHECKING:
     from cairn.core.memory.step import MemoryStep
@@ -236,6 +236,17 @@ def policy_with_model(policy: AgentsPolicy, choice: str, root: Path | None) -> A
     return policy.model_copy(update={"models": models, "roles": roles, "routing": routing})
 
 
+def policy_for_automation(policy: AgentsPolicy, meta: AutomationMeta) -> AgentsPolicy:
+    """An automation's run: its own `budget:` replaces agents.md's `automation_run`
+    limit (the daily limit still applies), and its `routing:` overrides step kinds."""
+    update: dict[str, object] = {}
+    if meta.budget is not None:
+        update["budgets"] = policy.budgets.model_copy(update={"automation_run": meta.budget})
+    if meta.routing:
+        update["routing"] = {**policy.routing, **meta.routing}
+    return policy.model_copy(update=update) if update else policy
+
+
 def build_runner(
     model: WorkspaceModel,
     root: Path,
@@ -254,6 +265,8 @@ def build_runner(
     if agents is None:
         raise CairnError("the workspace has no agents.md: run `cairn init` or create one")
     policy = agents.policy
+    if automation is not None and automation in model.workspace.automations:
+        policy = policy_for_automation(policy, model.workspace.automations[automation].meta)
     if model_override:
         policy = policy_with_model(policy, model_override, root)
     task = task_id or new_task_id()

@@ -148,8 +148,8 @@ def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
     from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash
     from cairn.core.workspace.edit import EditError, update_frontmatter
     from cairn.core.workspace.loader import WorkspaceModel
-    from cairn.infra.automation_runs import find_automation
     from cairn.infra.files import LocalFileStore
+    from cairn.scheduler.execute import find_automation
 
     root = _root(args)
     files = LocalFileStore(root)
@@ -175,9 +175,9 @@ def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
 def _run_now(args: argparse.Namespace) -> int:
     from cairn.core.routing.dispatch import Routed
     from cairn.core.tasks.events import StepStarted, TaskFailed, ToolCalled, ToolResult
-    from cairn.infra.automation_runs import execute
     from cairn.infra.redaction import install_log_redaction
     from cairn.infra.runs import Refusal, RunStore
+    from cairn.scheduler.execute import execute
 
     install_log_redaction()
     root = _root(args)

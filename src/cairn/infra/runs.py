@@ -47,7 +47,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -200,6 +200,18 @@ class Run:
     output_path: str | None
 
 
+OVERLAP_REASON = "the run for an earlier slot (run {run}) was still running"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What `RunStore.decide` records: slots to skip, each with its reason, and at most
+    one slot to run now with its trigger (`schedule` or `catch-up`)."""
+
+    skip: tuple[tuple[datetime, str], ...] = ()
+    run: tuple[datetime, Trigger] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A slot won by `claim`: the caller runs it, then calls `finish(claim.id, ...)`."""
@@ -237,6 +249,15 @@ class Refusal:
             f"{self.automation}: still running (run {self.holder.id}, process {owner.pid}"
             f" on {owner.host}); an automation never overlaps itself"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """What `RunStore.decide` did: the slot claimed to run now (or why not, or None when
+    nothing was due) and the rows of the slots it recorded as skipped."""
+
+    outcome: Claim | Refusal | None
+    skipped: tuple[Run, ...] = ()
 
 
 class RunStore:
@@ -329,6 +350,76 @@ class RunStore:
             )
             assert cursor.lastrowid is not None
             return self._get(cursor.lastrowid)
+
+    def decide(
+        self,
+        automation: str,
+        plan: Callable[[datetime | None], Decision],
+        owner: Owner | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> Decided:
+        """Decide the automation's due slots in one transaction: `plan` gets the latest
+        recorded slot (read inside the transaction, so two processes deciding at once
+        see each other's rows), and says which slots to skip and which one to run.
+
+        The skips are recorded and the run is claimed together: another process that
+        decides next sees the claim and plans from it. While the automation runs under a
+        live owner nothing is run: a `schedule` slot is then recorded as skipped (with
+        the skips), a `catch-up` is left for a later decision; the `Refusal` says so.
+        Returns the `Claim`, the `Refusal`, or None when there was nothing to run, with
+        the rows of the slots it skipped."""
+        _check_name(automation)
+        owner = owner or Owner.current()
+        started = _utc(now) if now else _now()
+        at = _text(started)
+        with self._write() as conn:
+            sql = "SELECT max(slot) FROM runs WHERE automation = ? AND scheduled = 1"
+            row = conn.execute(sql, (automation,)).fetchone()
+            decision = plan(_parse(row[0]) if row and row[0] else None)
+            busy: Run | None = None
+            if decision.run is not None:
+                for running in self._running(automation):
+                    why = _death(running.owner)
+                    if why is None:
+                        busy = running
+                        break
+                    self._interrupt(running.id, why, started)
+            skips: list[tuple[datetime, str, Trigger]] = [
+                (slot, reason, "catch-up") for slot, reason in decision.skip
+            ]
+            if busy is not None and decision.run is not None:
+                slot, trigger = decision.run
+                if trigger != "schedule":  # decided again once the automation is free
+                    return Decided(Refusal(automation, _utc(slot), trigger, "overlap", busy))
+                skips.append((slot, OVERLAP_REASON.format(run=busy.id), "schedule"))
+            skipped: list[Run] = []
+            for slot, reason, kind in skips:
+                if self._holder(automation, 1, _text(slot)) is None:
+                    args = (automation, _text(slot), 1, kind, "skipped")
+                    cursor = conn.execute(
+                        _INSERT, (*args, owner.pid, owner.started, owner.host, at, at, reason)
+                    )
+                    assert cursor.lastrowid is not None
+                    skipped.append(self._get(cursor.lastrowid))
+            if decision.run is None:
+                return Decided(None, tuple(skipped))
+            slot, trigger = decision.run
+            if busy is not None:
+                return Decided(
+                    Refusal(automation, _utc(slot), trigger, "overlap", busy), tuple(skipped)
+                )
+            if holder := self._holder(automation, 1, _text(slot)):
+                return Decided(
+                    Refusal(automation, _utc(slot), trigger, "taken", holder), tuple(skipped)
+                )
+            args = (automation, _text(slot), 1, trigger, "running")
+            cursor = conn.execute(
+                _INSERT, (*args, owner.pid, owner.started, owner.host, at, None, None)
+            )
+            assert cursor.lastrowid is not None
+            claim = Claim(cursor.lastrowid, automation, _utc(slot), trigger, owner, started)
+            return Decided(claim, tuple(skipped))
 
     def finish(
         self,

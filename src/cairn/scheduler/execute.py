@@ -1,11 +1,17 @@
 """One run of an automation: claim its slot, run its task headless, record how it ended.
 
-`execute` is what the CLI's run-now calls today and what the scheduler and the app will
-call: it assumes no terminal. The slot is claimed in the `RunStore` first (a refused claim
-runs nothing and is returned as the `Refusal`); the automation's body is then run as a
-task with the automation's space, skill and operator, traced like `cairn run`, and the
-run's row is finished in a `finally`, so a crash still leaves it `failed` (a Ctrl-C,
-`interrupted`) instead of `running`.
+`execute` is what the CLI's run-now, the scheduler and the app call: it assumes no
+terminal. The slot is claimed in the `RunStore` first (a refused claim runs nothing and is
+returned as the `Refusal`), unless the caller claimed it already (the scheduler does, in
+the same transaction as its decision about missed slots); the automation's body is then
+run as a task with the automation's space, skill and operator, traced like `cairn run`,
+and the run's row is finished in a `finally`, so a crash still leaves it `failed` (a
+Ctrl-C, `interrupted`) instead of `running`. Last, the run is added to the automation's
+markdown run log (`cairn.scheduler.run_log`).
+
+The run's output is where the automation's instruction told it to write: the files the
+task wrote are the run's outputs, listed in the run log; the row's `output_path` is the
+first of them (or the task's record when it wrote none).
 
 How a task's end maps to a run's status:
 
@@ -21,7 +27,7 @@ denied, the task goes on without them and the run counts as `done`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -33,13 +39,16 @@ from cairn.core.tasks.events import (
     TaskCancelled,
     TaskFailed,
     TaskFinished,
+    ToolResult,
 )
 from cairn.core.tasks.options import TaskOptions
+from cairn.core.tasks.tools import file_tools
 from cairn.core.workspace.entities import Automation
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
-from cairn.infra.runs import FinalStatus, Refusal, Run, RunStore, Trigger
+from cairn.infra.runs import Claim, FinalStatus, Refusal, Run, RunStore, Trigger
 from cairn.infra.trace import TraceWriter
+from cairn.scheduler.run_log import append_run
 
 
 class TaskRunnerLike(Protocol):
@@ -86,7 +95,8 @@ class _Outcome:
     reason: str | None = "the task ended without a result"
     tokens: int = 0
     cost_usd: float = 0.0
-    output: str | None = None
+    record: str | None = None
+    written: list[str] = field(default_factory=list)
 
 
 def execute(
@@ -96,21 +106,31 @@ def execute(
     trigger: Trigger,
     slot: datetime,
     store: RunStore,
+    claim: Claim | None = None,
     runner_factory: RunnerFactory | None = None,
     on_event: Callable[[object], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> Run | Refusal:
     """Run automation `name` for `slot`; the finished row, or the `Refusal` of its claim.
 
+    `claim`: the slot was claimed already (then `trigger` and `slot` are the claim's).
     `on_event` sees every task event as it happens (for progress lines); `cancel` stops
     the task early (the run is then `interrupted`). `UnknownAutomationError` when the
-    workspace has no such automation (nothing is claimed)."""
+    workspace has no such automation (nothing is claimed; a claim given is finished as
+    failed)."""
     root = Path(root).resolve()
     model = WorkspaceModel(LocalFileStore(root))
-    automation = find_automation(model, name)
-    claim = store.claim(name, slot, trigger)
-    if isinstance(claim, Refusal):
-        return claim
+    try:
+        automation = find_automation(model, name)
+    except UnknownAutomationError as exc:
+        if claim is not None:
+            store.finish(claim.id, "failed", cost_usd=0, tokens=0, trace=None, reason=str(exc))
+        raise
+    if claim is None:
+        claimed = store.claim(name, slot, trigger)
+        if isinstance(claimed, Refusal):
+            return claimed
+        claim = claimed
     outcome = _Outcome()
     trace: TraceWriter | None = None
     try:
@@ -137,7 +157,7 @@ def execute(
             outcome.status = "needs-approval"
             outcome.reason = (
                 f"{len(queued)} action(s) queued for a person to approve"
-                f" ({', '.join(queued)}); the task went on without them"
+                f" ({', '.join(queued)}); `cairn approvals list` shows them"
             )
     except KeyboardInterrupt:
         outcome.status, outcome.reason = "interrupted", "interrupted by the user (Ctrl-C)"
@@ -158,22 +178,29 @@ def execute(
             tokens=max(outcome.tokens, 0),
             trace=trace.task if trace is not None else None,
             reason=outcome.reason,
-            output_path=outcome.output,
+            output_path=outcome.written[0] if outcome.written else outcome.record,
         )
+        append_run(model, automation, finished, written=outcome.written, record=outcome.record)
     return finished
+
+
+_WRITING_TOOLS = frozenset(t.name for t in file_tools() if t.effect == "write")
 
 
 def _observe(event: object, outcome: _Outcome, queued: list[str]) -> None:
     if isinstance(event, Usage):
         outcome.tokens += event.input_tokens + event.output_tokens
         outcome.cost_usd += event.cost_usd or 0.0
+    elif isinstance(event, ToolResult) and event.ok and event.name in _WRITING_TOOLS:
+        if event.path and event.path not in outcome.written:
+            outcome.written.append(event.path)
     elif isinstance(event, ApprovalDecided) and event.by == "queued":
         queued.append(event.request_id)
     elif isinstance(event, TaskFinished):
         outcome.status, outcome.reason = "done", None
         outcome.tokens = event.input_tokens + event.output_tokens
         outcome.cost_usd = event.cost_usd
-        outcome.output = event.record
+        outcome.record = event.record
     elif isinstance(event, TaskFailed):
         outcome.status = "paused" if event.kind == "budget" else "failed"
         outcome.reason = f"{event.kind}: {event.reason}"

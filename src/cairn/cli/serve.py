@@ -1,0 +1,89 @@
+"""`cairn serve [DIR]`: run a workspace's automations in the foreground until stopped.
+
+A thin shell over `cairn.scheduler.AutomationScheduler`: logging to stderr, notices to the
+log (and to the desktop where it offers notifications), and signals. SIGINT or SIGTERM
+stop it cleanly: no new run starts, runs in progress are interrupted (recorded as
+`interrupted`, never replayed) and the process exits 0. A second signal while stopping
+ends the process at once; the runs it leaves are marked interrupted at the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from cairn.core.errors import WorkspaceNotFoundError
+
+STOP_TIMEOUT_S = 30.0  # how long runs get to wind down after a stop signal
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from cairn.infra.redaction import install_log_redaction
+    from cairn.infra.starter import looks_like_workspace
+    from cairn.scheduler import AutomationScheduler, DesktopNotifier, LogNotifier, Notifiers
+
+    root = Path(args.dir).expanduser().resolve()
+    if not looks_like_workspace(root):
+        raise WorkspaceNotFoundError(f"{root} is not a Cairn workspace; see `cairn init`")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    serve_log = logging.getLogger("cairn.serve")
+    serve_log.addHandler(handler)
+    serve_log.setLevel(logging.INFO)
+    serve_log.propagate = False
+    install_log_redaction()
+
+    desktop = DesktopNotifier()
+    notifier = Notifiers([LogNotifier(), desktop] if desktop.available else [LogNotifier()])
+    scheduler = AutomationScheduler(
+        root, notifier=notifier, on_event=_step_logger() if args.verbose else None
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        serve_log.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+        # A second signal while the runs wind down ends the process at once.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    scheduler.start()
+    states = scheduler.states()
+    scheduled = [s for s in states if s.scheduled]
+    serve_log.info(
+        "serving %d of %d automation(s) in %s (Ctrl-C to stop)", len(scheduled), len(states), root
+    )
+    while not stop.wait(1.0):
+        pass
+    serve_log.info("stopping: no new runs; runs in progress are interrupted")
+    scheduler.stop(interrupt=True, timeout=STOP_TIMEOUT_S)
+    serve_log.info("stopped")
+    return 0
+
+
+def _step_logger() -> Callable[[str, object], None]:
+    from cairn.core.routing.dispatch import Routed
+    from cairn.core.tasks.events import StepStarted, TaskFailed, ToolCalled
+
+    log = logging.getLogger("cairn.serve")
+
+    def on_event(name: str, event: object) -> None:
+        if isinstance(event, StepStarted):
+            log.info("%s: step %d: %s (%s)", name, event.index, event.step.title, event.step.kind)
+        elif isinstance(event, Routed) and event.decision.chosen:
+            where = "local" if event.decision.chosen_is_local else "cloud"
+            log.info("%s:   → %s (%s)", name, event.decision.chosen, where)
+        elif isinstance(event, ToolCalled):
+            log.info("%s:   ⚙ %s", name, event.name)
+        elif isinstance(event, TaskFailed):
+            log.info("%s:   ✘ %s: %s", name, event.kind, event.reason)
+
+    return on_event
