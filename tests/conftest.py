@@ -51,3 +51,11 @@ def starter_models() -> Path:
 def starter(tmp_path: Path) -> Path:
     """A fresh copy of the starter workspace."""
     return copy_starter(tmp_path / "workspace")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight llama GGUF with a ChatML template, written once per session."""
+    from cairn.testing.tiny_gguf import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny.gguf")

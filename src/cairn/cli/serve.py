@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,7 +32,10 @@ def run_serve(args: argparse.Namespace) -> int:
     root = Path(args.dir).expanduser().resolve()
     if not looks_like_workspace(root):
         raise WorkspaceNotFoundError(f"{root} is not a Cairn workspace; see `cairn init`")
-    handler = logging.StreamHandler(sys.stderr)
+    # A private copy of stderr: llama.cpp silences model loads by pointing the process's
+    # stderr at /dev/null for a moment, which would swallow other runs' log lines.
+    stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, errors="replace")
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     serve_log = logging.getLogger("cairn.serve")
     serve_log.addHandler(handler)

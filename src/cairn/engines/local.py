@@ -66,6 +66,10 @@ ANSWER_ONLY = {
 DEFAULT_CONTEXT = 4096
 _CONTEXT_MARGIN = 8
 _EVAL_CHUNK = 512  # prompt tokens evaluated between two looks at the cancel token
+_LOAD_LOCK = threading.Lock()
+"""One model load at a time per process: llama-cpp-python silences a load by pointing the
+process's stdout and stderr at /dev/null and back, and two loads at once (two automation
+runs) can restore each other's /dev/null, leaving the process without stderr for good."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,14 +266,15 @@ class LocalEngine:
         context = self._context or min(info.context_length or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
         llm = None
         try:
-            llm = Llama(
-                model_path=str(self.path),
-                n_ctx=context,
-                n_gpu_layers=self._gpu_layers,
-                n_threads=self._threads,
-                last_n_tokens_size=self.sampling.repeat_last_n,
-                verbose=False,
-            )
+            with _LOAD_LOCK:
+                llm = Llama(
+                    model_path=str(self.path),
+                    n_ctx=context,
+                    n_gpu_layers=self._gpu_layers,
+                    n_threads=self._threads,
+                    last_n_tokens_size=self.sampling.repeat_last_n,
+                    verbose=False,
+                )
             self._formatter = self._make_formatter(llm)
             template = None if self._chat_format else llm.metadata.get("tokenizer.chat_template")
             self._dialect = dialect_for(template, self._tool_format)
