@@ -16,7 +16,9 @@ first of them (or the task's record when it wrote none).
 How a task's end maps to a run's status:
 
 * `TaskFinished` → `done`; but `needs-approval` when approvals were queued for a person
-  during the run (`headless.on_approval: queue`): the task could not do that action.
+  during the run (`headless.on_approval: queue`): the task went on without that action.
+  With `on_approval: stop` the task is stopped at its first queued approval and the run
+  is `needs-approval`; with `on_approval: fail` it is stopped there and `failed`.
 * `TaskFailed` → `failed` with its reason; a budget stop (kind `budget`) → `paused`.
 * `TaskCancelled` → `interrupted`.
 
@@ -145,20 +147,29 @@ def execute(
             automation=name,
             # Nobody is at the keyboard: approvals are queued for a person, or with
             # `on_approval: skip` simply denied.
-            approvals="queue" if meta.headless.on_approval == "queue" else "no",
+            approvals="no" if meta.headless.on_approval == "skip" else "queue",
         )
         queued: list[str] = []
-        for event in runner.run(automation.instruction, options, cancel or CancelToken()):
+        token = cancel or CancelToken()
+        stops = meta.headless.on_approval in ("stop", "fail")
+        for event in runner.run(automation.instruction, options, token):
             trace.record(event)
             if on_event is not None:
                 on_event(event)
             _observe(event, outcome, queued)
-        if outcome.status == "done" and queued:
-            outcome.status = "needs-approval"
-            outcome.reason = (
+            if stops and queued and not token.cancelled:
+                token.cancel()  # `on_approval: stop | fail`: the run ends at its first one
+        if queued and (stops or outcome.status == "done"):
+            waiting = (
                 f"{len(queued)} action(s) queued for a person to approve"
                 f" ({', '.join(queued)}); `cairn approvals list` shows them"
             )
+            if meta.headless.on_approval == "fail":
+                outcome.status, outcome.reason = "failed", f"on_approval: fail: {waiting}"
+            elif stops:
+                outcome.status, outcome.reason = "needs-approval", f"stopped there: {waiting}"
+            else:
+                outcome.status, outcome.reason = "needs-approval", f"{waiting}; the task went on"
     except KeyboardInterrupt:
         outcome.status, outcome.reason = "interrupted", "interrupted by the user (Ctrl-C)"
         raise

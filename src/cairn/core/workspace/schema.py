@@ -202,7 +202,10 @@ class Headless(Schema):
     """What an automation run may do with nobody at the keyboard."""
 
     allow: NameList = ()
-    on_approval: Literal["queue", "skip"] = "queue"
+    # queue: queue it and go on without it (the run ends `needs-approval`); stop: queue it
+    # and end the run there (`needs-approval`); fail: queue it and fail the run; skip:
+    # deny it, queue nothing, go on.
+    on_approval: Literal["queue", "stop", "fail", "skip"] = "queue"
 
 
 CatchUpMode = Literal["none", "latest", "all"]
