@@ -171,3 +171,36 @@ def test_notices_say_what_needs_a_person(starter: Path, status: str) -> None:
     assert title == f"x: {status.replace('-', ' ')}"
     assert urgency == ("attention" if status == "needs-approval" else "failure")
     assert "why" in body
+
+
+def test_runs_claimed_but_not_started_are_recorded_when_the_scheduler_stops(
+    starter: Path,
+) -> None:
+    """One run thread: the first catch-up runs (and holds), the second waits for the
+    thread. Stopping interrupts the first and records the second: a claim left `running`
+    would block that automation for as long as this process lives (the app goes on)."""
+    with RunStore(starter) as store:
+        for name in ("one", "two"):
+            (starter / "automations" / f"{name}.md").write_text(
+                HOURLY.format(enabled="true", body="Check the inbox.")
+            )
+            store.first_seen(name, datetime.now(UTC) - timedelta(hours=3))
+    started = threading.Event()
+    scheduler = AutomationScheduler(
+        starter,
+        notifier=ListNotifier(),
+        runner_factory=factory(lambda: Runner(hold=started)),
+        max_parallel_runs=1,
+    )
+    scheduler.start()
+    assert started.wait(15)
+    wait_for(lambda: len([r for r in runs_of(starter) if r.status == "running"]) == 2)
+    scheduler.stop(interrupt=True, timeout=15)
+    claimed = [r for r in runs_of(starter) if r.status != "skipped"]
+    assert sorted(r.status for r in claimed) == ["interrupted", "interrupted"]
+    assert any("before the run could start" in (r.reason or "") for r in claimed)
+
+
+def runs_of(root: Path) -> list[Run]:
+    with RunStore(root) as store:
+        return store.history()

@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from apscheduler.executors.pool import ThreadPoolExecutor as DecisionThread
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from cairn.core.automations import Timing, wall_clock_jump
@@ -102,8 +103,12 @@ class AutomationScheduler:
         self._cancels: dict[int, CancelToken] = {}
         self._active: set[str] = set()  # automations with a run on this process
         self._problems: dict[str, str] = {}
+        self._queued: dict[int, Claim] = {}  # claimed, waiting for a run thread
+        self._sync_pending = False
+        # One decision thread: decisions are short transactions, taken one at a time.
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
+            executors={"default": DecisionThread(1)},
             job_defaults={"coalesce": False, "max_instances": 1, "misfire_grace_time": None},
         )
         self._watcher: WorkspaceWatcher | None = None
@@ -148,6 +153,18 @@ class AutomationScheduler:
                 for token in self._cancels.values():
                     token.cancel()
         self._runs.shutdown(wait=timeout is None, cancel_futures=True)
+        with self._lock:  # claimed, never started: record them, or they would block
+            unstarted, self._queued = list(self._queued.values()), {}  # (while we live)
+        for claim in unstarted:
+            run = self.store.finish(
+                claim.id,
+                "interrupted",
+                cost_usd=0,
+                tokens=0,
+                trace=None,
+                reason="Cairn stopped before the run could start; not replayed",
+            )
+            self._finished(run)
         if timeout is not None:
             deadline = time.monotonic() + timeout
             while self._cancels and time.monotonic() < deadline:
@@ -189,11 +206,18 @@ class AutomationScheduler:
     # -- deciding ----------------------------------------------------------------------
 
     def _schedule_sync(self) -> None:
-        """A change to the workspace: re-sync on the decision thread, not the watcher's."""
-        if not self._stopping.is_set():
-            self._scheduler.add_job(
-                self._sync, args=(NOT_RUNNING,), id="sync", replace_existing=True
-            )
+        """A change to the workspace: re-sync on the decision thread, not the watcher's;
+        one sync waits at a time, and a change during a sync asks for another."""
+        with self._lock:
+            if self._sync_pending or self._stopping.is_set():
+                return
+            self._sync_pending = True
+        self._scheduler.add_job(self._sync_now)
+
+    def _sync_now(self) -> None:
+        with self._lock:
+            self._sync_pending = False
+        self._sync(NOT_RUNNING)
 
     def _sync(self, cause: str) -> None:
         workspace = self.model.workspace
@@ -286,6 +310,8 @@ class AutomationScheduler:
                 append_skipped(self.model, automation, decided.skipped)
         outcome = decided.outcome
         if isinstance(outcome, Claim):
+            with self._lock:
+                self._queued[outcome.id] = outcome
             self._runs.submit(self._execute, name, outcome, outcome.slot)
         elif isinstance(outcome, Refusal):
             log.info("%s", outcome.message)
@@ -293,11 +319,10 @@ class AutomationScheduler:
                 self._retry(name, retry_cause)
 
     def _retry(self, name: str, cause: str) -> None:
-        when = datetime.now(UTC).timestamp() + RETRY_S
         self._scheduler.add_job(
             self._catch_up,
             "date",
-            run_date=datetime.fromtimestamp(when, UTC),
+            run_date=datetime.now(UTC) + timedelta(seconds=RETRY_S),
             args=(name, cause),
             id=f"retry:{name}",
             replace_existing=True,
@@ -309,6 +334,8 @@ class AutomationScheduler:
         cancel = CancelToken()
         trigger = claim.trigger if claim else "run-now"
         with self._lock:
+            if claim is not None and self._queued.pop(claim.id, None) is None:
+                return Refusal(name, slot, trigger, "taken", self.store.get(claim.id))
             self._active.add(name)
         log.info("%s: %s run for %s starts", name, trigger, _local(slot))
         key = -1
@@ -379,7 +406,9 @@ class AutomationScheduler:
             if jump is None or self._stopping.is_set():
                 continue
             log.info("the wall clock jumped by %s: deciding missed slots again", jump.by)
-            for name in self.keeper.names:
+            with self._lock:
+                names = self.keeper.names
+            for name in names:
                 self._scheduler.add_job(self._catch_up, args=(name, ASLEEP))
 
 
