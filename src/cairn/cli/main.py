@@ -248,6 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", "-v", action="store_true", help="also log each step of every run"
     )
 
+    app = commands.add_parser("app", help="open the desktop app on DIR")
+    app.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR", help="the workspace (default: here)"
+    )
+    app.add_argument("--screenshot", metavar="FILE", help="save the loaded window and exit")
+    app.add_argument("--view", metavar="NAME", help="the view to show first (e.g. Tasks)")
+    app.add_argument(
+        "--no-automations", action="store_true", help="do not run automations in the app"
+    )
+
     approvals = commands.add_parser(
         "approvals", help="actions queued by headless runs: list, show, approve or deny"
     )
@@ -292,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": "cairn.cli.doctor",
         "automations": "cairn.cli.automations",
         "serve": "cairn.cli.serve",
+        "app": "cairn.cli.app",
         "approvals": "cairn.cli.approvals",
     }
     module = own.get(args.command, "cairn.cli.commands")

@@ -1,0 +1,76 @@
+"""The worker bridge: a core generator runs on its own thread, its events arrive as signals.
+
+`EventWorker(produce)` calls `produce(cancel)` on a `QThread` when started; `produce`
+returns an iterable of events (a task's event stream, a load, a model pull), and every
+item is emitted as `item` on the UI thread. `cancel()` sets the `CancelToken` handed to
+`produce`, so Stop reaches the engine at its next token. `finished` is emitted last, with
+None or the error's message: a failure in the worker is a message, never a crash of the
+window. The thread is owned here and joined in `wait()`, so a test (or the window
+closing) can prove no thread is left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from cairn.core.engine import CancelToken
+
+Produce = Callable[[CancelToken], Iterable[object]]
+
+
+class _Runner(QObject):
+    item = Signal(object)
+    finished = Signal(object)  # None, or the error message
+
+    def __init__(self, produce: Produce, cancel: CancelToken) -> None:
+        super().__init__()
+        self._produce = produce
+        self._cancel = cancel
+
+    def run(self) -> None:
+        error: str | None = None
+        try:
+            for item in self._produce(self._cancel):
+                self.item.emit(item)
+        except Exception as exc:  # reported to the window, which stays up
+            error = f"{type(exc).__name__}: {exc}"
+        self.finished.emit(error)
+
+
+class EventWorker(QObject):
+    """One background job whose items arrive on the UI thread as `item` signals."""
+
+    item = Signal(object)
+    finished = Signal(object)  # None when it ended normally, else the error message
+
+    def __init__(self, produce: Produce, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.cancel_token = CancelToken()
+        self._thread = QThread()
+        self._thread.setObjectName("cairn-worker")
+        self._runner = _Runner(produce, self.cancel_token)
+        self._runner.moveToThread(self._thread)
+        self._thread.started.connect(self._runner.run)
+        self._runner.item.connect(self.item)
+        self._runner.finished.connect(self._done)
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel and join the thread; True when it ended in time."""
+        self.cancel()
+        self._thread.quit()
+        return bool(self._thread.wait(timeout_ms))
+
+    def _done(self, error: object) -> None:
+        self.running = False
+        self._thread.quit()
+        self.finished.emit(error)

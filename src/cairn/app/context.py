@@ -1,0 +1,113 @@
+"""What every view shares: the workspace folder, its live model, the embedded scheduler.
+
+`AppContext.start()` loads the workspace on a worker thread (the window is already up),
+then keeps the model current with a `WorkspaceWatcher` and, unless told not to, starts
+the automation scheduler inside the app (the same object `cairn serve` runs). Model
+changes and the scheduler's notices arrive from other threads; they are re-emitted as
+signals, which Qt delivers on the UI thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from cairn.app.bridge import EventWorker
+from cairn.core.engine import CancelToken
+from cairn.core.ports import Urgency
+
+if TYPE_CHECKING:
+    from cairn.core.workspace.events import Subscription
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.infra.watcher import WorkspaceWatcher
+    from cairn.scheduler import AutomationScheduler
+
+
+class SignalNotifier(QObject):
+    """The `Notifier` port as a signal: the scheduler's notices reach the tray."""
+
+    notice = Signal(str, str, str)  # title, body, urgency
+
+    def notify(self, title: str, body: str, *, urgency: Urgency = "info") -> None:
+        self.notice.emit(title, body, urgency)
+
+
+class AppContext(QObject):
+    loaded = Signal()  # the workspace model is ready (`model.workspace` may be read)
+    load_failed = Signal(str)
+    changed = Signal(object)  # a batch of workspace events, on the UI thread
+    scheduler_changed = Signal()  # the scheduler started or stopped
+
+    def __init__(self, root: Path, *, run_automations: bool = True) -> None:
+        super().__init__()
+        self.root = root.resolve()
+        self.run_automations = run_automations
+        self.notifier = SignalNotifier()
+        self.model: WorkspaceModel | None = None
+        self.scheduler: AutomationScheduler | None = None
+        self._watcher: WorkspaceWatcher | None = None
+        self._subscription: Subscription | None = None
+        self._loader: EventWorker | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None
+
+    def start(self) -> None:
+        """Load the workspace off the UI thread; `loaded` (or `load_failed`) follows."""
+        self._loader = EventWorker(self._load, self)
+        self._loader.finished.connect(self._loaded)
+        self._loader.start()
+
+    def _load(self, cancel: CancelToken) -> list[object]:
+        # The heavy imports happen here, on the worker: the window is already shown.
+        from cairn.core.workspace.loader import WorkspaceModel
+        from cairn.infra.files import LocalFileStore
+
+        model = WorkspaceModel(LocalFileStore(self.root))
+        model.load()
+        self.model = model
+        return []
+
+    def _loaded(self, error: object) -> None:
+        if error is not None or self.model is None:
+            self.load_failed.emit(str(error or "the workspace could not be read"))
+            return
+        from cairn.infra.watcher import WorkspaceWatcher
+
+        self._subscription = self.model.subscribe(self.changed.emit)
+        self._watcher = WorkspaceWatcher(self.model, self.root)
+        self._watcher.start()
+        if self.run_automations:
+            self.start_scheduler()
+        self.loaded.emit()
+
+    def start_scheduler(self) -> None:
+        if self.scheduler is not None or self.model is None:
+            return
+        from cairn.scheduler import AutomationScheduler
+
+        scheduler = AutomationScheduler(self.root, notifier=self.notifier, model=self.model)
+        scheduler.start()
+        self.scheduler = scheduler
+        self.scheduler_changed.emit()
+
+    def stop_scheduler(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop(interrupt=True, timeout=10)
+            self.scheduler = None
+            self.scheduler_changed.emit()
+
+    def close(self) -> None:
+        """Stop everything this context started, joining its threads."""
+        if self._loader is not None:
+            self._loader.wait()
+        self.stop_scheduler()
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        if self._subscription is not None:
+            self._subscription.unsubscribe()
+            self._subscription = None

@@ -1,0 +1,107 @@
+"""Start the desktop app: `cairn app [DIR]`, or the `cairn-app` GUI entry point.
+
+The window is shown before anything heavy is imported: the workspace loads on a worker,
+and the engines are imported only when a task runs. `--screenshot FILE` renders the main
+window once the workspace is loaded (on `--view NAME`), saves it as PNG and exits: for
+tests and for the docs. A second launch on a workspace that is already open brings that
+window forward instead of opening another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+SCREENSHOT_DELAY_MS = 400  # after loading: let layouts settle and the first paint happen
+
+
+def parser() -> argparse.ArgumentParser:
+    found = argparse.ArgumentParser(prog="cairn-app", description="Cairn's desktop app")
+    found.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the workspace")
+    found.add_argument("--screenshot", metavar="FILE", help="save the loaded window and exit")
+    found.add_argument("--view", metavar="NAME", help="the view to show first (e.g. Tasks)")
+    found.add_argument(
+        "--no-automations",
+        action="store_true",
+        help="do not run the workspace's automations in this window",
+    )
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run(
+        Path(args.dir).expanduser(),
+        screenshot=Path(args.screenshot) if args.screenshot else None,
+        view=args.view,
+        run_automations=not args.no_automations and not args.screenshot,
+    )
+
+
+def run(
+    root: Path,
+    *,
+    screenshot: Path | None = None,
+    view: str | None = None,
+    run_automations: bool = True,
+) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from cairn.app.context import AppContext
+    from cairn.app.icon import cairn_icon
+    from cairn.app.instance import SingleInstance, focus_running
+    from cairn.app.window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Cairn")
+    app.setOrganizationName("Cairn")
+    app.setWindowIcon(cairn_icon())
+    root = root.resolve()
+    if screenshot is None and focus_running(root):
+        print(f"cairn-app: {root} is already open; brought it forward", file=sys.stderr)
+        return 0
+    context = AppContext(root, run_automations=run_automations)
+    window = MainWindow(context)
+    # The window may hide to the tray and keep automations running: the app ends when the
+    # window shuts down for real.
+    app.setQuitOnLastWindowClosed(False)
+    window.shut_down.connect(app.quit)
+    instance = SingleInstance(root, window.bring_to_front) if screenshot is None else None
+    if view:
+        if view not in window.views:
+            print(f"cairn-app: no view {view!r} (there are: {', '.join(window.views)})")
+            return 2
+        window.show_view(view)
+    window.show()
+    code = 0
+    if screenshot is not None:
+
+        def save() -> None:
+            nonlocal code
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(screenshot), "PNG"):
+                print(f"cairn-app: could not save {screenshot}", file=sys.stderr)
+                code = 1
+            window.quit()
+
+        def failed(why: str) -> None:
+            nonlocal code
+            print(f"cairn-app: {why}", file=sys.stderr)
+            code = 1
+            save()
+
+        context.loaded.connect(lambda: QTimer.singleShot(SCREENSHOT_DELAY_MS, save))
+        context.load_failed.connect(failed)
+    context.start()
+    app.exec()
+    if instance is not None:
+        instance.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Workspace view: the workspace's files, a markdown editor with a rendered preview, and
+the diagnostics list.
+
+Saves go through the workspace model's writer (atomic, refused when the file changed on
+disk since it was opened). A change made in another editor shows at once when this
+editor has no unsaved edits, and as a bar with the choices (reload, keep mine as a copy,
+compare) when it has. Clicking a diagnostic opens its file at its line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from PySide6.QtCore import QDir, QModelIndex, Qt
+from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
+from PySide6.QtWidgets import (
+    QFileSystemModel,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTextBrowser,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cairn.app.context import AppContext
+
+MAX_OPEN_BYTES = 4 * 1024 * 1024
+
+
+class WorkspaceView(QWidget):
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.path: str | None = None  # the open file, workspace-relative
+        self.base_hash: str | None = None  # what the open file held when it was read
+        self._loading = False
+
+        self.files = QFileSystemModel(self)
+        self.files.setFilter(QDir.Filter.AllDirs | QDir.Filter.Files | QDir.Filter.NoDotAndDotDot)
+        self.files.setRootPath(str(context.root))
+        self.tree = QTreeView()
+        self.tree.setAccessibleName("Workspace files")
+        self.tree.setModel(self.files)
+        self.tree.setRootIndex(self.files.index(str(context.root)))
+        for hidden in (1, 2, 3):  # size, type, date
+            self.tree.hideColumn(hidden)
+        self.tree.setHeaderHidden(True)
+        self.tree.activated.connect(self._open_index)
+        self.tree.clicked.connect(self._open_index)
+
+        self.diagnostics = QListWidget()
+        self.diagnostics.setAccessibleName("Diagnostics")
+        self.diagnostics.itemActivated.connect(self._open_diagnostic)
+        self.diagnostics.itemClicked.connect(self._open_diagnostic)
+
+        self.title = QLabel("Open a file from the tree")
+        self.title.setAccessibleName("Open file")
+        self.editor = QPlainTextEdit()
+        self.editor.setAccessibleName("Editor")
+        self.editor.textChanged.connect(self._edited)
+        self.preview = QTextBrowser()
+        self.preview.setAccessibleName("Preview")
+        self.preview.setOpenExternalLinks(False)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.editor, "Edit")
+        self.tabs.addTab(self.preview, "Preview")
+        self.tabs.currentChanged.connect(self._render)
+        self.save_button = QPushButton("Save")
+        self.save_button.setAccessibleName("Save file")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self.save)
+        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
+
+        self.conflict = QWidget()
+        self.conflict.setAccessibleName("Changed on disk")
+        bar = QHBoxLayout(self.conflict)
+        self.conflict_text = QLabel()
+        bar.addWidget(self.conflict_text, 1)
+        for text, slot in (
+            ("Reload", self.reload),
+            ("Keep mine as a copy", self.keep_copy),
+            ("Compare", self.compare),
+        ):
+            button = QPushButton(text)
+            button.setAccessibleName(text)
+            button.clicked.connect(slot)
+            bar.addWidget(button)
+        self.conflict.hide()
+        self.message = QLabel()
+        self.message.setAccessibleName("Message")
+        self.message.setWordWrap(True)
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.tree)
+        left.addWidget(self.diagnostics)
+        left.setSizes([500, 160])
+        right = QWidget()
+        column = QVBoxLayout(right)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(self.save_button)
+        column.addLayout(header)
+        column.addWidget(self.conflict)
+        column.addWidget(self.tabs, 1)
+        column.addWidget(self.message)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([320, 800])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+
+        context.loaded.connect(self._show_diagnostics)
+        context.changed.connect(self._workspace_changed)
+
+    # -- opening and saving ---------------------------------------------------------------
+
+    def _open_index(self, index: QModelIndex) -> None:
+        if not self.files.isDir(index):
+            self.open(Path(self.files.filePath(index)).relative_to(self.context.root).as_posix())
+
+    def open(self, path: str, line: int | None = None) -> bool:
+        """Open a workspace-relative file; False (with a message) when it cannot be."""
+        data = self._read(path)
+        if data is None:
+            return False
+        from cairn.core.workspace.documents import content_hash
+
+        self.path, self.base_hash = path, content_hash(data)
+        self._loading = True
+        self.editor.setPlainText(data.decode("utf-8", errors="replace"))
+        self._loading = False
+        self.title.setText(path)
+        self.save_button.setEnabled(False)
+        self.conflict.hide()
+        self.message.clear()
+        self._render()
+        if line is not None:
+            block = self.editor.document().findBlockByNumber(max(line - 1, 0))
+            cursor = QTextCursor(block)
+            self.editor.setTextCursor(cursor)
+            self.editor.centerCursor()
+            self.tabs.setCurrentWidget(self.editor)
+        return True
+
+    def _read(self, path: str) -> bytes | None:
+        target = (self.context.root / path).resolve()
+        if not target.is_relative_to(self.context.root):
+            self.message.setText(f"{path} leads outside the workspace")
+            return None
+        try:
+            data = target.read_bytes()
+        except OSError as exc:
+            self.message.setText(f"{path}: {exc.strerror or exc}")
+            return None
+        if len(data) > MAX_OPEN_BYTES or b"\0" in data[:4096]:
+            self.message.setText(f"{path} is not a text file Cairn edits")
+            return None
+        return data
+
+    def modified(self) -> bool:
+        return self.editor.document().isModified()
+
+    def save(self) -> bool:
+        """Write the editor's text, refused (and nothing lost) if the file changed."""
+        if self.path is None or self.context.model is None:
+            return False
+        from cairn.core.errors import WriteConflictError
+        from cairn.core.workspace.documents import content_hash
+
+        text = self.editor.toPlainText()
+        try:
+            self.context.model.write(self.path, text, base_hash=self.base_hash)
+        except WriteConflictError:
+            self._show_conflict()
+            return False
+        except Exception as exc:  # a read-only folder, a full disk: said, nothing lost
+            self.message.setText(f"Not saved: {exc}")
+            return False
+        self.base_hash = content_hash(text.encode("utf-8"))
+        self.editor.document().setModified(False)
+        self.save_button.setEnabled(False)
+        self.message.setText(f"Saved {self.path}")
+        return True
+
+    def reload(self) -> None:
+        if self.path is not None:
+            self.open(self.path)
+
+    def keep_copy(self) -> None:
+        """Keep my edits in a new file beside the original; load the disk's version."""
+        if self.path is None or self.context.model is None:
+            return
+        stem, dot, suffix = self.path.rpartition(".")
+        copy = f"{stem} (my copy).{suffix}" if dot else f"{self.path} (my copy)"
+        text = self.editor.toPlainText()
+        try:
+            self.context.model.write(copy, text, base_hash=None)
+        except Exception as exc:
+            self.message.setText(f"Could not keep a copy: {exc}")
+            return
+        self.open(self.path)
+        self.message.setText(f"Your version is kept as {copy}")
+
+    def compare(self) -> None:
+        if self.path is None:
+            return
+        data = self._read(self.path) or b""
+        disk = data.decode("utf-8", errors="replace").splitlines()
+        mine = self.editor.toPlainText().splitlines()
+        diff = "\n".join(difflib.unified_diff(disk, mine, "on disk", "your edits", lineterm=""))
+        self.preview.setPlainText(diff or "No differences.")
+        self.tabs.setCurrentWidget(self.preview)
+
+    def quick_open(self) -> None:
+        """Ctrl+P: open a file by typing part of its name."""
+        if self.context.model is None:
+            return
+        names = sorted(self.context.model.workspace.files)
+        chosen, ok = QInputDialog.getItem(self, "Quick open", "File:", names, 0, True)
+        if ok and chosen:
+            self.open(chosen)
+
+    # -- reacting ---------------------------------------------------------------------------
+
+    def _edited(self) -> None:
+        if not self._loading:
+            self.save_button.setEnabled(True)
+
+    def _render(self) -> None:
+        if self.tabs.currentWidget() is self.preview:
+            self.preview.setMarkdown(self.editor.toPlainText())
+
+    def _show_conflict(self) -> None:
+        self.conflict_text.setText(
+            f"{self.path} changed on disk since you opened it. Your edits are still here."
+        )
+        self.conflict.show()
+
+    def _workspace_changed(self, events: object) -> None:
+        self._show_diagnostics()
+        if self.path is None:
+            return
+        data = self._read(self.path)
+        if data is None:
+            return
+        from cairn.core.workspace.documents import content_hash
+
+        if content_hash(data) == self.base_hash:
+            return
+        if self.modified():
+            self._show_conflict()
+        else:
+            self.open(self.path)
+
+    def _show_diagnostics(self) -> None:
+        if self.context.model is None:
+            return
+        self.diagnostics.clear()
+        for diagnostic in self.context.model.workspace.diagnostics:
+            item = QListWidgetItem(
+                f"{diagnostic.severity}: {diagnostic.location}: {diagnostic.message}"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, (diagnostic.path, diagnostic.line))
+            item.setToolTip(diagnostic.fix)
+            self.diagnostics.addItem(item)
+        if not self.diagnostics.count():
+            self.diagnostics.addItem("No problems found.")
+
+    def _open_diagnostic(self, item: QListWidgetItem) -> None:
+        where = item.data(Qt.ItemDataRole.UserRole)
+        if where:
+            path, line = where
+            self.open(path, line)

@@ -1,0 +1,116 @@
+"""The main window over a real starter workspace, offscreen: loading off the UI thread,
+the Workspace view's editor (safe saves, live reload, conflicts), diagnostics, and a
+clean shutdown that leaves no thread behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from cairn.app.context import AppContext
+from cairn.app.views.workspace import WorkspaceView
+from cairn.app.window import MainWindow
+
+README = "spaces/team/readme.md"
+
+
+@pytest.fixture
+def window(qtbot: QtBot, app_workspace: Path) -> MainWindow:
+    context = AppContext(app_workspace, run_automations=False)
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(context.loaded, timeout=15_000):
+        context.start()
+    yield window  # type: ignore[misc]
+    window.shutdown()
+
+
+def workspace_view(window: MainWindow) -> WorkspaceView:
+    view = window.show_view("Workspace")
+    assert isinstance(view, WorkspaceView)
+    return view
+
+
+def test_the_window_loads_the_workspace_and_says_so(window: MainWindow) -> None:
+    assert window.windowTitle().startswith("Cairn — ")
+    assert "automation(s)" in window._status.text()
+    assert all(view.accessibleName() for view in window.views.values())
+
+
+def test_edit_and_save_goes_through_the_safe_writer(
+    qtbot: QtBot, window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    assert view.open(README)
+    view.editor.appendPlainText("A line from the app.")
+    assert view.save()
+    assert (app_workspace / README).read_text().endswith("A line from the app.\n") or (
+        app_workspace / README
+    ).read_text().endswith("A line from the app.")
+    assert not view.save_button.isEnabled()
+
+
+def test_an_outside_edit_reloads_a_clean_editor(
+    qtbot: QtBot, window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    view.open(README)
+    (app_workspace / README).write_text("# Team\n\nEdited elsewhere.\n")
+    qtbot.waitUntil(lambda: "Edited elsewhere." in view.editor.toPlainText(), timeout=10_000)
+
+
+def test_a_conflict_keeps_my_edits_and_offers_the_choices(
+    qtbot: QtBot, window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    view.open(README)
+    view.editor.appendPlainText("Mine.")
+    (app_workspace / README).write_text("# Team\n\nTheirs.\n")
+    qtbot.waitUntil(lambda: view.conflict.isVisible(), timeout=10_000)
+    assert not view.save()  # refused: the disk changed
+    assert (app_workspace / README).read_text() == "# Team\n\nTheirs.\n"
+    view.keep_copy()
+    copy = app_workspace / "spaces/team/readme (my copy).md"
+    assert copy.read_text().endswith("Mine.")
+    assert "Theirs." in view.editor.toPlainText()
+
+
+def test_a_diagnostic_opens_its_file_at_its_line(
+    qtbot: QtBot, window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    bad = app_workspace / "automations" / "broken.md"
+    bad.write_text('---\nschedule: "61 7 * * *"\nspace: team\n---\nBody.\n')
+    qtbot.waitUntil(
+        lambda: any(
+            "broken.md" in view.diagnostics.item(i).text() for i in range(view.diagnostics.count())
+        ),
+        timeout=10_000,
+    )
+    item = next(
+        view.diagnostics.item(i)
+        for i in range(view.diagnostics.count())
+        if "broken.md" in view.diagnostics.item(i).text()
+    )
+    view._open_diagnostic(item)
+    assert view.path == "automations/broken.md"
+    assert view.editor.textCursor().blockNumber() >= 1
+
+
+def test_screenshot_mode_saves_the_loaded_window(tmp_path: Path, app_workspace: Path) -> None:
+    out = tmp_path / "window.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn", "app", str(app_workspace), "--screenshot", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
