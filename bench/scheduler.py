@@ -106,14 +106,14 @@ def simulate(folder: Path, count: int, slots: int, seed: int) -> tuple[Sim, date
     for index in range(2):
         moment = START
         while moment < end:
-            moment += timedelta(hours=rng.uniform(0.5, 6))
-            down = timedelta(minutes=rng.choice((1, 10, 45, 180, 900, 2000)))
+            moment += timedelta(hours=rng.uniform(0.5, 4))
+            down = timedelta(minutes=rng.choice((1, 5, 20, 60, 240, 600)))
             events += [(moment, "down", index), (moment + down, "up", index)]
             moment += down
     moment = START
     while moment < end:
-        moment += timedelta(hours=rng.uniform(2, 10))
-        asleep = timedelta(minutes=rng.choice((20, 120, 600, 1500, 4000)))
+        moment += timedelta(hours=rng.uniform(1, 4))
+        asleep = timedelta(minutes=rng.choice((5, 20, 90, 300, 900)))
         events += [(moment, "sleep", -1), (moment + asleep, "wake", -1)]
         moment += asleep
     events = sorted((when.replace(second=30), kind, i) for when, kind, i in events if when < end)
