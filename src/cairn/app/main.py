@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SCREENSHOT_DELAY_MS = 400  # after loading: let layouts settle and the first paint happen
+SCREENSHOT_SIZE = (1280, 800)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,6 +77,8 @@ def run(
             print(f"cairn-app: no view {view!r} (there are: {', '.join(window.views)})")
             return 2
         window.show_view(view)
+    if screenshot is not None:
+        window.resize(*SCREENSHOT_SIZE)  # the same picture whatever the saved geometry
     window.show()
     code = 0
     if screenshot is not None:
