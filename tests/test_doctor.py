@@ -359,7 +359,7 @@ def test_the_memory_index_is_checked_without_being_changed(
 def test_a_check_that_raises_becomes_a_row(
     tmp_path: Path, tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cairn.cli import doctor as doctor_module
+    from cairn.infra import doctor as doctor_module
 
     def broken(root: Path) -> list[Any]:
         raise OSError("the disk went away")
@@ -391,7 +391,7 @@ def test_a_missing_catalogue_model_names_the_pull_that_fetches_it(
 def test_probes_that_crash_fail_or_hang_become_rows(
     tmp_path: Path, tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cairn.cli import doctor as doctor_module
+    from cairn.infra import doctor as doctor_module
 
     root = init(tmp_path, capsys, starter=str(tiny))
     # A native library that kills the process importing it (SIGABRT here).

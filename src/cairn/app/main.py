@@ -10,12 +10,16 @@ window forward instead of opening another.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 SCREENSHOT_DELAY_MS = 400  # after loading: let layouts settle and the first paint happen
 SCREENSHOT_SIZE = (1280, 800)
+TIMING_ENV = "CAIRN_APP_TIMING"
+"""Set: print seconds since the process started when the window is first shown and when
+the workspace is listed (`bench/app_startup.py`); `exit`: quit after the listing."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,6 +69,18 @@ def run(
     if screenshot is None and focus_running(root):
         print(f"cairn-app: {root} is already open; brought it forward", file=sys.stderr)
         return 0
+    from cairn.infra.starter import looks_like_workspace
+
+    if not looks_like_workspace(root):
+        if screenshot is not None:
+            print(f"cairn-app: {root} is not a workspace", file=sys.stderr)
+            return 2
+        chosen = first_run(app, root)
+        if chosen is None:
+            return 0  # closed without choosing: nothing to open
+        root = chosen
+        if focus_running(root):
+            return 0
     context = AppContext(root, run_automations=run_automations)
     window = MainWindow(context)
     # The window may hide to the tray and keep automations running: the app ends when the
@@ -99,11 +115,69 @@ def run(
 
         context.loaded.connect(lambda: QTimer.singleShot(SCREENSHOT_DELAY_MS, save))
         context.load_failed.connect(failed)
+    if os.environ.get(TIMING_ENV):
+        _report_timing(window, context, app, exit_when_listed=os.environ[TIMING_ENV] == "exit")
     context.start()
     app.exec()
     if instance is not None:
         instance.close()
     return code
+
+
+def first_run(app: object, folder: Path) -> Path | None:
+    """The first-run page on a folder that holds no workspace yet: create the starter one,
+    adopt another tool's, or pick another folder; the doctor's checks with their fixes.
+    Returns the workspace to open, or None when the page was closed."""
+    from PySide6.QtWidgets import QApplication
+
+    from cairn.app.icon import cairn_icon
+    from cairn.app.views.first_run import FirstRunPage
+
+    assert isinstance(app, QApplication)
+    page = FirstRunPage(folder)
+    page.setWindowTitle("Cairn — set up a workspace")
+    page.setWindowIcon(cairn_icon())
+    page.resize(900, 640)
+    chosen: list[Path] = []
+
+    def ready(path: Path) -> None:
+        chosen.append(path)
+        page.close()
+
+    page.workspace_ready.connect(ready)
+    app.setQuitOnLastWindowClosed(True)
+    page.show()
+    app.exec()
+    page.shutdown()
+    page.deleteLater()
+    return chosen[0].resolve() if chosen else None
+
+
+def _report_timing(window: object, context: object, app: object, *, exit_when_listed: bool) -> None:
+    import psutil
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMainWindow
+
+    from cairn.app.context import AppContext
+
+    assert isinstance(window, QMainWindow) and isinstance(context, AppContext)
+    assert isinstance(app, QApplication)
+    began = psutil.Process().create_time()
+
+    def say(what: str) -> None:
+        import time
+
+        print(f"timing {what}={time.time() - began:.3f}", file=sys.stderr, flush=True)
+
+    QTimer.singleShot(0, lambda: say("shown"))  # the first pass of the event loop: painted
+
+    def listed() -> None:
+        say("listed")
+        if exit_when_listed:
+            window.close()
+            app.quit()
+
+    context.loaded.connect(listed)
 
 
 if __name__ == "__main__":

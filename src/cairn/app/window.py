@@ -28,7 +28,12 @@ from cairn.app.icon import cairn_icon
 
 VIEWS: tuple[tuple[str, str, str], ...] = (
     # (label, module, class): imported when the window is built.
+    ("Tasks", "cairn.app.views.tasks", "TasksView"),
     ("Workspace", "cairn.app.views.workspace", "WorkspaceView"),
+    ("Memory", "cairn.app.views.memory", "MemoryView"),
+    ("Automations", "cairn.app.views.automations", "AutomationsView"),
+    ("Impact", "cairn.app.views.impact", "ImpactView"),
+    ("Settings", "cairn.app.views.settings", "SettingsView"),
 )
 """The views in the order the navigation shows them."""
 

@@ -1,15 +1,15 @@
 """`cairn approvals`: list, show, approve and deny the actions headless runs queued.
 
 `approve` performs the queued action there and then, re-checked against the workspace as
-it is now (`cairn.core.tasks.replay`): the rules of agents.md, the automation's
-`headless.allow`, and the target file, which must still be exactly what the run saw.
+it is now (`cairn.scheduler.approvals`, which the desktop app calls too): the rules of
+agents.md, the automation's `headless.allow`, and the target file, which must still be
+exactly what the run saw.
 Exit codes: 0 done, 1 refused at approval time (or expired), 2 a user error (unknown id).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from collections.abc import Mapping
@@ -17,14 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.core.errors import CairnError, WorkspaceNotFoundError
+from cairn.core.errors import WorkspaceNotFoundError
 
 if TYPE_CHECKING:
     from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.approvals import ApprovalQueue
-
-DIFF_LINES = 200  # `show` prints at most this many lines of a diff
-
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160)) if c not in (9, 10)}
 
@@ -78,21 +75,9 @@ def run_approvals(args: argparse.Namespace) -> int:
 
 
 def _age(record: Mapping[str, Any], now: datetime) -> str:
-    try:
-        queued = datetime.fromisoformat(str(record.get("queued_at")))
-    except ValueError:
-        return "?"
-    if queued.tzinfo is None:
-        queued = queued.replace(tzinfo=UTC)
-    return _span((now - queued).total_seconds())
+    from cairn.scheduler.approvals import age
 
-
-def _span(seconds: float) -> str:
-    seconds = max(seconds, 0)
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit}"
-    return f"{int(seconds)} s"
+    return age(record.get("queued_at"), now)
 
 
 def _expiry(record: Mapping[str, Any]) -> str | None:
@@ -135,12 +120,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from cairn.core.tasks.replay import QueuedCall, Refused, prepare
-    from cairn.infra.approvals import expired
+    from cairn.scheduler.approvals import describe
 
     root = _root(args)
     record = _queue(root).get(args.id)
     now = datetime.now(UTC)
+    pending = describe(_model(root), record, now)
     lines = [
         f"approval {args.id}",
         f"  queued     {record.get('queued_at')} ({_age(record, now)} ago) by {_who(record)}"
@@ -149,104 +134,61 @@ def _show(args: argparse.Namespace) -> int:
         f"  path       {record.get('path') or '—'}",
         f"  why asked  {record.get('reason') or '—'}",
     ]
-    is_expired = expired(record, now)
     until = _expiry(record) or "unknown (the record's time cannot be read)"
     lines.append(
-        f"  expires    {until}" + (" — EXPIRED: approving it is refused" if is_expired else "")
+        f"  expires    {until}" + (" — EXPIRED: approving it is refused" if pending.expired else "")
     )
-    ready = None
-    try:
-        call = QueuedCall.from_record(record)
-    except CairnError as exc:
-        lines.append(f"  approve    refused: {exc}")
+    if pending.refused is not None:
+        lines.append(f"  approve    refused: {pending.refused}")
     else:
-        ready = prepare(_model(root), call)
-        if isinstance(ready, Refused):
-            lines.append(f"  approve    refused: {ready.reason}")
-            ready = None
-        else:
-            lines.append(f"  rule now   {ready.check.reason}")
-            lines.append(
-                f"  approve    would {ready.action}" + (" (but it expired)" if is_expired else "")
-            )
+        lines.append(f"  rule now   {pending.rule_now}")
+        lines.append(
+            f"  approve    would {pending.action}"
+            + (" (but it expired)" if pending.expired else "")
+        )
     lines.append("arguments (secrets redacted):")
     arguments = json.dumps(record.get("arguments"), indent=2, ensure_ascii=False, default=str)
     lines += [f"  {line}" for line in arguments.splitlines()]
-    change = _change(ready, record)
-    if change:
+    if pending.change:
         lines.append("change:")
-        lines += change
+        lines += pending.change
     else:
         lines.append("preview:")
-        lines += [f"  {line}" for line in str(record.get("preview") or "").splitlines()]
+        lines += [f"  {line}" for line in pending.preview.splitlines()]
     _out("\n".join(lines))
     return 0
-
-
-def _change(ready: object, record: Mapping[str, Any]) -> list[str]:
-    """What a write would change: a diff for a replaced file, the new lines otherwise."""
-    from cairn.core.tasks.replay import Ready
-
-    if not isinstance(ready, Ready) or ready.tool.effect != "write":
-        return []
-    arguments = record.get("arguments") or {}
-    path = ready.path or ""
-    before = ready.before.decode("utf-8", "replace") if ready.before is not None else None
-    if ready.tool.name == "write_file":
-        new = str(arguments.get("content", ""))
-        old = (before or "").splitlines(keepends=True)
-        diff = difflib.unified_diff(
-            old,
-            new.splitlines(keepends=True),
-            f"a/{path}" if before is not None else "/dev/null",
-            f"b/{path}",
-        )
-        shown = [line.rstrip("\n") for line in diff]
-    else:
-        shown = [f"+{line}" for line in str(arguments.get("text", "")).splitlines()]
-    if len(shown) > DIFF_LINES:
-        shown[DIFF_LINES:] = [f"[… {len(shown) - DIFF_LINES} more lines]"]
-    return shown
 
 
 # --- deciding -----------------------------------------------------------------------------
 
 
 def _approve(args: argparse.Namespace) -> int:
-    from cairn.core.tasks.replay import QueuedCall, Refused, perform
     from cairn.infra.approvals import EXPIRY
+    from cairn.scheduler.approvals import approve
 
-    root = _root(args)
-
-    def act(record: dict[str, Any]) -> dict[str, Any]:
-        try:
-            call = QueuedCall.from_record(record)
-            done = perform(_model(root), call)
-        except CairnError as exc:
-            done = Refused(str(exc))
-        if isinstance(done, Refused):
-            return {"outcome": "refused", "detail": done.reason}
-        return {"outcome": "performed", "detail": done.output}
-
-    record = _queue(root).resolve(args.id, approved=True, by="cli", perform=act)
-    if record["decision"] == "expired":
+    decided = approve(_root(args), args.id, by="cli")
+    if decided.decision == "expired":
         _err(
-            f"cairn: approval {args.id} expired (queued {record.get('queued_at')}; approvals "
-            f"expire after {EXPIRY.days} days), so nothing was done; re-run the automation"
+            f"cairn: approval {args.id} expired (queued {decided.record.get('queued_at')}; "
+            f"approvals expire after {EXPIRY.days} days), so nothing was done; re-run the "
+            "automation"
         )
         return 1
-    if record.get("outcome") != "performed":
-        _err(f"cairn: approved {args.id}, but it was not done: {record.get('detail')}")
+    if not decided.performed:
+        _err(f"cairn: approved {args.id}, but it was not done: {decided.detail}")
         return 1
-    _out(f"✔ approved {args.id}: {record.get('detail')}")
+    _out(f"✔ approved {args.id}: {decided.detail}")
     return 0
 
 
 def _deny(args: argparse.Namespace) -> int:
-    record = _queue(_root(args)).resolve(args.id, approved=False, by="cli")
-    if record["decision"] == "expired":
+    from cairn.scheduler.approvals import deny
+
+    decided = deny(_root(args), args.id, by="cli")
+    if decided.decision == "expired":
         _out(f"{args.id} had expired already; nothing was done")
     else:
+        record = decided.record
         what = " ".join(str(record.get(k)) for k in ("tool", "path") if record.get(k))
         _out(f"✘ denied {args.id} ({what}): nothing was done")
     return 0

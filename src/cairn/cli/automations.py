@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cairn.core.errors import CairnError, WorkspaceNotFoundError
+from cairn.core.errors import WorkspaceNotFoundError
 
 
 def _err(text: str) -> None:
@@ -41,44 +41,42 @@ def _when(moment: datetime | None) -> str | None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from cairn.core.automations import Timing
     from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
     from cairn.infra.runs import RunStore
-    from cairn.infra.triggers import zone
+    from cairn.scheduler.control import overview
 
     root = _root(args)
     workspace = WorkspaceModel(LocalFileStore(root)).load()
-    now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = []
     with RunStore(root) as store:
         store.recover()
-        for auto in workspace.automations.values():
-            timing = Timing.of(auto.schedule, zone(auto.meta.timezone), auto.meta.catch_up)
-            upcoming = timing.next_slot(now) if auto.enabled else None
-            last = store.last_run(auto.name)
-            rows.append(
-                {
-                    "name": auto.name,
-                    "enabled": auto.enabled,
-                    "schedule": auto.meta.schedule,
-                    "describe": auto.schedule.describe(),
-                    "timezone": auto.meta.timezone,
-                    "next_run": _when(upcoming),
-                    "last_run": None
-                    if last is None
-                    else {
-                        "id": last.id,
-                        "status": last.status,
-                        "trigger": last.trigger,
-                        "at": _when(last.finished_at or last.started_at),
-                        "cost_usd": last.cost_usd,
-                        "tokens": last.tokens,
-                    },
-                    "catch_up": timing.catch_up.describe(),
-                    "path": auto.path,
-                }
-            )
+        shown = overview(workspace, store)
+    rows: list[dict[str, Any]] = []
+    for auto in shown:
+        last = auto.last_run
+        rows.append(
+            {
+                "name": auto.name,
+                "enabled": auto.enabled,
+                "schedule": auto.schedule,
+                "describe": auto.describe,
+                "timezone": auto.timezone,
+                "next_run": _when(auto.next_run),
+                "last_run": None
+                if last is None
+                else {
+                    "id": last.id,
+                    "status": last.status,
+                    "trigger": last.trigger,
+                    "at": _when(last.finished_at or last.started_at),
+                    "cost_usd": last.cost_usd,
+                    "tokens": last.tokens,
+                },
+                "catch_up": auto.catch_up,
+                "problem": auto.problem,
+                "path": auto.path,
+            }
+        )
     if args.json:
         print(json.dumps({"automations": rows}, indent=2))
         return 0
@@ -86,14 +84,16 @@ def _list(args: argparse.Namespace) -> int:
         print("no automations (add one under automations/)")
     for row in rows:
         state = "enabled" if row["enabled"] else "paused"
-        shown = row["next_run"] or ("—" if row["enabled"] else "not while paused")
+        shown_next = row["next_run"] or ("—" if row["enabled"] else "not while paused")
         last = row["last_run"]
         ran = f"{last['status']} {last['at']} ${last['cost_usd']:.4f}" if last else "never"
         print(f"{row['name']}  [{state}]")
         print(f"  schedule  {row['describe']} ({row['timezone']})")
-        print(f"  next run  {shown}")
+        print(f"  next run  {shown_next}")
         print(f"  last run  {ran}")
         print(f"  catch-up  {row['catch_up']}")
+        if row["problem"]:
+            print(f"  held      {row['problem']} (`cairn check` shows how to fix it)")
     return 0
 
 
@@ -144,31 +144,18 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
-    from cairn.core.errors import WriteConflictError
-    from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash
-    from cairn.core.workspace.edit import EditError, update_frontmatter
     from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
-    from cairn.scheduler.execute import find_automation
+    from cairn.scheduler.control import set_enabled
 
-    root = _root(args)
-    files = LocalFileStore(root)
-    auto = find_automation(WorkspaceModel(files), args.name)
+    model = WorkspaceModel(LocalFileStore(_root(args)))
+    model.load()
+    done = set_enabled(model, args.name, enabled=enabled)
     word = "resumed" if enabled else "paused"
-    if auto.enabled == enabled:
-        print(f"{auto.name} is already {word} ({auto.path})")
-        return 0
-    raw = files.read(auto.path, MAX_FILE_BYTES)
-    bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
-    try:
-        text = update_frontmatter(raw[len(bom) :].decode("utf-8"), {"enabled": enabled})
-    except (UnicodeDecodeError, EditError) as exc:
-        raise CairnError(f"{auto.path} cannot be edited: {exc}") from exc
-    try:
-        files.write(auto.path, bom + text.encode("utf-8"), base_hash=content_hash(raw))
-    except WriteConflictError as exc:
-        raise CairnError(f"{auto.path} changed while Cairn was editing it; try again") from exc
-    print(f"{auto.name} {word} ({auto.path}: enabled: {'true' if enabled else 'false'})")
+    if not done.changed:
+        print(f"{done.name} is already {word} ({done.path})")
+    else:
+        print(f"{done.name} {word} ({done.path}: enabled: {'true' if enabled else 'false'})")
     return 0
 
 
@@ -176,8 +163,8 @@ def _run_now(args: argparse.Namespace) -> int:
     from cairn.core.routing.dispatch import Routed
     from cairn.core.tasks.events import StepStarted, TaskFailed, ToolCalled, ToolResult
     from cairn.infra.redaction import install_log_redaction
-    from cairn.infra.runs import Refusal, RunStore
-    from cairn.scheduler.execute import execute
+    from cairn.infra.runs import Refusal
+    from cairn.scheduler.control import run_now, trace_path
 
     install_log_redaction()
     root = _root(args)
@@ -195,17 +182,8 @@ def _run_now(args: argparse.Namespace) -> int:
         elif isinstance(event, TaskFailed):
             _err(f"   ✘ {event.kind}: {event.reason}")
 
-    with RunStore(root) as store:
-        store.recover()
-        _err(f"▶ {args.name} (run-now)")
-        result = execute(
-            root,
-            args.name,
-            trigger="run-now",
-            slot=datetime.now(UTC),
-            store=store,
-            on_event=progress,
-        )
+    _err(f"▶ {args.name} (run-now)")
+    result = run_now(root, args.name, on_event=progress)
     if isinstance(result, Refusal):
         _err(f"cairn: {result.message}")
         return 1
@@ -218,8 +196,9 @@ def _run_now(args: argparse.Namespace) -> int:
     ]
     if result.output_path:
         parts.append(f"record: {result.output_path}")
-    if result.trace:
-        parts.append(f"trace: .cairn/traces/{result.trace}.jsonl")
+    trace = trace_path(result)
+    if trace:
+        parts.append(f"trace: {trace}")
     print(" · ".join(parts))
     if result.reason:
         print(f"  {result.reason}")

@@ -18,7 +18,7 @@ from cairn.core.workspace.layouts import LAYOUT_NAMES
 from cairn.core.workspace.loader import EntityEvent, WorkspaceEvent, WorkspaceModel
 from cairn.core.workspace.summary import summarise
 from cairn.infra.files import LocalFileStore
-from cairn.infra.starter import copy_starter, looks_like_workspace, other_tools_files
+from cairn.infra.starter import OtherToolWorkspaceError, create_workspace, looks_like_workspace
 
 
 def _open(directory: str, *, strict: bool = False) -> tuple[Path, WorkspaceModel]:
@@ -47,15 +47,13 @@ def run_init(args: argparse.Namespace) -> int:
     if getattr(args, "source", None):
         return _adopt(Path(args.source).expanduser())
     target = Path(args.dir).expanduser()
-    found = other_tools_files(target)
-    if found:
-        # Copying the starter in would add skills another tool then loads as its own.
+    try:
+        report = create_workspace(target)
+    except OtherToolWorkspaceError as exc:
         raise CairnError(
-            f"{target} already holds another tool's workspace ({', '.join(found)}); to open "
-            f"it as it is, adding only Cairn's settings: cairn init --from {args.dir}"
-        )
-    target.mkdir(parents=True, exist_ok=True)
-    report = copy_starter(target)
+            f"{exc}; to open it as it is, adding only Cairn's settings: "
+            f"cairn init --from {args.dir}"
+        ) from exc
     for path in report.created:
         print(f"  created {path}")
     for path in report.kept:

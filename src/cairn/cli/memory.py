@@ -11,7 +11,8 @@ from cairn.core.errors import WorkspaceNotFoundError
 
 
 def run_memory(args: argparse.Namespace) -> int:
-    from cairn.core.memory.writer import MemoryNotFoundError, MemoryWriter
+    from cairn.core.memory.review import forget
+    from cairn.core.memory.writer import MemoryWriter
     from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
     from cairn.infra.memory_index import MemoryIndex
@@ -55,16 +56,7 @@ def run_memory(args: argparse.Namespace) -> int:
             print(f"dropped {args.id}")
             return 0
         if action == "forget":
-            try:
-                paths = writer.forget(args.id)
-            except MemoryNotFoundError:
-                if found := index.paths_of(args.id):  # a free-form note: its file is the user's
-                    raise MemoryNotFoundError(
-                        f"'{args.id}' is a note written by hand or by another tool, not a "
-                        f"memory Cairn wrote: edit {' and '.join(found)} to remove it (the "
-                        "index follows the file)"
-                    ) from None
-                raise
+            paths = forget(writer, args.id, index.paths_of)
             print(f"forgot {args.id}: removed from {', '.join(paths)}")
             return 0
         hits = index.search(args.query, space=args.space, limit=args.limit)

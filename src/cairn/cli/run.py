@@ -211,55 +211,20 @@ def _answer_headless(event: Any) -> None:
 
 
 def run_trace(args: argparse.Namespace) -> int:
+    from cairn.infra.trace import find_trace, list_traces, read_trace
+
     root = Path(args.workspace).expanduser()
-    folder = root / ".cairn" / "traces"
-    traces = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     if args.trace_command == "list":
-        for path in traces:
-            events = _read(path)
-            start = next((e for e in events if e.get("event") in ("task_started",)), {})
-            end: dict[str, Any] = next(
-                (
-                    e
-                    for e in reversed(events)
-                    if e.get("event")
-                    in (
-                        "task_finished",
-                        "task_failed",
-                        "task_cancelled",
-                        "finished",
-                        "stopped",
-                        "failed",
-                    )
-                ),
-                {},
-            )
-            status = (end.get("event") or "running").replace("task_", "")
-            cost = end.get("cost_usd")
-            shown = f"${cost:.6f}" if cost is not None else ""
-            print(f"{path.stem}  {status:<9} {shown:>10}  {str(start.get('request', ''))[:70]}")
+        traces = list_traces(root)
+        for trace in traces:
+            shown = f"${trace.cost_usd:.6f}" if trace.cost_usd is not None else ""
+            print(f"{trace.task}  {trace.status:<9} {shown:>10}  {trace.request[:70]}")
         if not traces:
             print("no traces yet")
         return 0
-    matches = [p for p in traces if p.stem == args.id or p.stem.startswith(args.id)]
-    if len(matches) != 1:
-        raise CairnError(
-            f"{'no trace' if not matches else 'several traces'} match '{args.id}'"
-            "; `cairn trace list` shows them"
-        )
-    for event in _read(matches[0]):
+    for event in read_trace(find_trace(root, args.id)):
         name = event.pop("event", "?")
         event.pop("task", None)
         at = str(event.pop("at", ""))[11:19]
         print(f"{at} {name:<16} {json.dumps(event, ensure_ascii=False)[:300]}")
     return 0
-
-
-def _read(path: Path) -> list[dict[str, Any]]:
-    events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return events

@@ -75,6 +75,16 @@ class NameTakenError(ModelPullError):
     """agents.md already names a different model this way."""
 
 
+class PullCancelled(ModelPullError):
+    """The pull was stopped (the `progress` callback raised it); what was downloaded stays,
+    and the next pull of the same file continues from there."""
+
+
+Progress = Callable[[int, int], None]
+"""`progress(bytes_on_disk, total_bytes)`, called as the download goes; raising
+`PullCancelled` from it stops the pull."""
+
+
 class DiskUsage(Protocol):
     @property
     def free(self) -> int: ...
@@ -118,6 +128,9 @@ class PullResult:
     added: bool  # whether this pull added the entry (False: it was already there)
     entry_text: str  # the lines for agents.md, as added or to add by hand
     notes: list[str] = field(default_factory=list)
+    # sha256 of the policy file's bytes just before and just after the entry was written:
+    # a settings form that showed the "before" version knows the change was only this one.
+    policy_hashes: tuple[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -383,8 +396,9 @@ def _decode(path: Path, raw: bytes) -> str:
         raise ModelPullError(f"{path} is not UTF-8 text; re-save it as UTF-8") from exc
 
 
-def _write_entry(path: Path, name: str, spec: Mapping[str, Any], comment: str) -> str:
-    """Add the entry to the policy file as it is now, atomically and conflict-checked."""
+def _write_entry(path: Path, name: str, spec: Mapping[str, Any], comment: str) -> tuple[str, str]:
+    """Add the entry to the policy file as it is now, atomically and conflict-checked; the
+    sha256 of its bytes before and after."""
     from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash
     from cairn.core.workspace.edit import EditError
     from cairn.infra.files import LocalFileStore
@@ -396,8 +410,9 @@ def _write_entry(path: Path, name: str, spec: Mapping[str, Any], comment: str) -
     except EditError as exc:
         raise ModelPullError(f"{path.name} cannot take a new model: {exc}") from exc
     bom = _BOM if raw.startswith(_BOM) else b""
-    store.write(path.name, bom + text.encode("utf-8"), base_hash=content_hash(raw))
-    return text
+    data = bom + text.encode("utf-8")
+    store.write(path.name, data, base_hash=content_hash(raw))
+    return content_hash(raw), content_hash(data)
 
 
 def entry_lines(name: str, spec: Mapping[str, Any], comment: str | None = None) -> str:
@@ -519,8 +534,31 @@ def _licence(info: Any) -> str | None:
     return None
 
 
-def _download(remote: RemoteFile, partial: Path, have: int, log: Callable[[str], None]) -> None:
-    """Fetch the rest of the file onto `partial` (resuming after its `have` bytes)."""
+class _Reporting:
+    """The partial file as huggingface_hub writes to it, reporting the size after each chunk
+    (a report that raises stops the download; the bytes written so far stay on disk)."""
+
+    def __init__(self, sink: Any, total: int, progress: Progress) -> None:
+        self._sink, self._total, self._progress = sink, total, progress
+
+    def write(self, chunk: bytes) -> int:
+        written = int(self._sink.write(chunk))
+        self._progress(self._sink.tell(), self._total)
+        return written
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, truncate: the file's own
+        return getattr(self._sink, name)
+
+
+def _download(
+    remote: RemoteFile,
+    partial: Path,
+    have: int,
+    log: Callable[[str], None],
+    progress: Progress | None = None,
+) -> None:
+    """Fetch the rest of the file onto `partial` (resuming after its `have` bytes); with
+    `progress`, it is also told the size on disk after each chunk."""
     from huggingface_hub import constants, hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
@@ -536,7 +574,7 @@ def _download(remote: RemoteFile, partial: Path, have: int, log: Callable[[str],
             sink.seek(0, os.SEEK_END)
             http_get(
                 url,
-                sink,
+                _Reporting(sink, remote.size, progress) if progress else sink,  # type: ignore[arg-type]
                 resume_size=have,
                 headers=headers,
                 expected_size=remote.size,
@@ -614,6 +652,7 @@ def pull(
     available_memory: Callable[[], int] | None = None,
     timeout: float = METADATA_TIMEOUT_S,
     log: Callable[[str], None] = _stderr,
+    progress: Progress | None = None,
 ) -> PullResult:
     """Download `spec` (a catalogue name or REPO/FILE) into the models folder, check it, and
     name it in `workspace`'s agents.md. See the module's docstring for the steps."""
@@ -698,7 +737,9 @@ def pull(
             )
         verb = f"continuing at {human_bytes(have)} of" if have else "downloading"
         log(f"{verb} {target.spec} ({human_bytes(remote.size)}) into {models}")
-        _download(remote, partial, have, log)
+        if progress is not None:
+            progress(have, remote.size)  # the first report: a pull can be stopped before it
+        _download(remote, partial, have, log, progress)
         log("checking its sha256…")
         actual = _sha256(partial)
         if actual != remote.sha256:
@@ -715,9 +756,9 @@ def pull(
     context, notes = _context_and_notes(final, entry, available_memory())
     spec_map: dict[str, Any] = {"engine": "local", "path": final.name, "context": context}
     comment = _comment(target, remote)
-    added = False
+    added, hashes = False, None
     if policy is not None and policy.existing is None:
-        _write_entry(policy.path, target.name, spec_map, comment)
+        hashes = _write_entry(policy.path, target.name, spec_map, comment)
         added = True
     return PullResult(
         name=target.name,
@@ -733,6 +774,7 @@ def pull(
         added=added,
         entry_text=entry_lines(target.name, spec_map, comment),
         notes=notes,
+        policy_hashes=hashes,
     )
 
 
@@ -810,3 +852,101 @@ def catalogue_rows(
             }
         )
     return rows
+
+
+# --- a GGUF file already on this machine -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AddedModel:
+    name: str
+    path: Path
+    policy_file: Path
+    added: bool  # False: agents.md already named this file (as `name`)
+    entry_text: str
+    notes: list[str] = field(default_factory=list)
+    policy_hashes: tuple[str, str] | None = None  # as PullResult's
+
+
+def add_local_model(workspace: Path, gguf: Path, *, name: str | None = None) -> AddedModel:
+    """Name the GGUF file `gguf` under `models:` in `workspace`'s agents.md, every other byte
+    kept; its `context:` is the pull's default, lowered to what the model was trained for.
+
+    A file in Cairn's models folder is written by its bare name (as pulls write it), one in
+    the workspace by its relative path, any other by its full path. Without `name`, the
+    file's name gives one, made unique; a file agents.md already names is left as it is.
+    """
+    from cairn.engines.gguf_header import GgufReadError, read_gguf_info
+    from cairn.engines.memory import available_memory
+    from cairn.infra.starter_model import models_folder
+
+    gguf = gguf.expanduser().resolve()
+    try:
+        info = read_gguf_info(gguf)
+    except GgufReadError as exc:
+        raise ModelPullError(
+            f"{gguf.name} is not a GGUF model Cairn can read ({exc.reason})"
+        ) from exc
+    if info.kind != "model":
+        raise ModelPullError(f"{gguf.name} is a {info.kind} file, not a model that can chat")
+    root = workspace.expanduser().resolve()
+    found = policy_file(root)
+    if found is None:
+        raise ModelPullError(f"{root} has no agents.md to name the model in: run `cairn init`")
+    written = _path_in_agents(gguf, root, models_folder())
+    existing = _models_in(found)
+    same = next((n for n, spec in existing.items() if _names_file(spec, written, gguf, root)), None)
+    if same is not None:
+        spec = existing[same]
+        return AddedModel(same, gguf, found, False, entry_lines(same, spec))
+    if name is None:
+        base = _derived_name(gguf.name)
+        name = next(
+            candidate
+            for candidate in (base, *(f"{base}-{n}" for n in range(2, 1000)))
+            if candidate not in existing
+        )
+    elif not _NAME.fullmatch(name):
+        raise ModelPullError(f"{name!r} cannot name a model: use letters, digits, '.', '_' and '-'")
+    policy = _read_policy(found, name)
+    if policy.existing is not None:
+        raise NameTakenError(f"{found.name} already names a model {name!r}; pick another name")
+    context, notes = _context_and_notes(gguf, None, available_memory())
+    spec_map: dict[str, Any] = {"engine": "local", "path": written, "context": context}
+    what = ", ".join(x for x in (info.architecture, info.quantisation) if x)
+    comment = f"{info.display_name}{f' ({what})' if what else ''}: a file on this machine"
+    hashes = _write_entry(found, name, spec_map, comment)
+    return AddedModel(name, gguf, found, True, entry_lines(name, spec_map, comment), notes, hashes)
+
+
+def _path_in_agents(gguf: Path, root: Path, models: Path) -> str:
+    if gguf.parent == models.expanduser().resolve():
+        return gguf.name  # found in the models folder on every machine
+    if gguf.is_relative_to(root):
+        return gguf.relative_to(root).as_posix()
+    return str(gguf)
+
+
+def _models_in(path: Path) -> dict[str, Any]:
+    from cairn.core.workspace.documents import MAX_FILE_BYTES
+    from cairn.core.workspace.edit import EditError
+    from cairn.core.workspace.edit_values import frontmatter_data
+    from cairn.infra.files import LocalFileStore
+
+    raw = LocalFileStore(path.parent).read(path.name, MAX_FILE_BYTES)
+    try:
+        models = frontmatter_data(_decode(path, raw)).get("models")
+    except EditError as exc:
+        raise ModelPullError(f"{path.name} cannot take a new model: {exc}") from exc
+    return dict(models) if isinstance(models, dict) else {}
+
+
+def _names_file(spec: Any, written: str, gguf: Path, root: Path) -> bool:
+    if not isinstance(spec, dict) or spec.get("engine") != "local":
+        return False
+    path = spec.get("path")
+    if not isinstance(path, str):
+        return False
+    from cairn.runtime import model_path
+
+    return path == written or model_path(path, root).expanduser().resolve() == gguf

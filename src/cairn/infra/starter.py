@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cairn
-from cairn.core.errors import WorkspaceNotFoundError
+from cairn.core.errors import CairnError, WorkspaceNotFoundError
 from cairn.infra.state import STATE, make_folder
 
 STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations")
@@ -55,6 +55,25 @@ def copy_starter(target: Path) -> InitReport:
             shutil.copyfile(file, destination)
             report.created.append(relative.as_posix())
     return report
+
+
+class OtherToolWorkspaceError(CairnError):
+    """The folder holds another tool's workspace: copying the starter in would add skills
+    that tool then loads as its own, so it is adopted as it is instead (`adopt`)."""
+
+    def __init__(self, folder: Path, found: list[str]) -> None:
+        self.folder, self.found = folder, found
+        super().__init__(f"{folder} already holds another tool's workspace ({', '.join(found)})")
+
+
+def create_workspace(target: Path) -> InitReport:
+    """`cairn init`: the starter workspace in `target` (made if missing), keeping every file
+    already there; refused for another tool's workspace (see `OtherToolWorkspaceError`)."""
+    found = other_tools_files(target)
+    if found:
+        raise OtherToolWorkspaceError(target, found)
+    target.mkdir(parents=True, exist_ok=True)
+    return copy_starter(target)
 
 
 def other_tools_files(folder: Path) -> list[str]:

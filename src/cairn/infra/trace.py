@@ -10,12 +10,13 @@ import json
 import os
 import re
 import threading
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from cairn.core.engine import TextDelta, ToolCallRequested
+from cairn.core.errors import CairnError
 from cairn.core.routing.budget import BudgetPaused
 from cairn.core.routing.dispatch import BudgetWarning, Routed, RoutingStopped
 from cairn.infra.redaction import REDACTOR
@@ -136,3 +137,72 @@ def _plain(event: Any) -> dict[str, Any]:
             continue
         data[item.name] = value
     return data
+
+
+# --- reading traces back ------------------------------------------------------------------
+
+_ENDINGS = ("task_finished", "task_failed", "task_cancelled", "finished", "stopped", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    """One trace as a list shows it: what was asked, how it ended, what it cost."""
+
+    task: str
+    path: Path
+    status: str  # finished | failed | cancelled | stopped | running (no ending yet)
+    request: str
+    started: str  # the first event's time, ISO 8601 ("" when unknown)
+    cost_usd: float | None
+
+
+def trace_folder(root: str | os.PathLike[str]) -> Path:
+    return Path(root) / ".cairn" / "traces"
+
+
+def read_trace(path: Path) -> list[dict[str, Any]]:
+    """A trace's events in order; a torn or foreign line (a crash mid-write) is skipped."""
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def summarise(path: Path, events: list[dict[str, Any]] | None = None) -> TraceSummary:
+    events = read_trace(path) if events is None else events
+    start = next((e for e in events if e.get("event") == "task_started"), {})
+    end: dict[str, Any] = next((e for e in reversed(events) if e.get("event") in _ENDINGS), {})
+    cost = end.get("cost_usd")
+    return TraceSummary(
+        task=path.stem,
+        path=path,
+        status=str(end.get("event") or "running").replace("task_", ""),
+        request=str(start.get("request", "")),
+        started=str(events[0].get("at", "")) if events else "",
+        cost_usd=float(cost) if isinstance(cost, int | float) else None,
+    )
+
+
+def list_traces(root: str | os.PathLike[str]) -> list[TraceSummary]:
+    """Every trace of the workspace, in file-name order (task ids sort by time)."""
+    folder = trace_folder(root)
+    paths = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return [summarise(path) for path in paths]
+
+
+def find_trace(root: str | os.PathLike[str], prefix: str) -> Path:
+    """The one trace whose task id is `prefix` or starts with it."""
+    folder = trace_folder(root)
+    traces = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    matches = [p for p in traces if p.stem == prefix or p.stem.startswith(prefix)]
+    if len(matches) != 1:
+        raise CairnError(
+            f"{'no trace' if not matches else 'several traces'} match '{prefix}'"
+            "; `cairn trace list` shows them"
+        )
+    return matches[0]
