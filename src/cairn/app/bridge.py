@@ -12,6 +12,7 @@ closing) can prove no thread is left behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import ClassVar
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -44,6 +45,8 @@ class EventWorker(QObject):
 
     item = Signal(object)
     finished = Signal(object)  # None when it ended normally, else the error message
+    running_now: ClassVar[set[EventWorker]] = set()
+    """Workers started and not yet finished (screenshots wait until the window is idle)."""
 
     def __init__(self, produce: Produce, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +62,7 @@ class EventWorker(QObject):
 
     def start(self) -> None:
         self.running = True
+        EventWorker.running_now.add(self)
         self._thread.start()
 
     def cancel(self) -> None:
@@ -72,5 +76,6 @@ class EventWorker(QObject):
 
     def _done(self, error: object) -> None:
         self.running = False
+        EventWorker.running_now.discard(self)
         self._thread.quit()
         self.finished.emit(error)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 SCREENSHOT_DELAY_MS = 400  # after loading: let layouts settle and the first paint happen
 SCREENSHOT_SIZE = (1280, 800)
+SCREENSHOT_IDLE_MS = 20_000
 TIMING_ENV = "CAIRN_APP_TIMING"
 """Set: print seconds since the process started when the window is first shown and when
 the workspace is listed (`bench/app_startup.py`); `exit`: quit after the listing."""
@@ -113,7 +114,20 @@ def run(
             code = 1
             save()
 
-        context.loaded.connect(lambda: QTimer.singleShot(SCREENSHOT_DELAY_MS, save))
+        from cairn.app.bridge import EventWorker
+
+        waited = {"ms": 0}
+
+        def when_idle() -> None:
+            # The shown view may still be counting or listing on a worker: wait for it
+            # (up to SCREENSHOT_IDLE_MS), so the picture shows what a person would see.
+            if EventWorker.running_now and waited["ms"] < SCREENSHOT_IDLE_MS:
+                waited["ms"] += 100
+                QTimer.singleShot(100, when_idle)
+            else:
+                QTimer.singleShot(SCREENSHOT_DELAY_MS, save)
+
+        context.loaded.connect(when_idle)
         context.load_failed.connect(failed)
     if os.environ.get(TIMING_ENV):
         _report_timing(window, context, app, exit_when_listed=os.environ[TIMING_ENV] == "exit")
