@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from PySide6.QtCore import QDir, QModelIndex, Qt
+from PySide6.QtCore import QDir, QFileSystemWatcher, QModelIndex, Qt
 from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QFileSystemModel,
@@ -120,6 +120,10 @@ class WorkspaceView(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
 
+        # The open file is watched on its own: most files (notes, drafts) are not part of
+        # the workspace model, so the model's events do not cover them.
+        self._open_watch = QFileSystemWatcher(self)
+        self._open_watch.fileChanged.connect(lambda _path: self._disk_changed())
         context.loaded.connect(self._show_diagnostics)
         context.changed.connect(self._workspace_changed)
 
@@ -137,6 +141,7 @@ class WorkspaceView(QWidget):
         from cairn.core.workspace.documents import content_hash
 
         self.path, self.base_hash = path, content_hash(data)
+        self._watch(path)
         self._loading = True
         self.editor.setPlainText(data.decode("utf-8", errors="replace"))
         self._loading = False
@@ -247,10 +252,20 @@ class WorkspaceView(QWidget):
         )
         self.conflict.show()
 
+    def _watch(self, path: str) -> None:
+        watched = self._open_watch.files()
+        if watched:
+            self._open_watch.removePaths(watched)
+        self._open_watch.addPath(str(self.context.root / path))
+
     def _workspace_changed(self, events: object) -> None:
         self._show_diagnostics()
+        self._disk_changed()
+
+    def _disk_changed(self) -> None:
         if self.path is None:
             return
+        self._watch(self.path)  # an editor that saves by renaming drops the watch
         data = self._read(self.path)
         if data is None:
             return
