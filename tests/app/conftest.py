@@ -22,6 +22,19 @@ def private_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     yield
 
 
+@pytest.fixture(autouse=True)
+def collect_on_the_ui_thread(qapp: object) -> Iterator[None]:
+    """As the app does (`cairn.app.gc_guard`): cycles freed on the UI thread only."""
+    import gc
+
+    from cairn.app.gc_guard import UiThreadCollector
+
+    collector = UiThreadCollector()
+    yield
+    collector.stop()
+    gc.collect()  # here, on the UI thread, before the next test
+
+
 @pytest.fixture
 def app_workspace(starter: Path) -> Path:
     return starter

@@ -40,6 +40,8 @@ def make(qtbot: QtBot) -> Iterator[Make]:
         assert view.banner.text().startswith("Loading")  # built before the workspace is read
         with qtbot.waitSignal(context.loaded, timeout=15_000):
             context.start()
+        if run_automations:  # the scheduler starts on a worker once the workspace is loaded
+            qtbot.waitUntil(lambda: context.scheduler is not None, timeout=15_000)
         built.append((context, view))
         return context, view
 
@@ -75,7 +77,7 @@ def test_the_starter_automations_are_listed_with_their_next_run(
 ) -> None:
     context, view = make(app_workspace, run_automations=True)
     assert context.scheduler is not None and set(view.rows) == STARTER
-    assert "run on their schedules" in view.banner.text()
+    qtbot.waitUntil(lambda: "run on their schedules" in view.banner.text(), timeout=10_000)
     for name in STARTER:
         qtbot.waitUntil(lambda name=name: cell(view, name, "Next run") != "—", timeout=10_000)
         assert cell(view, name, "State") == "enabled"

@@ -113,3 +113,29 @@ def test_screenshot_mode_saves_the_loaded_window(tmp_path: Path, app_workspace: 
     )
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_saving_keeps_line_endings_and_non_breaking_spaces(
+    window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    target = app_workspace / "spaces/team/drafts/crlf.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes("# Title\r\n\r\nTen\u00a0km away.\r\n".encode())
+    assert view.open("spaces/team/drafts/crlf.md")
+    view.editor.appendPlainText("More.")
+    assert view.save()
+    assert target.read_bytes() == "# Title\r\n\r\nTen\u00a0km away.\r\n\r\nMore.".encode()
+
+
+def test_a_file_that_is_not_utf8_is_shown_read_only(
+    window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    target = app_workspace / "spaces/team/drafts/latin1.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes("Caf\u00e9 notes\n".encode("latin-1"))
+    assert view.open("spaces/team/drafts/latin1.md")
+    assert view.editor.isReadOnly() and "not UTF-8" in view.message.text()
+    assert not view.save()
+    assert target.read_bytes() == "Caf\u00e9 notes\n".encode("latin-1")

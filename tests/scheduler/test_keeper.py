@@ -186,3 +186,21 @@ def test_the_repeated_hour_of_a_fall_back_night_runs_once(store: RunStore) -> No
         now = slot
     # 1:30 on 1 Nov happens twice on the wall clock (EDT, then EST): it runs at the first.
     assert ran == [utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30), utc(2026, 11, 3, 6, 30)]
+
+
+def test_an_on_time_slot_does_not_cut_a_catch_up_all_chain_short(store: RunStore) -> None:
+    """While the late runs `catch_up: all` owes are still being made, an on-time slot is
+    decided with them by the rule, instead of recording the owed ones as skipped."""
+    keeper = SlotKeeper(store)
+    start = utc(2026, 3, 10, 0, 0)
+    keeper.sync({"hourly": timing("0 * * * *", catch_up="all within 12h")}, (), start)
+    back = start + timedelta(hours=3, minutes=30)
+    first = keeper.catch_up("hourly", back).outcome
+    finish(store, first)  # the 01:00 late run; 02:00 and 03:00 are still owed
+    live = start + timedelta(hours=4)
+    decided = keeper.fire("hourly", live, live)
+    assert not decided.skipped
+    ran = [finish(store, decided.outcome).slot]
+    while isinstance(claim := keeper.catch_up("hourly", live).outcome, Claim):
+        ran.append(finish(store, claim).slot)
+    assert ran == [start + timedelta(hours=h) for h in (2, 3, 4)]

@@ -50,6 +50,9 @@ class AppContext(QObject):
         self._watcher: WorkspaceWatcher | None = None
         self._subscription: Subscription | None = None
         self._loader: EventWorker | None = None
+        self._starter: EventWorker | None = None
+        self._unclaimed: AutomationScheduler | None = None
+        self._closed = False
 
     @property
     def ready(self) -> bool:
@@ -72,6 +75,8 @@ class AppContext(QObject):
         return []
 
     def _loaded(self, error: object) -> None:
+        if self._closed:
+            return  # the window closed while loading: start nothing
         if error is not None or self.model is None:
             self.load_failed.emit(str(error or "the workspace could not be read"))
             return
@@ -85,14 +90,44 @@ class AppContext(QObject):
         self.loaded.emit()
 
     def start_scheduler(self) -> None:
-        if self.scheduler is not None or self.model is None:
+        """Start the embedded scheduler on a worker: opening the run database and deciding
+        missed slots are disk work. A failure is a notice; the window goes on without it."""
+        if self.scheduler is not None or self.model is None or self._starter is not None:
             return
-        from cairn.scheduler import AutomationScheduler
+        model = self.model
 
-        scheduler = AutomationScheduler(self.root, notifier=self.notifier, model=self.model)
-        scheduler.start()
-        self.scheduler = scheduler
-        self.scheduler_changed.emit()
+        def start(cancel: CancelToken) -> list[object]:
+            from cairn.scheduler import AutomationScheduler
+
+            scheduler = AutomationScheduler(self.root, notifier=self.notifier, model=model)
+            try:
+                scheduler.start()
+            except BaseException:
+                scheduler.stop(interrupt=True, timeout=5)
+                raise
+            self._unclaimed = scheduler  # until the UI thread takes it (or close stops it)
+            return [scheduler]
+
+        def started(item: object) -> None:
+            from cairn.scheduler import AutomationScheduler
+
+            if isinstance(item, AutomationScheduler):
+                self._unclaimed = None
+                if self._closed:
+                    item.stop(interrupt=True, timeout=10)
+                    return
+                self.scheduler = item
+                self.scheduler_changed.emit()
+
+        def done(error: object) -> None:
+            self._starter = None
+            if error is not None:
+                self.notifier.notify("Automations are not running", f"{error}", urgency="failure")
+
+        self._starter = EventWorker(start, self)
+        self._starter.item.connect(started)
+        self._starter.finished.connect(done)
+        self._starter.start()
 
     def stop_scheduler(self) -> None:
         if self.scheduler is not None:
@@ -102,8 +137,14 @@ class AppContext(QObject):
 
     def close(self) -> None:
         """Stop everything this context started, joining its threads."""
+        self._closed = True
         if self._loader is not None:
             self._loader.wait()
+        if self._starter is not None:
+            self._starter.wait()
+        if self._unclaimed is not None:  # started, but the window closed before taking it
+            self._unclaimed.stop(interrupt=True, timeout=10)
+            self._unclaimed = None
         self.stop_scheduler()
         if self._watcher is not None:
             self._watcher.stop()

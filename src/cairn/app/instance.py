@@ -42,8 +42,10 @@ class SingleInstance(QObject):
         self._on_focus = on_focus
         self._server = QLocalServer(self)
         name = server_name(root)
-        if not self._server.listen(name):
-            QLocalServer.removeServer(name)  # a crashed instance's leftover
+        # Only a leftover of a crashed instance is removed: when another app answers on
+        # the name, it is alive, and taking its name would leave it unreachable.
+        if not self._server.listen(name) and not focus_running(root):
+            QLocalServer.removeServer(name)
             self._server.listen(name)
         self._server.newConnection.connect(self._accept)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 SCREENSHOT_DELAY_MS = 400  # after loading: let layouts settle and the first paint happen
@@ -60,9 +60,14 @@ def run(
     from cairn.app.icon import cairn_icon
     from cairn.app.instance import SingleInstance, focus_running
     from cairn.app.window import MainWindow
+    from cairn.infra.redaction import install_log_redaction
 
+    install_log_redaction()  # the embedded scheduler and the engines log: never a secret
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
+    from cairn.app.gc_guard import UiThreadCollector
+
+    collector = UiThreadCollector(app)  # cycles are freed on the UI thread only
     app.setApplicationName("Cairn")
     app.setOrganizationName("Cairn")
     app.setWindowIcon(cairn_icon())
@@ -82,13 +87,18 @@ def run(
         root = chosen
         if focus_running(root):
             return 0
+    # Listen before the (slower) window is built, so a launch meanwhile finds this one.
+    focus: list[Callable[[], None]] = []
+    instance = (
+        SingleInstance(root, lambda: focus[0]() if focus else None) if screenshot is None else None
+    )
     context = AppContext(root, run_automations=run_automations)
     window = MainWindow(context)
+    focus.append(window.bring_to_front)
     # The window may hide to the tray and keep automations running: the app ends when the
     # window shuts down for real.
     app.setQuitOnLastWindowClosed(False)
     window.shut_down.connect(app.quit)
-    instance = SingleInstance(root, window.bring_to_front) if screenshot is None else None
     if view:
         if view not in window.views:
             print(f"cairn-app: no view {view!r} (there are: {', '.join(window.views)})")
@@ -135,6 +145,7 @@ def run(
     app.exec()
     if instance is not None:
         instance.close()
+    collector.stop()
     return code
 
 

@@ -66,6 +66,16 @@ ANSWER_ONLY = {
 DEFAULT_CONTEXT = 4096
 _CONTEXT_MARGIN = 8
 _EVAL_CHUNK = 512  # prompt tokens evaluated between two looks at the cancel token
+
+
+def _collect() -> None:
+    """Free a model's memory now, unless the process collects cycles on one thread only
+    (the desktop app turns automatic collection off for that: see `cairn.app.gc_guard`);
+    then that thread's next collection frees it."""
+    if gc.isenabled():
+        gc.collect()
+
+
 _LOAD_LOCK = threading.Lock()
 """One model load at a time per process: llama-cpp-python silences a load by pointing the
 process's stdout and stderr at /dev/null and back, and two loads at once (two automation
@@ -254,7 +264,7 @@ class LocalEngine:
             if llm is not None:
                 llm.close()
                 del llm
-                gc.collect()
+                _collect()
 
     def _ensure_loaded(self) -> Any:
         if self._llm is not None:
@@ -281,13 +291,13 @@ class LocalEngine:
         except EngineError:
             if llm is not None:
                 llm.close()
-            gc.collect()
+            _collect()
             raise
         except Exception as exc:  # llama.cpp reports load failures as ValueError or OSError
             if llm is not None:
                 llm.close()
             del llm
-            gc.collect()  # a failed load must release everything it allocated
+            _collect()  # a failed load must release everything it allocated
             raise EngineError(
                 "unavailable", f"llama.cpp could not load {self.path}: {exc}", model=self._name
             ) from exc

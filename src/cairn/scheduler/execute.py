@@ -48,6 +48,7 @@ from cairn.core.tasks.tools import file_tools
 from cairn.core.workspace.entities import Automation
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
+from cairn.infra.redaction import REDACTOR
 from cairn.infra.runs import Claim, FinalStatus, Refusal, Run, RunStore, Trigger
 from cairn.infra.trace import TraceWriter
 from cairn.scheduler.run_log import append_run
@@ -121,12 +122,13 @@ def execute(
     workspace has no such automation (nothing is claimed; a claim given is finished as
     failed)."""
     root = Path(root).resolve()
-    model = WorkspaceModel(LocalFileStore(root))
     try:
+        model = WorkspaceModel(LocalFileStore(root))
         automation = find_automation(model, name)
-    except UnknownAutomationError as exc:
+    except BaseException as exc:  # unknown, or the workspace unreadable: a claim ends here
         if claim is not None:
-            store.finish(claim.id, "failed", cost_usd=0, tokens=0, trace=None, reason=str(exc))
+            why = REDACTOR.redact(str(exc) or type(exc).__name__)
+            store.finish(claim.id, "failed", cost_usd=0, tokens=0, trace=None, reason=why)
         raise
     if claim is None:
         claimed = store.claim(name, slot, trigger)
@@ -188,7 +190,7 @@ def execute(
             cost_usd=max(outcome.cost_usd, 0.0),
             tokens=max(outcome.tokens, 0),
             trace=trace.task if trace is not None else None,
-            reason=outcome.reason,
+            reason=REDACTOR.redact(outcome.reason) if outcome.reason else None,
             output_path=outcome.written[0] if outcome.written else outcome.record,
         )
         append_run(model, automation, finished, written=outcome.written, record=outcome.record)

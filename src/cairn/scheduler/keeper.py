@@ -49,6 +49,7 @@ class SlotKeeper:
         self._timings: dict[str, Timing] = {}
         self._first_seen: dict[str, datetime] = {}
         self._away_since: dict[str, datetime] = {}  # paused, deleted or broken since then
+        self._noted_paused: set[str] = set()  # pauses already recorded in the store
 
     @property
     def names(self) -> list[str]:
@@ -67,23 +68,28 @@ class SlotKeeper:
         added: list[str] = []
         changed: list[str] = []
         dropped = [name for name in self._timings if name not in wanted]
-        for name in {*dropped, *paused}:
-            self.store.note_paused(name, now)
+        for name in {*dropped, *paused} - self._noted_paused:
+            self.store.note_paused(name, now)  # once per pause, not on every sync
+            self._noted_paused.add(name)
         for name in dropped:
             del self._timings[name]
         for name, timing in wanted.items():
             old = self._timings.get(name)
             if old == timing:
                 continue
-            self._timings[name] = timing
             if old is None:
-                self._first_seen[name] = self.store.first_seen(name, now)
+                # The store first: if it fails, the automation stays unknown and the next
+                # sync tries again, instead of being kept without a first sighting.
+                first_seen = self.store.first_seen(name, now)
                 away = self.store.note_resumed(name)
+                self._noted_paused.discard(name)
+                self._first_seen[name] = first_seen
                 if away is not None:
                     self._away_since[name] = away
                 added.append(name)
             else:
                 changed.append(name)
+            self._timings[name] = timing
         return added, changed, dropped
 
     def next_slot(self, name: str, now: datetime) -> datetime | None:
@@ -132,6 +138,13 @@ class SlotKeeper:
         if now - slot > self.late_limit:
             return self.catch_up(name, now, LATE)
         first_seen = self._first_seen[name]
+        if timing.catch_up.mode == "all":
+            # Earlier slots still undecided are late runs `catch_up: all` owes (a chain in
+            # progress, or a process that stopped): the rule decides them with this one.
+            last = self.store.last_slot(name)
+            begin = max(last, first_seen) if last else first_seen
+            if any(s < slot for s in timing.slots(begin, slot)):
+                return self.catch_up(name, now, NOT_RUNNING)
         gap = "no process decided this slot in time (a Cairn process stopped before it)"
 
         def plan(last: datetime | None) -> Decision:

@@ -47,10 +47,11 @@ from cairn.core.ports import Notifier
 from cairn.core.workspace.entities import Automation
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.files import LocalFileStore
+from cairn.infra.redaction import REDACTOR
 from cairn.infra.runs import Claim, Decided, Refusal, Run, RunStore
 from cairn.infra.triggers import zone
 from cairn.scheduler.execute import RunnerFactory, execute
-from cairn.scheduler.keeper import ASLEEP, NOT_RUNNING, SlotKeeper
+from cairn.scheduler.keeper import ASLEEP, LATE, NOT_RUNNING, SlotKeeper
 from cairn.scheduler.notify import LogNotifier, notice_for
 from cairn.scheduler.run_log import append_run, append_skipped
 
@@ -101,7 +102,7 @@ class AutomationScheduler:
         self._lock = threading.RLock()  # the keeper and the bookkeeping below
         self._runs = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="cairn-run")
         self._cancels: dict[int, CancelToken] = {}
-        self._active: set[str] = set()  # automations with a run on this process
+        self._active: dict[str, int] = {}  # runs per automation on this process
         self._problems: dict[str, str] = {}
         self._queued: dict[int, Claim] = {}  # claimed, waiting for a run thread
         self._sync_pending = False
@@ -122,10 +123,10 @@ class AutomationScheduler:
     # -- life cycle ------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._own_model:
+            self.model.load()  # first: recovered runs are added to their run logs
         for run in self.store.recover():
             self._finished(run)
-        if self._own_model:
-            self.model.load()
         self._scheduler.start()
         self._sync(NOT_RUNNING)
         self._subscription = self.model.subscribe(lambda _events: self._schedule_sync())
@@ -171,6 +172,14 @@ class AutomationScheduler:
                 time.sleep(0.05)
         if self._wake_thread.is_alive():
             self._wake_thread.join(timeout=1)
+        with self._lock:
+            still_running = bool(self._cancels)
+        if still_running:
+            # A run ignored its cancel for `timeout` s (a long model load): its thread still
+            # records how it ended, so the store stays open for it; what a process exit
+            # cuts short is marked interrupted at the next start.
+            log.warning("a run is still winding down; it is recorded when it ends")
+            return
         self.store.close()
 
     def __enter__(self) -> AutomationScheduler:
@@ -270,8 +279,13 @@ class AutomationScheduler:
         return None
 
     def _schedule_next(self, name: str, now: datetime) -> None:
-        with self._lock:
-            upcoming = self.keeper.next_slot(name, now)
+        try:
+            with self._lock:
+                upcoming = self.keeper.next_slot(name, now)
+        except Exception:
+            log.exception("%s: reading its last slot failed; trying again in a minute", name)
+            self._retry(name, LATE)
+            return
         if upcoming is None:
             if self._scheduler.get_job(_job_id(name)):
                 self._scheduler.remove_job(_job_id(name))
@@ -289,17 +303,29 @@ class AutomationScheduler:
 
     def _catch_up(self, name: str, cause: str) -> None:
         now = datetime.now(UTC)
-        with self._lock:
-            decided = self.keeper.catch_up(name, now, cause)
-        self._schedule_next(name, now)
+        try:
+            with self._lock:
+                decided = self.keeper.catch_up(name, now, cause)
+        except Exception:  # the database was busy or unusable: try again, never go quiet
+            log.exception("%s: deciding missed slots failed; trying again in a minute", name)
+            self._retry(name, cause)
+            return
+        finally:
+            self._schedule_next(name, now)
         self._act(name, decided, retry_cause=cause)
 
     def _fire(self, name: str, slot: datetime) -> None:
         now = datetime.now(UTC)
-        with self._lock:
-            decided = self.keeper.fire(name, slot, now)
-        self._schedule_next(name, now)
-        self._act(name, decided, retry_cause=ASLEEP)
+        try:
+            with self._lock:
+                decided = self.keeper.fire(name, slot, now)
+        except Exception:  # the slot is undecided: the retry decides it by the catch-up rule
+            log.exception("%s: deciding the slot %s failed; trying again", name, _local(slot))
+            self._retry(name, LATE)
+            return
+        finally:
+            self._schedule_next(name, now)
+        self._act(name, decided, retry_cause=LATE)
 
     def _act(self, name: str, decided: Decided, *, retry_cause: str) -> None:
         if decided.skipped:
@@ -333,16 +359,16 @@ class AutomationScheduler:
     def _execute(self, name: str, claim: Claim | None, slot: datetime) -> Run | Refusal:
         cancel = CancelToken()
         trigger = claim.trigger if claim else "run-now"
-        with self._lock:
+        key = claim.id if claim else -id(cancel)
+        with self._lock:  # one section: `stop()` either sees this run's token or its claim
             if claim is not None and self._queued.pop(claim.id, None) is None:
                 return Refusal(name, slot, trigger, "taken", self.store.get(claim.id))
-            self._active.add(name)
+            if self._stopping.is_set():
+                cancel.cancel()  # stopping already: the run ends at once, interrupted
+            self._cancels[key] = cancel
+            self._active[name] = self._active.get(name, 0) + 1
         log.info("%s: %s run for %s starts", name, trigger, _local(slot))
-        key = -1
         try:
-            with self._lock:
-                key = claim.id if claim else -id(cancel)
-                self._cancels[key] = cancel
             result = execute(
                 self.root,
                 name,
@@ -356,16 +382,22 @@ class AutomationScheduler:
             )
         except Exception as exc:  # recorded as failed by `execute`; the scheduler goes on
             log.exception("%s: the run crashed", name)
-            self.notifier.notify(
-                f"{name}: failed", f"{type(exc).__name__}: {exc}", urgency="failure"
-            )
+            try:
+                why = REDACTOR.redact(f"{type(exc).__name__}: {exc}")
+                self.notifier.notify(f"{name}: failed", why, urgency="failure")
+            except Exception:
+                log.exception("the notifier failed")
             if claim is None:
                 raise
             return self.store.get(claim.id)
         finally:
             with self._lock:
                 self._cancels.pop(key, None)
-                self._active.discard(name)
+                left = self._active.get(name, 1) - 1
+                if left > 0:
+                    self._active[name] = left
+                else:
+                    self._active.pop(name, None)
         if isinstance(result, Refusal):
             log.info("%s", result.message)
             return result

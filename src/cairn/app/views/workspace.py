@@ -10,7 +10,7 @@ compare) when it has. Clicking a diagnostic opens its file at its line.
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PySide6.QtCore import QDir, QFileSystemWatcher, QModelIndex, Qt
 from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
@@ -43,6 +43,7 @@ class WorkspaceView(QWidget):
         self.path: str | None = None  # the open file, workspace-relative
         self.base_hash: str | None = None  # what the open file held when it was read
         self._loading = False
+        self._crlf = False  # the open file ends its lines with CRLF: saves keep it
 
         self.files = QFileSystemModel(self)
         self.files.setFilter(QDir.Filter.AllDirs | QDir.Filter.Files | QDir.Filter.NoDotAndDotDot)
@@ -140,15 +141,27 @@ class WorkspaceView(QWidget):
             return False
         from cairn.core.workspace.documents import content_hash
 
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            # Saving would have to replace the bytes that are not UTF-8: show, never save.
+            text = data.decode("utf-8", errors="replace")
+            self.message.setText(f"{path} is not UTF-8 text: shown read-only")
+            writable = False
+        else:
+            writable = True
         self.path, self.base_hash = path, content_hash(data)
+        self._crlf = b"\r\n" in data
         self._watch(path)
         self._loading = True
-        self.editor.setPlainText(data.decode("utf-8", errors="replace"))
+        self.editor.setPlainText(text)
+        self.editor.setReadOnly(not writable)
         self._loading = False
         self.title.setText(path)
         self.save_button.setEnabled(False)
         self.conflict.hide()
-        self.message.clear()
+        if writable:
+            self.message.clear()
         self._render()
         if line is not None:
             block = self.editor.document().findBlockByNumber(max(line - 1, 0))
@@ -183,7 +196,9 @@ class WorkspaceView(QWidget):
         from cairn.core.errors import WriteConflictError
         from cairn.core.workspace.documents import content_hash
 
-        text = self.editor.toPlainText()
+        if self.editor.isReadOnly():
+            return False
+        text = self.text()
         try:
             self.context.model.write(self.path, text, base_hash=self.base_hash)
         except WriteConflictError:
@@ -198,6 +213,12 @@ class WorkspaceView(QWidget):
         self.message.setText(f"Saved {self.path}")
         return True
 
+    def text(self) -> str:
+        """The editor's text as the file should hold it: the raw text (toPlainText would
+        turn non-breaking spaces into spaces) with the file's own line endings."""
+        raw = self.editor.document().toRawText().replace("\u2029", "\n")
+        return raw.replace("\n", "\r\n") if self._crlf else raw
+
     def reload(self) -> None:
         if self.path is not None:
             self.open(self.path)
@@ -206,9 +227,9 @@ class WorkspaceView(QWidget):
         """Keep my edits in a new file beside the original; load the disk's version."""
         if self.path is None or self.context.model is None:
             return
-        stem, dot, suffix = self.path.rpartition(".")
-        copy = f"{stem} (my copy).{suffix}" if dot else f"{self.path} (my copy)"
-        text = self.editor.toPlainText()
+        original = PurePosixPath(self.path)
+        copy = str(original.with_name(f"{original.stem} (my copy){original.suffix}"))
+        text = self.text()
         try:
             self.context.model.write(copy, text, base_hash=None)
         except Exception as exc:
