@@ -361,12 +361,15 @@ class TasksView(QWidget):
         for summary in summaries:
             cost = f" · ${summary.cost_usd:.4f}" if summary.cost_usd is not None else ""
             when = summary.started[:16].replace("T", " ")
+            first = next((line for line in summary.request.splitlines() if line.strip()), "")
+            title = first if len(first) <= 80 else f"{first[:79]}…"
             item = QListWidgetItem(
                 f"{_MARKS.get(summary.status, '?')} {summary.status}{cost} · {when}\n"
-                f"{summary.request[:80] or summary.task}"
+                f"{title or summary.task}"
             )
             item.setData(Qt.ItemDataRole.UserRole, str(summary.path))
-            item.setToolTip(summary.task)
+            # The whole request (searched by the filter too), then the task's id.
+            item.setToolTip(f"{summary.request}\n\n{summary.task}".strip())
             self.history.addItem(item)
         if error is not None:
             self.history.addItem(f"Could not read the traces: {error}")
