@@ -247,30 +247,22 @@ def add_model_entry(
     import yaml
 
     from cairn.core.workspace.bounded_yaml import YamlLoader, YamlTooComplexError
-    from cairn.core.workspace.documents import FRONTMATTER_BOUNDARY, compose_frontmatter
-    from cairn.core.workspace.edit import EditError, update_frontmatter
+    from cairn.core.workspace.documents import compose_frontmatter
+    from cairn.core.workspace.edit import (
+        EditError,
+        frontmatter_span,
+        parse_for_edit,
+        update_frontmatter,
+    )
 
     spec = dict(spec)
     newline = "\r\n" if "\r\n" in text else "\n"
-    opening = FRONTMATTER_BOUNDARY.match(text)
-    if opening is None:
+    span = frontmatter_span(text)
+    if span is None:
         return update_frontmatter(text, {"models": {name: spec}})
-    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
-    if closing is None:
-        raise EditError("the frontmatter has no closing '---' line; fix the file first")
-    start, end = opening.end(), closing.start()
-    for brk in ("\r\n", "\n"):
-        if text.startswith(brk, start):
-            start += len(brk)
-            break
+    start, end = span
     fm = text[start:end]
-    try:
-        root = compose_frontmatter(fm)
-        before = yaml.load(fm, Loader=YamlLoader) if root is not None else None  # noqa: S506
-    except YamlTooComplexError as exc:
-        raise EditError(f"the frontmatter is too complex to edit safely ({exc.problem})") from exc
-    except yaml.YAMLError as exc:
-        raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
+    root, before = parse_for_edit(fm)
     if root is None:
         return update_frontmatter(text, {"models": {name: spec}})
     if not isinstance(root, yaml.MappingNode) or not isinstance(before, dict):

@@ -22,12 +22,16 @@ from cairn.core.tasks.approvals import check_permission
 from cairn.core.tasks.tools import file_tools
 from cairn.core.workspace.bounded_yaml import YamlLoader, YamlTooComplexError
 from cairn.core.workspace.documents import (
-    FRONTMATTER_BOUNDARY,
     MAX_FILE_BYTES,
     compose_frontmatter,
     content_hash,
 )
-from cairn.core.workspace.edit import EditError, update_frontmatter
+from cairn.core.workspace.edit import (
+    EditError,
+    frontmatter_span,
+    parse_for_edit,
+    update_frontmatter,
+)
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.core.workspace.schema import PermissionRule
 
@@ -64,25 +68,12 @@ def add_allow_rule(
     """`text` with an allow rule for (tool, path) before the rule that decides that call
     today; returns the new text and the new rule's 0-based index."""
     rule = allow_rule_for(tool, path)
-    opening = FRONTMATTER_BOUNDARY.match(text)
-    if opening is None:
+    span = frontmatter_span(text)
+    if span is None:
         return update_frontmatter(text, {"permissions": [rule]}), 0
-    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
-    if closing is None:
-        raise EditError("the frontmatter has no closing '---' line; fix the file first")
-    start, end = opening.end(), closing.start()
-    for brk in ("\r\n", "\n"):
-        if text.startswith(brk, start):
-            start += len(brk)
-            break
+    start, end = span
     fm = text[start:end]
-    try:
-        root = compose_frontmatter(fm)
-        before = yaml.load(fm, Loader=YamlLoader) if root is not None else None  # noqa: S506
-    except YamlTooComplexError as exc:
-        raise EditError(f"the frontmatter is too complex to edit safely ({exc.problem})") from exc
-    except yaml.YAMLError as exc:
-        raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
+    root, before = parse_for_edit(fm)
     if root is None or not isinstance(before, dict) or before.get("permissions") is None:
         return update_frontmatter(text, {"permissions": [rule]}), 0
     if not isinstance(root, yaml.MappingNode):

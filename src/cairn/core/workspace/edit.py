@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from cairn.core.errors import CairnError
+from cairn.core.workspace.bounded_yaml import YamlLoader
 from cairn.core.workspace.documents import (
     FRONTMATTER_BOUNDARY,
     YamlTooComplexError,
@@ -21,6 +22,38 @@ from cairn.core.workspace.documents import (
 
 class EditError(CairnError):
     """The file cannot be edited safely as asked (for example, its frontmatter is invalid)."""
+
+
+def frontmatter_span(text: str) -> tuple[int, int] | None:
+    """Where the frontmatter's YAML starts and ends in `text` (None: it has none)."""
+    opening = FRONTMATTER_BOUNDARY.match(text)
+    if opening is None:
+        return None
+    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
+    if closing is None:
+        raise EditError("the frontmatter has no closing '---' line; fix the file first")
+    start = opening.end()
+    for brk in ("\r\n", "\n"):
+        if text.startswith(brk, start):
+            start += len(brk)
+            break
+    return start, closing.start()
+
+
+def parse_for_edit(fm: str) -> tuple[yaml.Node | None, Any]:
+    """The frontmatter's node tree and its data, composed with the bounded loader first
+    (an alias bomb is refused, not expanded); an `EditError` saying why when it cannot be
+    edited safely."""
+    try:
+        node = compose_frontmatter(fm)
+        data = yaml.load(fm, Loader=YamlLoader) if node is not None else None  # noqa: S506
+    except YamlTooComplexError as exc:
+        raise EditError(
+            f"the frontmatter is too complex to edit safely ({exc.problem}); {exc.fix}"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
+    return node, data
 
 
 def _dump_key(key: str, value: Any, newline: str, indent: str = "") -> str:
@@ -43,23 +76,11 @@ def update_frontmatter(
             return text
         block = newline.join(_dump_key(k, v, newline) for k, v in changes.items())
         return f"---{newline}{block}{newline}---{newline}{text}"
-    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
-    if closing is None:
-        raise EditError("the frontmatter has no closing '---' line; fix the file first")
-    start, end = opening.end(), closing.start()
-    if text.startswith("\r\n", start):
-        start += 2
-    elif text.startswith("\n", start):
-        start += 1
+    span = frontmatter_span(text)
+    assert span is not None  # the opening line is there
+    start, end = span
     fm = text[start:end]
-    try:
-        node = compose_frontmatter(fm)  # bounded: an alias bomb is refused, not expanded
-    except YamlTooComplexError as exc:
-        raise EditError(
-            f"the frontmatter is too complex to edit safely ({exc.problem}); {exc.fix}"
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
+    node, _ = parse_for_edit(fm)
     if node is not None and not isinstance(node, yaml.MappingNode):
         raise EditError("the frontmatter is not a set of 'key: value' lines; fix the file first")
 

@@ -17,9 +17,12 @@ from typing import Any
 
 import yaml
 
-from cairn.core.workspace.bounded_yaml import YamlLoader, YamlTooComplexError
-from cairn.core.workspace.documents import FRONTMATTER_BOUNDARY, compose_frontmatter
-from cairn.core.workspace.edit import EditError, update_frontmatter
+from cairn.core.workspace.edit import (
+    EditError,
+    frontmatter_span,
+    parse_for_edit,
+    update_frontmatter,
+)
 
 KeyPath = tuple[str, ...]
 
@@ -33,35 +36,12 @@ REMOVE: Any = _Remove()
 """A change's value that removes the key instead of setting it."""
 
 
-def frontmatter_span(text: str) -> tuple[int, int] | None:
-    """Where the frontmatter's YAML starts and ends in `text` (None: it has none)."""
-    opening = FRONTMATTER_BOUNDARY.match(text)
-    if opening is None:
-        return None
-    closing = FRONTMATTER_BOUNDARY.search(text, opening.end())
-    if closing is None:
-        raise EditError("the frontmatter has no closing '---' line; fix the file first")
-    start = opening.end()
-    for brk in ("\r\n", "\n"):
-        if text.startswith(brk, start):
-            start += len(brk)
-            break
-    return start, closing.start()
-
-
 def frontmatter_data(text: str) -> dict[str, Any]:
     """The frontmatter as plain data ({} when there is none); invalid YAML is an EditError."""
     span = frontmatter_span(text)
     if span is None:
         return {}
-    fm = text[span[0] : span[1]]
-    try:
-        compose_frontmatter(fm)  # bounded first: an alias bomb is refused, not expanded
-        data = yaml.load(fm, Loader=YamlLoader)  # noqa: S506 - YamlLoader is a safe loader
-    except YamlTooComplexError as exc:
-        raise EditError(f"the frontmatter is too complex to edit safely ({exc.problem})") from exc
-    except yaml.YAMLError as exc:
-        raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
+    _, data = parse_for_edit(text[span[0] : span[1]])
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -104,10 +84,7 @@ def _set_one(text: str, path: KeyPath, value: Any) -> str:
         )
     start, end = span
     fm = text[start:end]
-    try:
-        node = compose_frontmatter(fm)
-    except (yaml.YAMLError, YamlTooComplexError) as exc:
-        raise EditError(f"the frontmatter is not valid YAML ({exc}); fix the file first") from exc
+    node, _ = parse_for_edit(fm)
     if node is None or path[0] not in _keys(node):
         if value is REMOVE:
             return text
