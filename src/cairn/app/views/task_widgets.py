@@ -164,7 +164,29 @@ class RoutingBadge(QFrame):
 # --- cards ------------------------------------------------------------------------------------
 
 
-class ApprovalCard(QFrame):
+class _DecisionCard(QFrame):
+    """A card answering one `ApprovalRequest` the loop thread waits on: decided once,
+    whichever button (or Stop) comes first."""
+
+    request: ApprovalRequest | None
+
+    @property
+    def pending(self) -> bool:
+        return self.request is not None and not self.request.decided
+
+    def approve(self) -> None:
+        if self.request is not None and self.request.approve(by="user"):
+            self.decided(True, "user")
+
+    def deny(self, by: str = "user") -> None:
+        if self.request is not None and self.request.deny(by=by):
+            self.decided(False, by)
+
+    def decided(self, approved: bool, by: str) -> None:
+        raise NotImplementedError
+
+
+class ApprovalCard(_DecisionCard):
     """A call waiting for a person: the tool, the path, where it lands, why it asks and the
     change it would make; Approve, Deny and Always allow when it is live."""
 
@@ -231,18 +253,6 @@ class ApprovalCard(QFrame):
             row.addStretch(1)
             layout.addLayout(row)
 
-    @property
-    def pending(self) -> bool:
-        return self.request is not None and not self.request.decided
-
-    def approve(self) -> None:
-        if self.request is not None and self.request.approve(by="user"):
-            self.decided(True, "user")
-
-    def deny(self, by: str = "user") -> None:
-        if self.request is not None and self.request.deny(by=by):
-            self.decided(False, by)
-
     def always(self) -> None:
         if self.request is None or self._allow_always is None or self.request.decided:
             return
@@ -262,7 +272,7 @@ class ApprovalCard(QFrame):
             button.setEnabled(False)
 
 
-class PlanCard(QFrame):
+class PlanCard(_DecisionCard):
     """The plan of a multi-step task, with Approve / Deny when agents.md asks for it."""
 
     def __init__(self, record: Record, request: ApprovalRequest | None = None) -> None:
@@ -292,18 +302,6 @@ class PlanCard(QFrame):
                 row.addWidget(button)
             row.addStretch(1)
             layout.addLayout(row)
-
-    @property
-    def pending(self) -> bool:
-        return self.request is not None and not self.request.decided
-
-    def approve(self) -> None:
-        if self.request is not None and self.request.approve(by="user"):
-            self.decided(True, "user")
-
-    def deny(self, by: str = "user") -> None:
-        if self.request is not None and self.request.deny(by=by):
-            self.decided(False, by)
 
     def decided(self, approved: bool, by: str) -> None:
         self.state.setText(f"Plan {'approved' if approved else 'denied'} ({by})")
