@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from cairn.app.context import AppContext
-from cairn.app.views.task_widgets import ApprovalCard, PlanCard, QuestionCard, RoutingBadge
+from cairn.app.views.task_widgets import PlanCard, QuestionCard, RoutingBadge, TaskApprovalCard
 from cairn.app.views.tasks import TasksView
 from cairn.core.routing.router import Decision, PassedOver, Sensitivity
 from cairn.core.routing.sensitivity import Finding
@@ -107,10 +107,10 @@ def wait_done(qtbot: QtBot, view: TasksView, timeout: int = 120_000) -> None:
     qtbot.waitUntil(lambda: view.worker is None, timeout=timeout)
 
 
-def approval_card(qtbot: QtBot, view: TasksView) -> ApprovalCard:
+def approval_card(qtbot: QtBot, view: TasksView) -> TaskApprovalCard:
     qtbot.waitUntil(lambda: bool(view.live.pending()), timeout=60_000)
     card = view.live.pending()[0]
-    assert isinstance(card, ApprovalCard)
+    assert isinstance(card, TaskApprovalCard)
     return card
 
 
@@ -123,13 +123,11 @@ def test_an_approved_write_lands_on_disk(
     ]
     start(qtbot, view, "Save a note for the team")
     card = approval_card(qtbot, view)
-    assert "write_file" in card.tool.text() and NOTES in card.path.text()
-    assert card.change is not None
-    diff = card.change.toPlainText()
+    assert card.target.text() == f"write_file · {NOTES}"
+    assert json.loads(card.arguments.toPlainText()) == {"path": NOTES, "content": "Ship it.\n"}
+    diff = card.preview.toPlainText()
     assert "--- /dev/null" in diff and f"+++ b/{NOTES}" in diff and "+Ship it." in diff
-    assert "space 'team' (team scope)" in " ".join(
-        label.text() for label in card.findChildren(type(card.tool))
-    )
+    assert card.where.text() == "Lands in: space 'team' (team scope)"
     assert view.status.text() == "Waiting for your decision"
     assert not (workspace / NOTES).exists()  # nothing happens before the click
     click(qtbot, card.approve_button)
@@ -150,8 +148,7 @@ def test_a_denied_write_leaves_the_file_alone(
     ]
     start(qtbot, view, "Replace the team readme")
     card = approval_card(qtbot, view)
-    assert card.change is not None
-    diff = card.change.toPlainText()
+    diff = card.preview.toPlainText()
     assert f"-{before.splitlines()[0]}" in diff and "+# Gone" in diff  # against the disk
     click(qtbot, card.deny_button)
     wait_done(qtbot, view)
@@ -319,8 +316,8 @@ def test_a_past_task_reopens_from_its_trace(
     badge = past.steps[0].badges[0]
     assert badge.summary.text().startswith("cloud-fast · cloud")
     cards = list(past.cards.values())
-    assert len(cards) == 1 and isinstance(cards[0], ApprovalCard)
-    assert NOTES in cards[0].path.text() and "Approved (user)" in cards[0].state.text()
+    assert len(cards) == 1 and isinstance(cards[0], TaskApprovalCard)
+    assert NOTES in cards[0].target.text() and "Approved (user)" in cards[0].state.text()
     assert not cards[0].buttons  # read-only: nothing to answer
     view.filter.setText("no such words")
     assert item.isHidden()
@@ -351,3 +348,21 @@ def test_ctrl_enter_runs_and_stop_releases_a_waiting_approval(
     assert view.request.toPlainText() == "" and view.request.hasFocus()
     view.search()
     assert view.filter.hasFocus()
+
+
+def test_a_live_card_shows_arguments_with_secrets_redacted(qtbot: QtBot) -> None:
+    from cairn.core.tasks.approvals import ApprovalRequest
+
+    key = "sk-proj-" + "Q7x2" * 10
+    request = ApprovalRequest(
+        "write_file", {"path": NOTES, "content": f"token {key}\n"}, path=NOTES, reason="ask"
+    )
+    record = {"id": request.id, "tool": "write_file", "path": NOTES, "reason": "ask"}
+    card = TaskApprovalCard(record, request)
+    qtbot.addWidget(card)
+    shown = card.arguments.toPlainText()
+    assert key not in shown and NOTES in shown
+    assert card.pending
+    card.approve_button.click()
+    assert request.decided and "Approved (user)" in card.state.text()
+    assert not card.approve_button.isEnabled() and not card.deny_button.isEnabled()

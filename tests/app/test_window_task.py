@@ -49,7 +49,7 @@ def test_a_task_in_the_window_writes_a_file_once_approved(
             tasks.request.setPlainText("Update the team note")
             click(qtbot, tasks.run_button)
             card = approval_card(qtbot, tasks)
-            assert "-Old note." in card.change.toPlainText()  # type: ignore[union-attr]
+            assert "-Old note." in card.preview.toPlainText()
             assert (app_workspace / NOTES).read_text() == "Old note.\n"
             click(qtbot, card.approve_button)
             wait_done(qtbot, tasks)

@@ -14,7 +14,6 @@ Each decision moves the record to `.cairn/approvals/decided/` (`ApprovalQueue.re
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,12 +21,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cairn.core.errors import CairnError
+from cairn.core.tasks.change import change_lines as diff_lines
 from cairn.core.tasks.replay import QueuedCall, Ready, Refused, perform, prepare
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.approvals import ApprovalQueue, expired, expires_at
 from cairn.infra.files import LocalFileStore
-
-DIFF_LINES = 200  # a change is shown up to this many lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,27 +108,13 @@ def _moment(value: object) -> datetime | None:
 
 
 def change_lines(ready: Ready | None, record: Mapping[str, Any]) -> list[str]:
-    """What a write would change: a diff for a replaced file, the new lines otherwise."""
+    """What a write would change: a diff for a replaced file, the new lines otherwise
+    (the same lines an interactive task's card shows, `core.tasks.change`)."""
     if ready is None or ready.tool.effect != "write":
         return []
     arguments = record.get("arguments") or {}
-    path = ready.path or ""
     before = ready.before.decode("utf-8", "replace") if ready.before is not None else None
-    if ready.tool.name == "write_file":
-        new = str(arguments.get("content", ""))
-        old = (before or "").splitlines(keepends=True)
-        diff = difflib.unified_diff(
-            old,
-            new.splitlines(keepends=True),
-            f"a/{path}" if before is not None else "/dev/null",
-            f"b/{path}",
-        )
-        shown = [line.rstrip("\n") for line in diff]
-    else:
-        shown = [f"+{line}" for line in str(arguments.get("text", "")).splitlines()]
-    if len(shown) > DIFF_LINES:
-        shown[DIFF_LINES:] = [f"[… {len(shown) - DIFF_LINES} more lines]"]
-    return shown
+    return diff_lines(ready.tool.name, ready.path or "", before, arguments)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,8 +51,12 @@ def _box(text: str, name: str) -> QPlainTextEdit:
 
 
 class ApprovalCard(QFrame):
+    """The card. `approved`, `denied` and `always_allowed` say which button was pressed;
+    `decided` shows the outcome and disables the buttons."""
+
     approved = Signal()
     denied = Signal()
+    always_allowed = Signal()
 
     def __init__(
         self,
@@ -63,54 +67,94 @@ class ApprovalCard(QFrame):
         arguments: Mapping[str, Any],
         preview: str,
         reason: str,
+        where: str = "",
         details: str = "",
         warning: str | None = None,
+        answerable: bool = True,
+        can_always_allow: bool = False,
         parent: QWidget | None = None,
     ) -> None:
-        """`details`: a line of context (who asked, when it expires); `warning`: why
-        approving would be refused as things stand, shown prominently."""
+        """`where`: the space (and its scope) the file lands in; `details`: a line of
+        context (who asked, when it expires); `warning`: why approving would be refused
+        as things stand, shown prominently; `answerable`: False for a card re-read from a
+        trace, which shows what was asked without buttons."""
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setObjectName("approval")
+        self.setStyleSheet(
+            "QFrame#approval { border: 1px solid palette(highlight); border-radius: 6px; }"
+        )
         self.setAccessibleName(f"Approval: {title}")
         self.title = plain_label(title, "Approval title")
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
         self.target = plain_label(f"{tool} · {path or 'no file'}", "Tool and file")
-        self.reason = plain_label(f"Why it was asked: {reason or '—'}", "Why it was asked")
+        self.where = plain_label(f"Lands in: {where}", "Where it lands")
+        # The router's reasons come joined by "; "; a scope crossing is pulled out and
+        # shown on its own line, since it is what a person most needs to see.
+        reasons = [part for part in reason.split("; ") if part]
+        crossing = [part.removeprefix("scope: ") for part in reasons if part.startswith("scope:")]
+        self.scope = plain_label(f"Crosses scope: {crossing[0] if crossing else ''}", "Scope")
+        self.scope.setStyleSheet("color: palette(highlight); font-weight: bold")
+        rest = "; ".join(part for part in reasons if not part.startswith("scope:"))
+        self.reason = plain_label(f"Why it asks: {rest or '—'}", "Why it asks")
         self.details = plain_label(details, "Details")
-        self.details.setVisible(bool(details))
         self.warning = plain_label(warning or "", "Warning")
         self.warning.setStyleSheet("color: #b3261e;")
-        self.warning.setVisible(bool(warning))
         shown = json.dumps(dict(arguments), indent=2, ensure_ascii=False, default=str)
         self.arguments = _box(shown, "Arguments")
         self.preview = _box(preview or "(no preview)", "Preview of the change")
-
-        self.approve_button = QPushButton("Approve")
-        self.approve_button.setAccessibleName(f"Approve: {title}")
-        self.approve_button.clicked.connect(self.approved)
-        self.deny_button = QPushButton("Deny")
-        self.deny_button.setAccessibleName(f"Deny: {title}")
-        self.deny_button.clicked.connect(self.denied)
+        self.state = plain_label("", "Decision")
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
-        layout.addWidget(self.target)
-        layout.addWidget(self.reason)
+        layout.setContentsMargins(8, 6, 8, 6)
+        for widget in (self.title, self.target, self.where, self.scope, self.reason):
+            layout.addWidget(widget)
         layout.addWidget(self.details)
         layout.addWidget(self.warning)
         layout.addWidget(plain_label("Arguments (secrets redacted):", "Arguments heading"))
         layout.addWidget(self.arguments)
         layout.addWidget(plain_label("What would change:", "Change heading"))
         layout.addWidget(self.preview)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.deny_button)
-        buttons.addWidget(self.approve_button)
-        layout.addLayout(buttons)
+        layout.addWidget(self.state)
+        # Only once they have a parent: showing a parentless label opens it as a window.
+        self.where.setVisible(bool(where))
+        self.scope.setVisible(bool(crossing))
+        self.details.setVisible(bool(details))
+        self.warning.setVisible(bool(warning))
+
+        self.buttons: list[QPushButton] = []
+        if answerable:
+            self.approve_button = self._button("Approve", f"Approve: {title}", self.approved)
+            self.deny_button = self._button("Deny", f"Deny: {title}", self.denied)
+            if can_always_allow:
+                self.always_button = self._button(
+                    "Always allow this rule", "Always allow this rule", self.always_allowed
+                )
+                self.always_button.setToolTip(
+                    "Add an allow rule for this tool and path to agents.md, then approve"
+                )
+            row = QHBoxLayout()
+            row.addStretch(1)
+            for button in self.buttons:
+                row.addWidget(button)
+            layout.addLayout(row)
+
+    def _button(self, text: str, name: str, signal: Any) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(name)
+        button.clicked.connect(lambda _checked=False: signal.emit())
+        self.buttons.append(button)
+        return button
 
     def set_busy(self, busy: bool) -> None:
         """While an answer is being carried out, the card cannot be answered again."""
-        self.approve_button.setEnabled(not busy)
-        self.deny_button.setEnabled(not busy)
+        for button in self.buttons:
+            button.setEnabled(not busy)
+
+    def decided(self, approved: bool, by: str, note: str = "") -> None:
+        """Show the answer for good: the buttons go, the outcome stays readable."""
+        extra = f" · {note}" if note else ""
+        self.state.setText(f"{'Approved' if approved else 'Denied'} ({by}){extra}")
+        self.set_busy(True)

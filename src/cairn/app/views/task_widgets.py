@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.app.views.approval_card import ApprovalCard
 from cairn.core.tasks.approvals import ApprovalRequest
 from cairn.core.tasks.events import Answer
 
@@ -164,9 +165,9 @@ class RoutingBadge(QFrame):
 # --- cards ------------------------------------------------------------------------------------
 
 
-class _DecisionCard(QFrame):
-    """A card answering one `ApprovalRequest` the loop thread waits on: decided once,
-    whichever button (or Stop) comes first."""
+class _AnswersRequest:
+    """For a card over one `ApprovalRequest` the loop thread waits on: decided once,
+    whichever button (or Stop) comes first. `decided` shows the outcome."""
 
     request: ApprovalRequest | None
 
@@ -182,13 +183,16 @@ class _DecisionCard(QFrame):
         if self.request is not None and self.request.deny(by=by):
             self.decided(False, by)
 
-    def decided(self, approved: bool, by: str) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the card class it is mixed into
+
+        def decided(self, approved: bool, by: str, note: str = "") -> None: ...
 
 
-class ApprovalCard(_DecisionCard):
-    """A call waiting for a person: the tool, the path, where it lands, why it asks and the
-    change it would make; Approve, Deny and Always allow when it is live."""
+class TaskApprovalCard(_AnswersRequest, ApprovalCard):
+    """The shared approval card over a live `ApprovalRequest` the loop thread waits on
+    (or, re-read from a trace, without buttons): its answer is decided once, whichever
+    button (or Stop) comes first; Always allow adds the rule to agents.md, then approves.
+    """
 
     def __init__(
         self,
@@ -199,59 +203,29 @@ class ApprovalCard(_DecisionCard):
         change: list[str] | None = None,
         allow_always: AllowAlways | None = None,
     ) -> None:
-        super().__init__()
-        self.setAccessibleName("Approval card")
-        self.setObjectName("card")
-        self.setStyleSheet(
-            "QFrame#card { border: 1px solid palette(highlight); border-radius: 6px; }"
+        from cairn.infra.redaction import REDACTOR
+
+        arguments = request.arguments if request is not None else record.get("arguments")
+        preview = "\n".join(change) if change else str(record.get("preview") or "")
+        tool = str(record.get("tool"))
+        super().__init__(
+            "Budget: did you mean to spend this?" if tool == "budget" else "Approval needed",
+            tool=tool,
+            path=record.get("path"),
+            arguments=REDACTOR.redact_data(dict(arguments or {})),
+            preview=preview,
+            reason=str(record.get("reason") or ""),
+            where=where,
+            answerable=request is not None,
+            can_always_allow=allow_always is not None,
         )
         self.request = request
         self.request_id = str(record.get("id", ""))
         self._allow_always = allow_always
         self.note = ""  # what "always allow" added to agents.md
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        self.title = _label("Approval needed", "Approval title")
-        self.title.setStyleSheet("font-weight: bold")
-        layout.addWidget(self.title)
-        self.tool = _label(f"Tool: {record.get('tool')}", "Tool")
-        layout.addWidget(self.tool)
-        self.path = _label(f"Path: {record.get('path') or '—'}", "Path")
-        layout.addWidget(self.path)
-        if where:
-            layout.addWidget(_label(f"Lands in: {where}", "Where it lands"))
-        reasons = [part for part in str(record.get("reason") or "").split("; ") if part]
-        crossing = [part for part in reasons if part.startswith("scope:")]
-        if crossing:
-            self.scope = _label("Crosses scope: " + crossing[0].removeprefix("scope: "), "Scope")
-            self.scope.setStyleSheet("color: palette(highlight); font-weight: bold")
-            layout.addWidget(self.scope)
-        rest = "; ".join(part for part in reasons if not part.startswith("scope:"))
-        layout.addWidget(_label(f"Why it asks: {rest or '—'}", "Why it asks"))
-        shown = "\n".join(change) if change else str(record.get("preview") or "")
-        self.change = _monospace(shown, "Change", 18) if shown else None
-        if self.change is not None:
-            layout.addWidget(self.change)
-        self.state = _label("", "Decision")
-        layout.addWidget(self.state)
-        self.buttons: list[QPushButton] = []
-        if request is not None:
-            row = QHBoxLayout()
-            self.approve_button = _button("Approve", "Approve", self.approve)
-            self.deny_button = _button("Deny", "Deny", self.deny)
-            self.buttons = [self.approve_button, self.deny_button]
-            if allow_always is not None:
-                self.always_button = _button(
-                    "Always allow this rule", "Always allow this rule", self.always
-                )
-                self.always_button.setToolTip(
-                    "Add an allow rule for this tool and path to agents.md, then approve"
-                )
-                self.buttons.append(self.always_button)
-            for button in self.buttons:
-                row.addWidget(button)
-            row.addStretch(1)
-            layout.addLayout(row)
+        self.approved.connect(self.approve)
+        self.denied.connect(self.deny)
+        self.always_allowed.connect(self.always)
 
     def always(self) -> None:
         if self.request is None or self._allow_always is None or self.request.decided:
@@ -265,14 +239,13 @@ class ApprovalCard(_DecisionCard):
         if self.request.approve(by="user, always allow"):
             self.decided(True, "user, always allow")
 
-    def decided(self, approved: bool, by: str) -> None:
-        note = f" · {self.note}" if self.note else ""
-        self.state.setText(f"{'Approved' if approved else 'Denied'} ({by}){note}")
-        for button in self.buttons:
-            button.setEnabled(False)
+    def decided(self, approved: bool, by: str, note: str = "") -> None:
+        # Also called when the decision event comes back through the stream: the rule
+        # that "always allow" added stays on the card.
+        super().decided(approved, by, note or self.note)
 
 
-class PlanCard(_DecisionCard):
+class PlanCard(_AnswersRequest, QFrame):
     """The plan of a multi-step task, with Approve / Deny when agents.md asks for it."""
 
     def __init__(self, record: Record, request: ApprovalRequest | None = None) -> None:
@@ -303,7 +276,7 @@ class PlanCard(_DecisionCard):
             row.addStretch(1)
             layout.addLayout(row)
 
-    def decided(self, approved: bool, by: str) -> None:
+    def decided(self, approved: bool, by: str, note: str = "") -> None:
         self.state.setText(f"Plan {'approved' if approved else 'denied'} ({by})")
         for button in self.buttons:
             button.setEnabled(False)
@@ -426,7 +399,7 @@ class Transcript(QScrollArea):
         self.task: str | None = None
         self.status = ""  # running | finished | failed | cancelled | stopped
         self.steps: list[StepBlock] = []
-        self.cards: dict[str, ApprovalCard | PlanCard] = {}
+        self.cards: dict[str, TaskApprovalCard | PlanCard] = {}
         self.questions: list[QuestionCard] = []
         self.lines: list[QLabel] = []
         self._step: StepBlock | None = None
@@ -459,7 +432,7 @@ class Transcript(QScrollArea):
     def _scrolled(self, value: int) -> None:
         self._follow = value >= self.verticalScrollBar().maximum() - 4
 
-    def pending(self) -> list[ApprovalCard | PlanCard]:
+    def pending(self) -> list[TaskApprovalCard | PlanCard]:
         return [card for card in self.cards.values() if card.pending]
 
     def release(self, by: str = "cancelled") -> None:
@@ -560,15 +533,13 @@ class Transcript(QScrollArea):
         tool = str(data.get("tool"))
         path = data.get("path")
         change = self._change(request) if request is not None and self._change else None
-        card = ApprovalCard(
-            {**data, "preview": request.preview if request is not None else ""},
+        card = TaskApprovalCard(
+            {**data, "preview": request.preview if request is not None else data.get("preview")},
             request,
             where=self._where(path) if self._where is not None and path else "",
             change=change,
             allow_always=self._allow_always if tool != "budget" else None,
         )
-        if tool == "budget":
-            card.title.setText("Budget: did you mean to spend this?")
         self.cards[card.request_id] = card
         self._current().add(card)
 

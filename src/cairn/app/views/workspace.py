@@ -1,5 +1,6 @@
-"""Workspace view: the workspace's files, a markdown editor with a rendered preview, and
-the diagnostics list.
+"""Workspace view: the workspace's outline (spaces with their scope, skills, operators,
+automations) and its files, a markdown editor with a rendered preview, and the
+diagnostics list.
 
 Saves go through the workspace model's writer (atomic, refused when the file changed on
 disk since it was opened). A change made in another editor shows at once when this
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.app.context import AppContext
+from cairn.app.views.outline import WorkspaceOutline
 
 MAX_OPEN_BYTES = 4 * 1024 * 1024
 
@@ -57,6 +59,12 @@ class WorkspaceView(QWidget):
         self.tree.setHeaderHidden(True)
         self.tree.activated.connect(self._open_index)
         self.tree.clicked.connect(self._open_index)
+        self.outline = WorkspaceOutline()
+        self.outline.open_requested.connect(self.open)
+        self.browse = QTabWidget()
+        self.browse.setAccessibleName("Browse the workspace")
+        self.browse.addTab(self.outline, "Outline")
+        self.browse.addTab(self.tree, "Files")
 
         self.diagnostics = QListWidget()
         self.diagnostics.setAccessibleName("Diagnostics")
@@ -101,7 +109,7 @@ class WorkspaceView(QWidget):
         self.message.setWordWrap(True)
 
         left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(self.tree)
+        left.addWidget(self.browse)
         left.addWidget(self.diagnostics)
         left.setSizes([500, 160])
         right = QWidget()
@@ -125,7 +133,7 @@ class WorkspaceView(QWidget):
         # the workspace model, so the model's events do not cover them.
         self._open_watch = QFileSystemWatcher(self)
         self._open_watch.fileChanged.connect(lambda _path: self._disk_changed())
-        context.loaded.connect(self._show_diagnostics)
+        context.loaded.connect(self._show_model)
         context.changed.connect(self._workspace_changed)
 
     # -- opening and saving ---------------------------------------------------------------
@@ -280,8 +288,14 @@ class WorkspaceView(QWidget):
         self._open_watch.addPath(str(self.context.root / path))
 
     def _workspace_changed(self, events: object) -> None:
-        self._show_diagnostics()
+        self._show_model()
         self._disk_changed()
+
+    def _show_model(self) -> None:
+        if self.context.model is None:
+            return
+        self.outline.show_workspace(self.context.model.workspace)
+        self._show_diagnostics()
 
     def _disk_changed(self) -> None:
         if self.path is None:
