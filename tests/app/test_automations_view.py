@@ -139,6 +139,44 @@ def test_run_now_through_the_scheduler_leaves_a_done_run_in_the_history(
     assert (stored.status, stored.trigger) == ("done", "run-now")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("run_automations", [True, False], ids=["scheduler", "worker"])
+def test_a_run_shows_its_progress_and_stop_interrupts_it(
+    qtbot: QtBot,
+    make: Make,
+    tmp_path: Path,
+    stub: OpenAIStub,
+    tiny_model_path: Path,
+    run_automations: bool,
+) -> None:
+    # The model streams one word every 0.1 s for a long answer: the run is still going
+    # when Stop is pressed.
+    stub.state.reply = " ".join(["word"] * 400)
+    stub.state.slow_s = 0.1
+    slow = stub.base_url.replace("/v1", "/fail-slow/v1")
+    root = workspace(tmp_path, slow, tiny_model_path)
+    (root / "automations" / "hello.md").write_text(
+        "---\nschedule: every 1 day\nspace: team\nheadless: {on_approval: skip}\n---\n"
+        "Say hello to the team.\n"
+    )
+    _, view = make(root, run_automations=run_automations)
+    view.select("hello")
+    assert not view.stop_button.isEnabled()  # nothing runs yet
+    view.run_button.click()
+    qtbot.waitUntil(lambda: "→ cloud" in view.progress.get("hello", ""), timeout=60_000)
+    assert cell(view, "hello", "State").startswith("running · ")
+    assert view.message.text().startswith("▶ hello: ")
+    qtbot.waitUntil(view.stop_button.isEnabled, timeout=10_000)
+    view.stop_button.click()
+    qtbot.waitUntil(lambda: "interrupted" in [r["Status"] for r in history(view)], timeout=20_000)
+    with RunStore(root) as store:
+        [stored] = store.history("hello")
+    assert (stored.status, stored.trigger) == ("interrupted", "run-now")
+    assert view.run_button.isEnabled() and not view.stop_button.isEnabled()
+    assert "hello" not in view.progress
+
+
 def queue_one(
     qtbot: QtBot, make: Make, tmp_path: Path, stub: OpenAIStub, tiny_model: Path
 ) -> tuple[Path, AutomationsView, ApprovalCard]:

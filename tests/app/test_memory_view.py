@@ -297,3 +297,19 @@ def test_shutdown_joins_every_worker(qtbot: QtBot, view: MemoryView) -> None:
     view.refresh()
     view.shutdown()
     assert view.idle() and view.index is None
+
+
+def test_a_hand_edit_of_a_topic_file_shows_and_is_searchable(
+    qtbot: QtBot, view: MemoryView, app_workspace: Path, ids: dict[str, str]
+) -> None:
+    # A topic file is not part of the workspace model: only the app's watcher sees it.
+    choose(qtbot, view, "chief-of-staff")
+    [topic] = (app_workspace / "spaces/chief-of-staff").rglob("pricing.md")
+    topic.write_text(
+        topic.read_text()
+        + "- 2026-11-21: Quarterly plans get one month free. <!-- mem:feedbee1 v=0.50 "
+        "src=user-said -->\n"
+    )
+    qtbot.waitUntil(lambda: "Quarterly plans" in shown(view), timeout=10_000)
+    settle(qtbot, view)
+    assert any("Quarterly plans" in hit for hit in search(qtbot, view, "quarterly"))

@@ -39,6 +39,8 @@ class AppContext(QObject):
     load_failed = Signal(str)
     changed = Signal(object)  # a batch of workspace events, on the UI thread
     scheduler_changed = Signal()  # the scheduler started or stopped
+    run_progress = Signal(str, str)  # automation, a line on what its run is doing now
+    paths_changed = Signal(list)  # workspace-relative paths changed on disk, model or not
 
     def __init__(self, root: Path, *, run_automations: bool = True) -> None:
         super().__init__()
@@ -83,11 +85,16 @@ class AppContext(QObject):
         from cairn.infra.watcher import WorkspaceWatcher
 
         self._subscription = self.model.subscribe(self.changed.emit)
-        self._watcher = WorkspaceWatcher(self.model, self.root)
+        self._watcher = WorkspaceWatcher(self.model, self.root, on_paths=self._paths_seen)
         self._watcher.start()
         if self.run_automations:
             self.start_scheduler()
         self.loaded.emit()
+
+    def _paths_seen(self, paths: list[str]) -> None:
+        # From the watcher's thread; the signal is delivered on the UI thread.
+        if not self._closed:
+            self.paths_changed.emit(list(paths))
 
     def start_scheduler(self) -> None:
         """Start the embedded scheduler on a worker: opening the run database and deciding
@@ -99,7 +106,9 @@ class AppContext(QObject):
         def start(cancel: CancelToken) -> list[object]:
             from cairn.scheduler import AutomationScheduler
 
-            scheduler = AutomationScheduler(self.root, notifier=self.notifier, model=model)
+            scheduler = AutomationScheduler(
+                self.root, notifier=self.notifier, model=model, on_event=self.report_progress
+            )
             try:
                 scheduler.start()
             except BaseException:
@@ -128,6 +137,16 @@ class AppContext(QObject):
         self._starter.item.connect(started)
         self._starter.finished.connect(done)
         self._starter.start()
+
+    def report_progress(self, name: str, event: object) -> None:
+        """A run's task event, from its run thread: a readable line (secrets redacted)
+        reaches the views as `run_progress`."""
+        from cairn.infra.redaction import REDACTOR
+        from cairn.scheduler.progress import progress_line
+
+        line = progress_line(event)
+        if line is not None and not self._closed:
+            self.run_progress.emit(name, REDACTOR.redact(line))
 
     def stop_scheduler(self) -> None:
         if self.scheduler is not None:

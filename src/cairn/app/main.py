@@ -99,6 +99,7 @@ def run(
     # window shuts down for real.
     app.setQuitOnLastWindowClosed(False)
     window.shut_down.connect(app.quit)
+    _quit_on_terminal_signals(app, window.quit)
     if view:
         if view not in window.views:
             print(f"cairn-app: no view {view!r} (there are: {', '.join(window.views)})")
@@ -176,6 +177,30 @@ def first_run(app: object, folder: Path) -> Path | None:
     page.shutdown()
     page.deleteLater()
     return chosen[0].resolve() if chosen else None
+
+
+def _quit_on_terminal_signals(app: object, quit: Callable[[], None]) -> None:
+    """Ctrl-C (or SIGTERM) in the terminal that started the app quits it as the menu's
+    Quit does: runs in progress are stopped and recorded, the window state is saved. A
+    second signal ends the process at once."""
+    import signal
+
+    from PySide6.QtCore import QObject, QTimer
+
+    assert isinstance(app, QObject)
+
+    def handle(signum: int, _frame: object) -> None:
+        for again in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(again, signal.SIG_DFL)
+        QTimer.singleShot(0, quit)
+
+    for caught in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(caught, handle)
+    # Python runs signal handlers between bytecodes, which never come while Qt's event
+    # loop waits in C++: a short timer gives the interpreter a turn.
+    tick = QTimer(app)
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
 
 
 def _report_timing(window: object, context: object, app: object, *, exit_when_listed: bool) -> None:

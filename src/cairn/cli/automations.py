@@ -160,27 +160,19 @@ def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
 
 
 def _run_now(args: argparse.Namespace) -> int:
-    from cairn.core.routing.dispatch import Routed
-    from cairn.core.tasks.events import StepStarted, TaskFailed, ToolCalled, ToolResult
+    from cairn.core.tasks.events import StepStarted
     from cairn.infra.redaction import install_log_redaction
     from cairn.infra.runs import Refusal
     from cairn.scheduler.control import run_now, trace_path
+    from cairn.scheduler.progress import progress_line
 
     install_log_redaction()
     root = _root(args)
 
     def progress(event: object) -> None:
-        if isinstance(event, StepStarted):
-            _err(f"── step {event.index}: {event.step.title} ({event.step.kind})")
-        elif isinstance(event, Routed) and event.decision.chosen:
-            where = "local" if event.decision.chosen_is_local else "cloud"
-            _err(f"   → {event.decision.chosen} ({where})")
-        elif isinstance(event, ToolCalled):
-            _err(f"   ⚙ {event.name}")
-        elif isinstance(event, ToolResult):
-            _err(f"   {'✓' if event.ok else '✗'} {event.name}")
-        elif isinstance(event, TaskFailed):
-            _err(f"   ✘ {event.kind}: {event.reason}")
+        line = progress_line(event)
+        if line is not None:
+            _err(f"── {line}" if isinstance(event, StepStarted) else f"   {line}")
 
     _err(f"▶ {args.name} (run-now)")
     result = run_now(root, args.name, on_event=progress)

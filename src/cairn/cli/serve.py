@@ -74,20 +74,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _step_logger() -> Callable[[str, object], None]:
-    from cairn.core.routing.dispatch import Routed
-    from cairn.core.tasks.events import StepStarted, TaskFailed, ToolCalled
+    from cairn.scheduler.progress import progress_line
 
     log = logging.getLogger("cairn.serve")
 
     def on_event(name: str, event: object) -> None:
-        if isinstance(event, StepStarted):
-            log.info("%s: step %d: %s (%s)", name, event.index, event.step.title, event.step.kind)
-        elif isinstance(event, Routed) and event.decision.chosen:
-            where = "local" if event.decision.chosen_is_local else "cloud"
-            log.info("%s:   → %s (%s)", name, event.decision.chosen, where)
-        elif isinstance(event, ToolCalled):
-            log.info("%s:   ⚙ %s", name, event.name)
-        elif isinstance(event, TaskFailed):
-            log.info("%s:   ✘ %s: %s", name, event.kind, event.reason)
+        line = progress_line(event)
+        if line is not None:
+            log.info("%s: %s", name, line)
 
     return on_event

@@ -31,6 +31,16 @@ from cairn.core.workspace.loader import WorkspaceModel
 log = logging.getLogger(__name__)
 
 
+def _not_the_stop_race(record: logging.LogRecord) -> bool:
+    # watchdog's inotify thread logs this as an error when an event arrives while the
+    # observer is stopping: nothing is lost (Cairn is shutting the watch down), but it
+    # reached the user's terminal at every close of the app.
+    return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_not_the_stop_race)
+
+
 class WorkspaceWatcher:
     """Watch a workspace folder and refresh the model with what changed on disk.
 

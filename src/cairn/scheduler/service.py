@@ -101,7 +101,7 @@ class AutomationScheduler:
         self._wake_check_s = wake_check_s
         self._lock = threading.RLock()  # the keeper and the bookkeeping below
         self._runs = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="cairn-run")
-        self._cancels: dict[int, CancelToken] = {}
+        self._cancels: dict[int, tuple[str, CancelToken]] = {}  # key -> automation, token
         self._active: dict[str, int] = {}  # runs per automation on this process
         self._problems: dict[str, str] = {}
         self._queued: dict[int, Claim] = {}  # claimed, waiting for a run thread
@@ -151,7 +151,7 @@ class AutomationScheduler:
             self._scheduler.shutdown(wait=True)
         if interrupt:
             with self._lock:
-                for token in self._cancels.values():
+                for _name, token in self._cancels.values():
                     token.cancel()
         self._runs.shutdown(wait=timeout is None, cancel_futures=True)
         with self._lock:  # claimed, never started: record them, or they would block
@@ -211,6 +211,15 @@ class AutomationScheduler:
     def run_now(self, name: str) -> Future[Run | Refusal]:
         """Run `name` now (trigger `run-now`) on the run pool; never uses up a slot."""
         return self._runs.submit(self._execute, name, None, datetime.now(UTC))
+
+    def stop_runs(self, name: str) -> int:
+        """Stop `name`'s runs in progress in this process (scheduled or run now); each is
+        recorded `interrupted` when its task ends. Returns how many were asked to stop."""
+        with self._lock:
+            tokens = [token for owner, token in self._cancels.values() if owner == name]
+        for token in tokens:
+            token.cancel()
+        return len(tokens)
 
     # -- deciding ----------------------------------------------------------------------
 
@@ -365,7 +374,7 @@ class AutomationScheduler:
                 return Refusal(name, slot, trigger, "taken", self.store.get(claim.id))
             if self._stopping.is_set():
                 cancel.cancel()  # stopping already: the run ends at once, interrupted
-            self._cancels[key] = cancel
+            self._cancels[key] = (name, cancel)
             self._active[name] = self._active.get(name, 0) + 1
         log.info("%s: %s run for %s starts", name, trigger, _local(slot))
         try:

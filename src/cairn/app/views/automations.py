@@ -69,6 +69,13 @@ def _state(row: AutomationRow) -> str:
     return "running" if row.running else "enabled"
 
 
+def _stoppable(scheduler: object, name: str) -> bool:
+    """The embedded scheduler runs `name` now (a run of another process cannot be
+    stopped from this window)."""
+    states = getattr(scheduler, "states", None)
+    return states is not None and any(s.name == name and s.running for s in states())
+
+
 def _outcome(result: Run | Refusal) -> str:
     from cairn.infra.runs import Refusal
     from cairn.scheduler.control import trace_path
@@ -98,6 +105,8 @@ class AutomationsView(QWidget):
         self._store: RunStore | None = None
         self._workers: set[EventWorker] = set()
         self._starting: set[str] = set()  # run-now asked here and not finished yet
+        self._own_runs: dict[str, EventWorker] = {}  # run-now on a worker (no scheduler)
+        self.progress: dict[str, str] = {}  # the latest line of each run in this window
         self._closed = False
 
         self.banner = plain_label("Loading the workspace …", "Automations status")
@@ -113,6 +122,7 @@ class AutomationsView(QWidget):
         self.table.cellDoubleClicked.connect(lambda _row, _col: self.show_history())
 
         self.run_button = self._button("Run now", "Run the selected automation now", self.run_now)
+        self.stop_button = self._button("Stop", "Stop the selected automation's run", self.stop)
         self.pause_button = self._button("Pause", "Pause the selected automation", self.pause)
         self.resume_button = self._button("Resume", "Resume the selected automation", self.resume)
         self.history_button = self._button(
@@ -151,6 +161,7 @@ class AutomationsView(QWidget):
         buttons = QHBoxLayout()
         for button in (
             self.run_button,
+            self.stop_button,
             self.pause_button,
             self.resume_button,
             self.history_button,
@@ -189,6 +200,7 @@ class AutomationsView(QWidget):
         context.changed.connect(self._refresh_soon)
         context.scheduler_changed.connect(self._refresh_soon)
         context.notifier.notice.connect(self._refresh_soon)  # a run ended, or was skipped
+        context.run_progress.connect(self._progressed)
         self._update_buttons()
         if context.ready:
             self._loaded()
@@ -263,7 +275,7 @@ class AutomationsView(QWidget):
             cells = (
                 _item(row.name, row.path),
                 _item(f"{row.describe} · {row.timezone}", row.schedule),
-                _item(_state(row), row.problem),
+                _item(self._state(row), row.problem),
                 _item(_when(row.next_run)),
                 _item(
                     f"{last.status} · {_when(last.finished_at or last.started_at)}"
@@ -296,10 +308,20 @@ class AutomationsView(QWidget):
         item = self.table.item(items[0].row(), 0)
         return item.text() if item is not None else None
 
+    def _state(self, row: AutomationRow) -> str:
+        line = self.progress.get(row.name)
+        if line and (row.running or row.name in self._starting):
+            return f"running · {line}"
+        return _state(row)
+
     def _update_buttons(self) -> None:
         row = self.rows.get(self.selected() or "")
         busy = row is not None and (row.running or row.name in self._starting)
         self.run_button.setEnabled(row is not None and not busy)
+        self.stop_button.setEnabled(
+            row is not None
+            and (row.name in self._own_runs or _stoppable(self.context.scheduler, row.name))
+        )
         self.pause_button.setEnabled(row is not None and row.enabled)
         self.resume_button.setEnabled(row is not None and not row.enabled)
         self.history_button.setEnabled(row is not None)
@@ -339,18 +361,50 @@ class AutomationsView(QWidget):
         produce = (
             _waiting_for(scheduler.run_now(name))
             if scheduler is not None
-            else _running(self.context.root, name)
+            else _running(
+                self.context.root, name, lambda event: self.context.report_progress(name, event)
+            )
         )
         self._starting.add(name)
+        self.progress.pop(name, None)
         self.message.setText(f"▶ {name}: running now …")
         worker = EventWorker(produce, self)
+        if scheduler is None:
+            self._own_runs[name] = worker
         worker.item.connect(lambda result: self.message.setText(_outcome(result)))
         worker.finished.connect(lambda error: self._run_ended(worker, name, error))
         self._start(worker)
         self._update_buttons()
 
+    def stop(self) -> None:
+        """Stop the selected automation's run: the task stops at its next token and the
+        run is recorded interrupted."""
+        name = self.selected()
+        if name is None:
+            return
+        worker = self._own_runs.get(name)
+        if worker is not None:
+            worker.cancel()
+        elif self.context.scheduler is not None:
+            self.context.scheduler.stop_runs(name)
+        self.message.setText(f"■ {name}: stopping …")
+        self.stop_button.setEnabled(False)
+
+    def _progressed(self, name: str, line: str) -> None:
+        if self._closed:
+            return
+        self.progress[name] = line
+        if name in self._starting:
+            self.message.setText(f"▶ {name}: {line}")
+        row = self.rows.get(name)
+        cell = self.table.item(list(self.rows).index(name), 2) if row is not None else None
+        if row is not None and cell is not None:
+            cell.setText(self._state(row))
+
     def _run_ended(self, worker: EventWorker, name: str, error: object) -> None:
         self._starting.discard(name)
+        self._own_runs.pop(name, None)
+        self.progress.pop(name, None)
         self._forget(worker)
         if error is not None:
             self.message.setText(f"{name}: the run could not be finished: {error}")
@@ -528,14 +582,16 @@ class AutomationsView(QWidget):
             self._store = None
 
 
-def _running(root: Path, name: str) -> Callable[[CancelToken], Iterable[object]]:
+def _running(
+    root: Path, name: str, on_event: Callable[[object], None]
+) -> Callable[[CancelToken], Iterable[object]]:
     """A worker's job that runs the automation as `cairn automations run` does; cancel
     stops the task, and the run is recorded as interrupted."""
 
     def produce(cancel: CancelToken) -> Iterable[object]:
         from cairn.scheduler.control import run_now
 
-        return [run_now(root, name, cancel=cancel)]
+        return [run_now(root, name, on_event=on_event, cancel=cancel)]
 
     return produce
 

@@ -4,9 +4,10 @@ memories waiting for a decision, forgetting, and search over the memory index.
 Every decision goes through the same core calls as `cairn memory`: `MemoryWriter`'s
 approve and reject, `review.forget` (readme, topics, archive and index, no stale copy),
 `MemoryIndex.search` and `rebuild`. Reading the files, touching the index and writing run
-on `EventWorker`s; the UI thread only shows what they found. The app's watcher does not
-feed this index, so each look repairs it against the files first (cheap: sizes and
-times), as the CLI does, and a hand edit never shows stale.
+on `EventWorker`s; the UI thread only shows what they found. Each look repairs the index
+against the files first (cheap: sizes and times), as the CLI does, and the app's watcher
+asks for a look whenever a file changes on disk (a topic file is not a model file, so
+the model's events alone would miss it): a hand edit shows at once, never stale.
 """
 
 from __future__ import annotations
@@ -289,6 +290,7 @@ class MemoryView(QWidget):
         context.loaded.connect(self._loaded)
         context.load_failed.connect(lambda error: self.message.setText(f"Not loaded: {error}"))
         context.changed.connect(self._workspace_changed)
+        context.paths_changed.connect(self._paths_changed)
         if context.ready:
             self._loaded()
 
@@ -374,6 +376,11 @@ class MemoryView(QWidget):
         }:
             self._fill_spaces()
         self.refresh()
+
+    def _paths_changed(self, paths: list[str]) -> None:
+        # Cairn's own state (traces, the index database) changes on every task: not memory.
+        if self.index is not None and any(not p.startswith(".cairn/") for p in paths):
+            self.refresh()
 
     # -- workers ----------------------------------------------------------------------------
 
