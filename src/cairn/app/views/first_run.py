@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.app.bridge import EventWorker
-from cairn.app.views.settings import Jobs, KeysPanel, ModelsPanel, Report, push_button, text_label
+from cairn.app.views.settings.common import Jobs, Report, push_button, text_label
+from cairn.app.views.settings.keys import KeysPanel
+from cairn.app.views.settings.models import ModelsPanel
 from cairn.core.engine import CancelToken
 from cairn.core.workspace.entities import Workspace
 
