@@ -15,9 +15,14 @@ from cairn.core.ports import ChatEngine
 from cairn.core.workspace.schema import AgentsPolicy, AutomationMeta, ModelSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from cairn.core.engine import CancelToken, ChatRequest
     from cairn.core.memory.step import MemoryStep
     from cairn.core.memory.writer import MemoryWriter
+    from cairn.core.routing.budget import BudgetPaused
     from cairn.core.routing.dispatch import Dispatcher
+    from cairn.core.routing.router import Step
     from cairn.core.tasks.loop import Recall, TaskRunner
     from cairn.core.workspace.entities import Workspace
     from cairn.core.workspace.loader import WorkspaceModel
@@ -209,6 +214,48 @@ def build_dispatcher(
     guard = BudgetGuard(policy.budgets, ledger, task=task, automation=automation)
     router = Router(policy, readiness=engines.unready)
     return Dispatcher(router, engines, ledger=ledger, guard=guard, price=engines.price)
+
+
+def traced_call(
+    policy: AgentsPolicy,
+    root: Path,
+    step: Step,
+    request: ChatRequest | Callable[[ChatEngine], ChatRequest],
+    cancel: CancelToken,
+    *,
+    engines: Engines | None = None,
+    continue_past: Callable[[BudgetPaused], bool] | None = None,
+) -> Iterator[object]:
+    """One routed model call outside a task (`cairn ask`, the app's model try): the budget
+    guard before it, the ledger after it, and a trace under `.cairn/traces/`; the
+    dispatcher's events are yielded as they come. A budget pause is raised unless
+    `continue_past(pause)` says to go on (a person at a terminal answered yes)."""
+    from cairn.core.routing.budget import BudgetPaused
+    from cairn.core.tasks.run import new_task_id
+    from cairn.infra.trace import TraceWriter
+
+    task = new_task_id("ask-")
+    dispatcher = build_dispatcher(policy, root, task=task, engines=engines)
+    trace = TraceWriter(root, task)
+    trace.write("task_started", request=step.description, kind=step.kind, space=step.space)
+    try:
+        while True:
+            try:
+                for event in dispatcher.run(step, request, cancel=cancel):
+                    trace.record(event)
+                    yield event
+                return
+            except BudgetPaused as pause:
+                trace.failed(pause)
+                if continue_past is None or not continue_past(pause):
+                    raise
+                assert dispatcher.guard is not None and pause.verdict.scope is not None
+                dispatcher.guard.continue_past(pause.verdict.scope)
+            except Exception as error:  # said by the caller; the trace keeps it too
+                trace.failed(error)
+                raise
+    finally:
+        trace.close()
 
 
 def policy_with_model(policy: AgentsPolicy, choice: str, root: Path | None) -> AgentsPolicy:

@@ -148,38 +148,20 @@ def _routed(
     only where there is a workspace to keep them in)."""
     from cairn.core.routing.dispatch import Dispatcher
     from cairn.core.routing.router import Router
-    from cairn.core.tasks.run import new_task_id
-    from cairn.infra.trace import TraceWriter
-    from cairn.runtime import Engines, build_dispatcher
+    from cairn.runtime import Engines, traced_call
 
-    task = new_task_id("ask-")
     if root is None:
         engines = Engines(policy)
         dispatcher = Dispatcher(Router(policy, readiness=engines.unready), engines)
         yield from dispatcher.run(step, request, cancel=cancel)
         return
-    dispatcher = build_dispatcher(policy, root, task=task)
-    trace = TraceWriter(root, task)
-    trace.write("task_started", request=step.description, kind=step.kind, space=step.space)
-    try:
-        while True:
-            try:
-                for event in dispatcher.run(step, request, cancel=cancel):
-                    trace.record(event)
-                    yield event
-                return
-            except (RoutingStopped, EngineError, CairnError) as error:
-                trace.failed(error)
-                raise
-            except BudgetPaused as pause:
-                trace.failed(pause)
-                print(f"\ncairn: paused: {pause}", file=sys.stderr)
-                if not (sys.stdin.isatty() and input("continue? [y/N] ").strip().lower() == "y"):
-                    raise
-                assert dispatcher.guard is not None and pause.verdict.scope is not None
-                dispatcher.guard.continue_past(pause.verdict.scope)
-    finally:
-        trace.close()
+    yield from traced_call(policy, root, step, request, cancel, continue_past=_ask_to_continue)
+
+
+def _ask_to_continue(pause: BudgetPaused) -> bool:
+    """A budget pause at a terminal: the person may go on past it."""
+    print(f"\ncairn: paused: {pause}", file=sys.stderr)
+    return sys.stdin.isatty() and input("continue? [y/N] ").strip().lower() == "y"
 
 
 def _print(events: Iterator[object], name: str, local: bool, started: float) -> int:

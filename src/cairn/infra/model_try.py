@@ -35,9 +35,7 @@ def try_model(
 
     `workspace` is the loaded workspace at `root`; None reads it from disk first."""
     from cairn.core.tasks.provenance import Provenance
-    from cairn.core.tasks.run import new_task_id
-    from cairn.infra.trace import TraceWriter
-    from cairn.runtime import build_dispatcher, policy_with_model
+    from cairn.runtime import policy_with_model, traced_call
 
     if workspace is None:
         from cairn.core.workspace.loader import WorkspaceModel
@@ -47,21 +45,11 @@ def try_model(
     base = workspace.agents.policy if workspace.agents else AgentsPolicy()
     policy = policy_with_model(base, model, root)
     engines = _Unloading(policy, root)
-    task = new_task_id("ask-")
-    dispatcher = build_dispatcher(policy, root, task=task, engines=engines)
     step = Provenance(workspace, None).step(prompt, "work", (prompt,))
     request = ChatRequest((Message("user", prompt),), max_tokens=max_tokens)
-    trace = TraceWriter(root, task)
-    trace.write("task_started", request=prompt, kind=step.kind, space=None)
     try:
-        for event in dispatcher.run(step, request, cancel=cancel):
-            trace.record(event)
-            yield event
-    except Exception as error:  # said by the caller; the trace keeps it too
-        trace.failed(error)
-        raise
+        yield from traced_call(policy, root, step, request, cancel, engines=engines)
     finally:
-        trace.close()
         engines.unload()
 
 
