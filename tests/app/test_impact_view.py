@@ -123,3 +123,18 @@ def test_a_workspace_change_refreshes_on_a_worker(
     qtbot.waitUntil(
         lambda: len(threads) > before and view.refresh_button.isEnabled(), timeout=30_000
     )
+
+
+def test_a_task_run_elsewhere_shows_without_a_workspace_change(
+    open_view: object, app_workspace: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task (here, as `cairn run` or `cairn serve` would, outside the window) writes only
+    `.cairn/`, which the watcher leaves out: the shown view notices by looking."""
+    monkeypatch.setattr(impact_view, "POLL_MS", 200)
+    view = open_view(app_workspace)  # type: ignore[operator]
+    assert value(view, "Tasks") == "0"
+    team = TaskOptions(space="team", plan="never")
+    run_task(app_workspace, Tally(), "Summarise the week", team, {"cloud-fast": ["Done."]})
+    qtbot.waitUntil(lambda: value(view, "Tasks") == "1", timeout=30_000)
+    view.hide()
+    assert not view.poll.isActive()  # a hidden view looks at nothing

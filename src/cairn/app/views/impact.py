@@ -9,8 +9,10 @@ period only redraws.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -51,6 +53,7 @@ CARDS = (
     "Saved by the prompt cache",
     "Time saved (estimate)",
 )
+POLL_MS = 3_000  # while shown: how often the ledger and traces are looked at
 _COLUMNS = 3
 _NO_VALUE = "—"
 
@@ -146,6 +149,13 @@ class ImpactView(QWidget):
         context.loaded.connect(self._on_loaded)
         context.load_failed.connect(lambda why: self.status.setText(f"Could not load: {why}"))
         context.changed.connect(self._on_changed)
+        # Tasks and runs write the ledger and traces under `.cairn/`, which the watcher
+        # leaves out: while the view shows, a cheap look at their sizes and times says
+        # when there is something new to count.
+        self._seen: tuple[tuple[int, int], ...] | None = None
+        self.poll = QTimer(self)
+        self.poll.setInterval(POLL_MS)
+        self.poll.timeout.connect(self._look)
 
     # -- refreshing -------------------------------------------------------------------------
 
@@ -172,6 +182,7 @@ class ImpactView(QWidget):
 
     def shutdown(self) -> None:
         """Join the worker (the window calls this when it closes)."""
+        self.poll.stop()
         self._again = False
         if self._worker is not None:
             self._worker.wait()
@@ -179,7 +190,19 @@ class ImpactView(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self._seen = _sources(self.context.root)
+        self.poll.start()
         self.refresh()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.poll.stop()
+
+    def _look(self) -> None:
+        seen = _sources(self.context.root)
+        if seen != self._seen:
+            self._seen = seen
+            self.refresh()
 
     def _on_loaded(self) -> None:
         if self.isVisible():
@@ -223,6 +246,21 @@ class ImpactView(QWidget):
         figures = impact.period(self.selected_period())
         for title, (value, detail) in describe(impact, figures).items():
             self.cards[title].show_figure(value, detail)
+
+
+def _sources(root: Path) -> tuple[tuple[int, int], ...]:
+    """Size and modification time of what the figures are counted from (zeros for what
+    does not exist yet): a new trace file changes the folder's time, a model call the
+    ledger's size."""
+    found = []
+    for name in ("spend.jsonl", "traces"):
+        try:
+            info = (root / ".cairn" / name).stat()
+        except OSError:
+            found.append((0, 0))
+        else:
+            found.append((info.st_size, info.st_mtime_ns))
+    return tuple(found)
 
 
 def describe(impact: Impact, f: Figures) -> dict[str, tuple[str, str]]:
