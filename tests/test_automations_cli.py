@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -158,6 +158,10 @@ def test_pause_then_resume_leaves_the_file_byte_identical(
     assert f"{NAME}  [paused]" in out and "not while paused" in out
     code, out, _ = cli(capsys, "resume", NAME, "--workspace", str(starter))
     assert code == 0 and path.read_bytes() == original
+    # With no scheduler running, the pause was noted: the next scheduler skips its slots.
+    with RunStore(starter) as store:
+        since = store.note_resumed(NAME)
+    assert since is not None and datetime.now(UTC) - since < timedelta(minutes=1)
 
 
 def test_run_now_is_refused_while_the_automation_runs(

@@ -146,11 +146,14 @@ def _resume(args: argparse.Namespace) -> int:
 def _set_enabled(args: argparse.Namespace, *, enabled: bool) -> int:
     from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
+    from cairn.infra.runs import RunStore
     from cairn.scheduler.control import set_enabled
 
-    model = WorkspaceModel(LocalFileStore(_root(args)))
+    root = _root(args)
+    model = WorkspaceModel(LocalFileStore(root))
     model.load()
-    done = set_enabled(model, args.name, enabled=enabled)
+    with RunStore(root) as runs:
+        done = set_enabled(model, args.name, enabled=enabled, runs=runs)
     word = "resumed" if enabled else "paused"
     if not done.changed:
         print(f"{done.name} is already {word} ({done.path})")

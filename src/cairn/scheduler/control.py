@@ -119,8 +119,14 @@ class Toggled:
     changed: bool  # False: it was already so, and the file was left alone
 
 
-def set_enabled(model: WorkspaceModel, name: str, *, enabled: bool) -> Toggled:
-    """Pause (`enabled=False`) or resume automation `name` of the loaded `model`."""
+def set_enabled(
+    model: WorkspaceModel, name: str, *, enabled: bool, runs: RunStore | None = None
+) -> Toggled:
+    """Pause (`enabled=False`) or resume automation `name` of the loaded `model`.
+
+    A pause is also noted in `runs` (when given) as of now, so a scheduler that starts
+    later skips the slots of the pause instead of catching them up; the next scheduler
+    to keep the automation clears it (`SlotKeeper.sync`)."""
     from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash
     from cairn.core.workspace.edit import EditError, update_frontmatter
 
@@ -139,6 +145,8 @@ def set_enabled(model: WorkspaceModel, name: str, *, enabled: bool) -> Toggled:
     except WriteConflictError as exc:
         raise CairnError(f"{auto.path} changed while Cairn was editing it; try again") from exc
     model.refresh([auto.path], origin="cairn")
+    if runs is not None and not enabled:
+        runs.note_paused(auto.name)
     return Toggled(auto.name, auto.path, enabled, changed=True)
 
 

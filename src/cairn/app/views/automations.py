@@ -341,7 +341,7 @@ class AutomationsView(QWidget):
         from cairn.scheduler.control import set_enabled
 
         try:
-            done = set_enabled(model, name, enabled=enabled)
+            done = set_enabled(model, name, enabled=enabled, runs=self.store())
         except CairnError as exc:
             self.message.setText(str(exc))
             return
