@@ -154,7 +154,7 @@ def test_a_run_shows_its_progress_and_stop_interrupts_it(
     # when Stop is pressed.
     stub.state.reply = " ".join(["word"] * 400)
     stub.state.slow_s = 0.1
-    slow = stub.base_url.replace("/v1", "/fail-slow/v1")
+    slow = stub.url("slow")
     root = workspace(tmp_path, slow, tiny_model_path)
     (root / "automations" / "hello.md").write_text(
         "---\nschedule: every 1 day\nspace: team\nheadless: {on_approval: skip}\n---\n"

@@ -10,6 +10,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from cairn.app.context import AppContext
+from cairn.app.theme import badge_colour
 from cairn.app.views.outline import OutlineRow, outline_rows
 from cairn.app.views.workspace import WorkspaceView
 from cairn.app.window import MainWindow
@@ -75,7 +76,7 @@ def test_a_row_opens_its_file_and_the_outline_follows_the_disk(
     assert isinstance(view, WorkspaceView)
     team = view.outline.row("team")
     assert team is not None and team.text(1) == "team"
-    assert team.foreground(1).color().name() == "#2f6db5"
+    assert team.background(1).color() == badge_colour("team")
     view.outline._chosen(team)
     assert view.path == "spaces/team/readme.md"
 

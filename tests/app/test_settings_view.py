@@ -319,3 +319,26 @@ def test_before_the_workspace_loads_it_says_so(qtbot: QtBot, app_workspace: Path
     assert view.stack.currentWidget() is view.tabs
     view.shutdown()
     context.close()
+
+
+def test_the_appearance_can_be_dark_light_or_the_systems(view: SettingsView) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from cairn.app.theme import SCHEME_KEY, apply_scheme, is_dark, text_colour
+    from cairn.app.window import settings
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    assert view.appearance.currentData() == "system" and not is_dark()
+    light_error = text_colour("error")
+    try:
+        view.appearance.setCurrentIndex(view.appearance.findData("dark"))
+        assert is_dark() and settings().value(SCHEME_KEY) == "dark"
+        # A state's text colour is lightened to stay readable on the dark window.
+        assert text_colour("error").lightness() > light_error.lightness()
+        view.appearance.setCurrentIndex(view.appearance.findData("light"))
+        assert not is_dark() and settings().value(SCHEME_KEY) == "light"
+        view.appearance.setCurrentIndex(view.appearance.findData("system"))
+        assert not is_dark() and settings().value(SCHEME_KEY) == "system"
+    finally:
+        apply_scheme(app, "system")  # the application is shared by every test

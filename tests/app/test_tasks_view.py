@@ -22,6 +22,7 @@ from cairn.app.views.tasks import TasksView
 from cairn.core.routing.router import Decision, PassedOver, Sensitivity
 from cairn.core.routing.sensitivity import Finding
 from cairn.testing.openai_stub import OpenAIStub
+from tests.stub_workspace import point_at
 
 NOTES = "spaces/team/notes.md"
 README = "spaces/team/readme.md"
@@ -32,26 +33,6 @@ KEY = "sk-test-tasks-view-0000000000"
 def stub() -> Iterator[OpenAIStub]:
     with OpenAIStub() as running:
         yield running
-
-
-def point_at(root: Path, api_base: str, local_model: Path) -> None:
-    """agents.md's cloud-fast model at the stub, local-small at the tiny GGUF (as the CLI's
-    end-to-end tests do), no model risk judge, a short body for the small window."""
-    agents = root / "agents.md"
-    text = agents.read_text()
-    text = text.replace(
-        "    model: openai/gpt-4o-mini\n",
-        f"    model: openai/gpt-4o-mini\n    api_base: {api_base}\n    local: false\n",
-        1,
-    )
-    text = text.replace(
-        "    path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf\n    context: 8192",
-        f"    path: {local_model}\n    context: 4096",
-        1,
-    )
-    text = text.replace("  approval: gate\n", "", 1)
-    body_start = text.index("\n---\n", 4) + 5
-    agents.write_text(text[:body_start] + "You are Cairn. Be brief.\n")
 
 
 @pytest.fixture

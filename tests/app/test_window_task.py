@@ -16,7 +16,8 @@ from cairn.app.views.tasks import TasksView
 from cairn.app.views.workspace import WorkspaceView
 from cairn.app.window import MainWindow
 from cairn.testing.openai_stub import OpenAIStub
-from tests.app.test_tasks_view import KEY, NOTES, approval_card, click, point_at, wait_done
+from tests.app.test_tasks_view import KEY, NOTES, approval_card, click, wait_done
+from tests.stub_workspace import point_at
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from cairn.testing.openai_stub import OpenAIStub
-from tests.conftest import copy_starter
+from tests.stub_workspace import stub_workspace
 
 
 def cairn(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -25,26 +25,7 @@ def cairn(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def workspace(tmp_path: Path, stub: OpenAIStub | None, local_model: Path) -> Path:
-    root = copy_starter(tmp_path / "ws")
-    agents = root / "agents.md"
-    text = agents.read_text()
-    if stub is not None:
-        text = text.replace(
-            "    model: openai/gpt-4o-mini\n",
-            f"    model: openai/gpt-4o-mini\n    api_base: {stub.base_url}\n    local: false\n",
-            1,
-        )
-    text = text.replace(
-        "    path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf\n    context: 8192",
-        f"    path: {local_model}\n    context: 4096",
-        1,
-    )
-    # No model risk judgement on writes here: the tiny model's verdicts are random.
-    text = text.replace("  approval: gate\n", "", 1)
-    # Keep the tiny model's prompt small: it has a 4,096-token window.
-    body_start = text.index("\n---\n", 4) + 5
-    agents.write_text(text[:body_start] + "You are Cairn. Be brief.\n")
-    return root
+    return stub_workspace(tmp_path, stub.base_url if stub else None, local_model)
 
 
 def test_run_with_the_cloud_model_uses_tools_and_writes_a_record(

@@ -26,7 +26,7 @@ import pytest
 
 from cairn.infra.runs import Run, RunStore
 from cairn.testing.openai_stub import OpenAIStub
-from tests.conftest import copy_starter
+from tests.stub_workspace import stub_workspace
 
 pytestmark = [
     pytest.mark.slow,
@@ -49,25 +49,7 @@ def stub() -> Iterator[OpenAIStub]:
 
 
 def workspace(tmp_path: Path, base_url: str, tiny_model: Path) -> Path:
-    root = copy_starter(tmp_path / "ws")
-    for starter_automation in (root / "automations").glob("*.md"):
-        starter_automation.unlink()
-    agents = root / "agents.md"
-    text = agents.read_text()
-    text = text.replace(
-        "    model: openai/gpt-4o-mini\n",
-        f"    model: openai/gpt-4o-mini\n    api_base: {base_url}\n    local: false\n",
-        1,
-    )
-    text = text.replace(
-        "    path: ~/models/qwen2.5-3b-instruct-q4_k_m.gguf\n    context: 8192",
-        f"    path: {tiny_model}\n    context: 4096",
-        1,
-    )
-    text = text.replace("  approval: gate\n", "", 1)
-    body_start = text.index("\n---\n", 4) + 5
-    agents.write_text(text[:body_start] + "You are Cairn. Be brief.\n")
-    return root
+    return stub_workspace(tmp_path, base_url, tiny_model, automations=False)
 
 
 def add_automation(
@@ -176,7 +158,7 @@ def test_a_killed_serve_leaves_its_run_interrupted_and_sigterm_stops_cleanly(
     tmp_path: Path, stub: OpenAIStub, tiny_model_path: Path
 ) -> None:
     stub.state.reply = " ".join(["slowly"] * 400)  # 0.2 s a word: a run that lasts
-    root = workspace(tmp_path, f"{stub.base_url.removesuffix('/v1')}/fail-slow/v1", tiny_model_path)
+    root = workspace(tmp_path, stub.url("slow"), tiny_model_path)
     add_automation(
         root, "first", "every 5 minutes", "latest within 1h", seen_ago=timedelta(minutes=30)
     )

@@ -71,6 +71,10 @@ def run(
     app.setApplicationName("Cairn")
     app.setOrganizationName("Cairn")
     app.setWindowIcon(cairn_icon())
+    from cairn.app.theme import apply_scheme, saved_scheme
+
+    if saved_scheme() != "system":
+        apply_scheme(app, saved_scheme())
     root = root.resolve()
     if screenshot is None and focus_running(root):
         print(f"cairn-app: {root} is already open; brought it forward", file=sys.stderr)

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.app.theme import text_colour
+
 BOX_LINES = 8  # the arguments and the preview show this many lines before scrolling
 
 
@@ -101,7 +103,7 @@ class ApprovalCard(QFrame):
         self.reason = plain_label(f"Why it asks: {rest or '—'}", "Why it asks")
         self.details = plain_label(details, "Details")
         self.warning = plain_label(warning or "", "Warning")
-        self.warning.setStyleSheet("color: #b3261e;")
+        self.warning.setStyleSheet(f"color: {text_colour('error').name()};")
         shown = json.dumps(dict(arguments), indent=2, ensure_ascii=False, default=str)
         self.arguments = _box(shown, "Arguments")
         self.preview = _box(preview or "(no preview)", "Preview of the change")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.app.bridge import EventWorker
+from cairn.app.theme import text_colour
 from cairn.app.views.settings.common import Jobs, Report, push_button, text_label
 from cairn.app.views.settings.keys import KeysPanel
 from cairn.app.views.settings.models import ModelsPanel
@@ -36,7 +37,6 @@ from cairn.core.engine import CancelToken
 from cairn.core.workspace.entities import Workspace
 
 Fit, Stretch = QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch
-STATUS_COLOURS = {"ok": "#2e7d32", "warn": "#b26a00", "fail": "#c62828"}
 
 
 class FirstRunPage(QWidget):
@@ -222,7 +222,7 @@ class FirstRunPage(QWidget):
             name = row_label(row)
             fix = row["fix"] if row["status"] != "ok" and row["fix"] else ""
             item = QTreeWidgetItem([row["status"], name, row["finding"], fix])
-            item.setForeground(0, QBrush(QColor(STATUS_COLOURS.get(row["status"], "#000000"))))
+            item.setForeground(0, QBrush(text_colour(row["status"])))
             item.setToolTip(2, row["finding"])
             item.setToolTip(3, fix)
             self.checks.addTopLevelItem(item)

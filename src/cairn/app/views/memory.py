@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from cairn.app.bridge import EventWorker
 from cairn.app.context import AppContext
+from cairn.app.theme import badge_style
 from cairn.core.engine import CancelToken
 
 if TYPE_CHECKING:
@@ -48,11 +49,6 @@ if TYPE_CHECKING:
 
 SEARCH_LIMIT = 50
 ROOT_MEMORY = "your root memory"  # the index's space "": MEMORY.md and memory/ at the root
-BADGE = {  # scope -> badge colour
-    "private": "#7b3fa0",
-    "team": "#1f6fb2",
-    "company": "#2e7d32",
-}
 Selected = tuple[str, str, str | None]  # id, text, why it cannot be forgotten here (or None)
 
 
@@ -354,12 +350,7 @@ class MemoryView(QWidget):
         spaces = dict(self.workspace_spaces())
         scope = spaces.get(self.current_space() or "", "")
         self.badge.setText(scope)
-        self.badge.setStyleSheet(
-            f"QLabel {{ background: {BADGE.get(scope, '#666')}; color: white;"
-            " border-radius: 6px; padding: 1px 8px; }"
-            if scope
-            else ""
-        )
+        self.badge.setStyleSheet(badge_style(scope) if scope else "")
 
     def _space_chosen(self) -> None:
         self._show_badge()

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
+from cairn.app.theme import badge_colour
 from cairn.core.workspace.entities import Operator, Skill, Space, Workspace
 
 # What each scope means for the content, in the words docs/spaces.md uses.
@@ -24,15 +25,6 @@ SCOPE_HELP = {
     "private": "private: only you; its content is sensitive and stays on local models",
     "team": "team: shared with your team; may go to cloud models the policy allows",
     "company": "company: shared with the whole company",
-}
-# Badge colours chosen to read on light and dark palettes alike.
-BADGE_COLOURS = {
-    "private": "#b23b3b",
-    "team": "#2f6db5",
-    "company": "#3b8a4a",
-    "paused": "#8a6d1f",
-    "error": "#b23b3b",
-    "warning": "#8a6d1f",
 }
 
 
@@ -42,7 +34,7 @@ class OutlineRow:
 
     label: str
     badge: str = ""
-    badge_kind: str = ""  # a key of BADGE_COLOURS, or "" for plain text
+    badge_kind: str = ""  # a key of theme.BADGES (drawn as a badge), or "" for plain text
     path: str | None = None
     tip: str = ""
     children: list[OutlineRow] = field(default_factory=list)
@@ -209,7 +201,8 @@ class WorkspaceOutline(QTreeWidget):
             item.setToolTip(0, row.tip)
             item.setToolTip(1, row.tip)
         if row.badge_kind:
-            item.setForeground(1, QBrush(QColor(BADGE_COLOURS[row.badge_kind])))
+            item.setBackground(1, QBrush(badge_colour(row.badge_kind)))
+            item.setForeground(1, QBrush(QColor("white")))
         item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         for child in row.children:
             item.addChild(self._item(child))

@@ -16,7 +16,9 @@ the file's hash before and after that write.
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QStackedWidget,
     QSystemTrayIcon,
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.app.context import AppContext
+from cairn.app.theme import SCHEMES, saved_scheme
 from cairn.app.views.settings.common import KEEP_RUNNING_KEY, text_label
 from cairn.app.views.settings.keys import KeysPanel
 from cairn.app.views.settings.models import ModelsPanel
@@ -47,9 +50,18 @@ class SettingsView(QWidget):
         self.keep_running.setAccessibleName("Keep automations running when the window is closed")
         self.keep_running.setChecked(_keep_running())
         self.keep_running.toggled.connect(_set_keep_running)
+        self.appearance = QComboBox()
+        self.appearance.setAccessibleName("Appearance")
+        for scheme in SCHEMES:
+            self.appearance.addItem(
+                "Follow the system" if scheme == "system" else scheme.capitalize(), scheme
+            )
+        self.appearance.setCurrentIndex(SCHEMES.index(saved_scheme()))
+        self.appearance.currentIndexChanged.connect(self._appearance_chosen)
         app = QWidget()
         form = QFormLayout(app)
         form.addRow(self.keep_running)
+        form.addRow("Appearance", self.appearance)
         if not QSystemTrayIcon.isSystemTrayAvailable():
             form.addRow(
                 text_label(
@@ -98,6 +110,16 @@ class SettingsView(QWidget):
         workspace = self._workspace()
         self.models.show_policy(workspace.agents.policy if workspace and workspace.agents else None)
         self.policy.on_disk_changed()
+
+    def _appearance_chosen(self) -> None:
+        from cairn.app.theme import SCHEME_KEY, apply_scheme
+        from cairn.app.window import settings
+
+        scheme = self.appearance.currentData()
+        settings().setValue(SCHEME_KEY, scheme)
+        application = QApplication.instance()
+        if isinstance(application, QApplication):
+            apply_scheme(application, scheme)
 
     def shutdown(self) -> None:
         self.models.shutdown()
