@@ -61,3 +61,25 @@ def test_cancel_reaches_the_producer_and_the_thread_is_joined(qtbot: QtBot) -> N
         worker.cancel()
     assert items == ["stopped"]
     assert worker.wait(5000)
+
+
+def test_a_job_that_ignores_cancel_is_let_go_not_destroyed(qtbot: QtBot) -> None:
+    """A model load cannot be interrupted: `wait` gives up after its timeout, and deleting
+    the worker then must not take the running thread with it (Qt would abort)."""
+    from cairn.app import bridge
+
+    release = threading.Event()
+
+    def produce(cancel: CancelToken) -> Iterator[str]:
+        release.wait(10)  # deaf to cancel, like a model load
+        yield "loaded"
+
+    worker = EventWorker(produce)
+    worker.start()
+    assert not worker.wait(100)
+    assert len(bridge._STRAGGLERS) == 1
+    worker.deleteLater()
+    del worker
+    qtbot.wait(50)  # the deletion happens; the thread lives on
+    release.set()
+    qtbot.waitUntil(lambda: not bridge._STRAGGLERS, timeout=5000)

@@ -11,6 +11,7 @@ closing) can prove no thread is left behind.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
@@ -19,6 +20,8 @@ from PySide6.QtCore import QObject, QThread, Signal
 from cairn.core.engine import CancelToken
 
 Produce = Callable[[CancelToken], Iterable[object]]
+log = logging.getLogger(__name__)
+_STRAGGLERS: set[tuple[QThread, QObject]] = set()  # threads that outlived their worker
 
 
 class _Runner(QObject):
@@ -69,10 +72,20 @@ class EventWorker(QObject):
         self.cancel_token.cancel()
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel and join the thread; True when it ended in time."""
+        """Cancel and join the thread; True when it ended in time.
+
+        A job that ignores its cancel for that long (a model load cannot be interrupted)
+        is let go, not destroyed: Qt aborts the process when a running thread's object is
+        deleted, so the thread and its job are kept until they end on their own."""
         self.cancel()
         self._thread.quit()
-        return bool(self._thread.wait(timeout_ms))
+        if self._thread.wait(timeout_ms):
+            return True
+        log.warning("a background job did not stop in %d ms; it is left to finish", timeout_ms)
+        thread, runner = self._thread, self._runner
+        _STRAGGLERS.add((thread, runner))
+        thread.finished.connect(lambda: _STRAGGLERS.discard((thread, runner)))
+        return False
 
     def _done(self, error: object) -> None:
         self.running = False
