@@ -305,3 +305,42 @@ def test_is_a_retriever_and_thread_safe(root: Path, index: MemoryIndex) -> None:
     thread.join()
     assert errors == []
     assert len(index.search("rotated", limit=50)) == 30
+
+
+OPENER = """
+import sys, time
+from pathlib import Path
+from cairn.infra.memory_index import MemoryIndex
+
+root, go = Path(sys.argv[1]), Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+with MemoryIndex(root) as index:  # all at once, on an index none of them has created yet
+    index.repair()
+    print(len(index.search("printer")), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_index_together_all_succeed(tmp_path: Path) -> None:
+    """The app, `cairn serve` and `cairn run` may open a missing index at the same moment:
+    switching it to write-ahead logging must wait for the others, not fail "locked"."""
+    from tests.infra.test_runs import python
+
+    topic(tmp_path, "team", "office", [("a1b2c3d4", "The printer code is 4471.")])
+    go = tmp_path / "go"
+    openers = [python(OPENER, str(tmp_path), str(go)) for _ in range(6)]
+    try:
+        for opener in openers:
+            assert opener.stdout is not None and opener.stdout.readline() == "ready\n"
+        go.touch()
+        outputs = [opener.communicate(timeout=120) for opener in openers]
+    finally:
+        for opener in openers:
+            if opener.poll() is None:
+                opener.kill()
+                opener.wait()
+    for opener, (out, err) in zip(openers, outputs, strict=True):
+        assert opener.returncode == 0, err
+        assert out.strip() == "1"

@@ -34,6 +34,7 @@ from cairn.core.memory.items import Tier, read_line
 from cairn.core.memory.notes import free_notes
 from cairn.core.routing.marks import ROOT_MEMORY, ROOT_NOTES, STAGED
 from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash, parse_document
+from cairn.infra.sqlite_db import connect, use_wal
 from cairn.infra.state import make_folder
 
 Row = tuple[str, str, str, str, str, str, float, str]  # id space path tier date source value text
@@ -270,15 +271,23 @@ class MemoryIndex:
         if reset:  # unreadable: start again from the files
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
-        conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        conn = connect(self.db_path)
         try:
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn)  # several processes may open a new index together
             conn.execute("PRAGMA synchronous = NORMAL")  # a cache may lose its last commit
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 self._stale = True  # new, or from another version of Cairn
-                for sql in (*_DROP, *_SCHEMA):
-                    conn.execute(sql)
+                # One process makes the tables; another that opened the file meanwhile
+                # finds them made when its turn comes, and leaves them.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                        for sql in (*_DROP, *_SCHEMA):
+                            conn.execute(sql)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
         except BaseException:
             conn.close()
             raise

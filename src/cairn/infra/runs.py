@@ -46,7 +46,6 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,6 +55,7 @@ from typing import Final, Literal, cast, get_args
 import psutil
 
 from cairn.core.errors import CairnError
+from cairn.infra.sqlite_db import BUSY_TIMEOUT_MS, connect, use_wal
 from cairn.infra.state import STATE, make_folder
 
 Trigger = Literal["schedule", "catch-up", "run-now"]
@@ -69,7 +69,6 @@ FINAL_STATUSES: Final = frozenset(get_args(FinalStatus))
 DB_NAME = "runs.sqlite"
 SCHEMA_NAME = "cairn-runs"  # the row that says a database is Cairn's run database
 SCHEMA_VERSION = 2
-BUSY_TIMEOUT_MS = 5000
 START_SLACK_S = 2.0  # start times this close are the same process (see the module notes)
 
 # Added after version 1; a version-1 file gets them when it is next opened.
@@ -608,16 +607,10 @@ class RunStore:
             self._conn.execute("COMMIT")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.db_path,
-            check_same_thread=False,
-            isolation_level=None,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-        )
+        conn = connect(self.db_path)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             found = self._version(conn)  # before anything writes: a foreign file stays as is
-            _use_wal(conn)  # readers never wait for a claim
+            use_wal(conn)  # readers never wait for a claim
             conn.execute("PRAGMA synchronous = FULL")  # a claim survives a power cut
             if found is None:
                 conn.execute("BEGIN IMMEDIATE")
@@ -699,23 +692,6 @@ class RunStore:
             " process holds a write on it. Try again; if it persists, close the other"
             " Cairn processes (`cairn serve`, the app)."
         )
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch to write-ahead logging (kept in the file: set once). Switching needs the
-    database to itself, and SQLite answers "locked" at once, without waiting, while
-    processes that opened a new file together all try: so wait here, within the usual
-    busy timeout."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 def _death(owner: Owner) -> str | None:
