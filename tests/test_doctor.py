@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sqlite3
 import subprocess
 import sys
@@ -140,10 +139,8 @@ def test_no_usable_local_model_exits_1_and_names_the_fix(
     starter = row(report, "model", "local-starter")
     assert starter["status"] == "fail"
     assert "the starter model is not installed" in starter["finding"]
-    # The fix is a command that runs here: this interpreter, the starter model's installer.
-    words = shlex.split(starter["fix"])
-    assert words[1:] == ["-m", "cairn.infra.starter_model"]
-    assert Path(words[0]).resolve() == Path(sys.executable).resolve()
+    # The fix is Cairn's own command, which works installed and in a bundle alike.
+    assert starter["fix"] == "cairn models pull starter"
     small = row(report, "model", "local-small")
     assert small["status"] == "fail"
     assert "qwen2.5-3b-instruct-q4_k_m.gguf does not exist" in small["finding"]

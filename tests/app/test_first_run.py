@@ -83,7 +83,7 @@ def test_doctor_checks_are_listed_with_their_fixes(
         assert row[3] == (check["fix"] if check["status"] != "ok" and check["fix"] else "")
     # No model file in this test's models folder: the starter model's row says how to fetch it.
     starter = next(row for row in shown if row[1] == "model local-starter")
-    assert starter[0] in ("warn", "fail") and "cairn.infra.starter_model" in starter[3]
+    assert starter[0] in ("warn", "fail") and "cairn models pull starter" in starter[3]
     assert page.verdict.text().startswith("Not ready")
 
 

@@ -429,7 +429,7 @@ def test_resolve_reads_names_and_repo_file_paths() -> None:
         resolve("bartowski/Qwen2.5-1.5B-Instruct-GGUF")
     with pytest.raises(ModelPullError, match="not a GGUF file"):
         resolve("someone/Model/model.safetensors")
-    with pytest.raises(ModelPullError, match="installed by scripts/setup"):
+    with pytest.raises(ModelPullError, match="cairn models pull starter"):
         resolve("local-starter")
     with pytest.raises(ModelPullError, match="cannot name a model"):
         resolve("qwen2.5-1.5b", name="has space")

