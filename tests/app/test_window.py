@@ -74,7 +74,8 @@ def test_a_conflict_keeps_my_edits_and_offers_the_choices(
     assert not view.save()  # refused: the disk changed
     assert (app_workspace / README).read_text() == "# Team\n\nTheirs.\n"
     view.keep_copy()
-    copy = app_workspace / "spaces/team/readme (my copy).md"
+    # The readme is a file Cairn loads: its copy is text, so it loads no second space.
+    copy = app_workspace / "spaces/team/readme (my copy).md.txt"
     assert copy.read_text().endswith("Mine.")
     assert "Theirs." in view.editor.toPlainText()
 
@@ -139,3 +140,61 @@ def test_a_file_that_is_not_utf8_is_shown_read_only(
     assert view.editor.isReadOnly() and "not UTF-8" in view.message.text()
     assert not view.save()
     assert target.read_bytes() == "Caf\u00e9 notes\n".encode("latin-1")
+
+
+def test_unsaved_edits_are_never_dropped_by_opening_another_file(
+    qtbot: QtBot, window: MainWindow, app_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    view = workspace_view(window)
+    view.open(README)
+    view.editor.appendPlainText("Unsaved line.")
+    answers: list[QMessageBox.StandardButton] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: answers.pop(0))
+    answers.append(QMessageBox.StandardButton.Cancel)
+    assert not view.open("agents.md")  # kept: still the readme, edits and all
+    assert view.path == README and "Unsaved line." in view.editor.toPlainText()
+    assert view.open(README, 3)  # the same file again: only moves, never asks
+    answers.append(QMessageBox.StandardButton.Save)
+    assert view.open("agents.md")
+    assert "Unsaved line." in (app_workspace / README).read_text()
+    view.editor.appendPlainText("Dropped line.")
+    answers.append(QMessageBox.StandardButton.Discard)
+    assert view.open(README)
+    assert "Dropped line." not in (app_workspace / "agents.md").read_text()
+    assert not answers
+
+
+def test_saving_a_file_cairn_loads_is_not_a_conflict_and_keeps_line_endings(
+    qtbot: QtBot, window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    view.open("agents.md")
+    view.editor.appendPlainText("# a comment from the app")
+    assert view.save()
+    qtbot.wait(300)  # the model's and the file watcher's events come and go
+    assert not view.conflict.isVisible()
+    # CRLF is kept where the file used it throughout; a mixed file is written with LF.
+    notes = app_workspace / "spaces/team/crlf.md"
+    notes.write_bytes(b"one\r\ntwo\r\n")
+    view.open("spaces/team/crlf.md")
+    view.editor.appendPlainText("three")
+    assert view.save()
+    assert notes.read_bytes() == b"one\r\ntwo\r\n\r\nthree"  # appended after the last line
+    notes.write_bytes(b"one\r\ntwo\n")
+    view.open("spaces/team/crlf.md", discard=True)
+    view.editor.appendPlainText("three")
+    assert view.save()
+    assert notes.read_bytes() == b"one\ntwo\n\nthree"
+
+
+def test_compare_shows_the_differences(
+    qtbot: QtBot, window: MainWindow, app_workspace: Path
+) -> None:
+    view = workspace_view(window)
+    view.open(README)
+    view.editor.appendPlainText("Mine.")
+    view.compare()
+    assert view.tabs.currentWidget() is view.preview
+    assert "+Mine." in view.preview.toPlainText() and "--- on disk" in view.preview.toPlainText()

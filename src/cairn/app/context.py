@@ -85,8 +85,20 @@ class AppContext(QObject):
         from cairn.infra.watcher import WorkspaceWatcher
 
         self._subscription = self.model.subscribe(self.changed.emit)
-        self._watcher = WorkspaceWatcher(self.model, self.root, on_paths=self._paths_seen)
-        self._watcher.start()
+        watcher = WorkspaceWatcher(self.model, self.root, on_paths=self._paths_seen)
+        try:
+            watcher.start()
+        except OSError as exc:  # no inotify watches left, a folder the OS will not watch
+            watcher.stop()
+            self.notifier.notify(
+                "Edits made outside Cairn will not show live",
+                f"the workspace folder cannot be watched ({exc}); the app works, and "
+                "re-reads a file when you open it. On Linux, raising "
+                "fs.inotify.max_user_watches fixes this.",
+                urgency="failure",
+            )
+        else:
+            self._watcher = watcher
         if self.run_automations:
             self.start_scheduler()
         self.loaded.emit()

@@ -9,6 +9,7 @@ bar, the tray icon and its notifications, and the window's remembered state.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -25,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from cairn.app.context import AppContext
 from cairn.app.icon import cairn_icon
+
+log = logging.getLogger(__name__)
 
 VIEWS: tuple[tuple[str, str, str], ...] = (
     # (label, module, class): imported when the window is built.
@@ -79,12 +82,14 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(body)
         self._status = QLabel(f"Loading {context.root} …")
+        self._status.setTextFormat(Qt.TextFormat.PlainText)
         self._status.setAccessibleName("Status")
         self.statusBar().addWidget(self._status, 1)
         self._build_menu()
         self.tray = self._build_tray()
         context.loaded.connect(self._on_loaded)
-        context.load_failed.connect(lambda why: self._status.setText(f"Could not load: {why}"))
+        context.scheduler_changed.connect(self._on_loaded)  # it starts after the load
+        context.load_failed.connect(self._load_failed)
         context.notifier.notice.connect(self.show_notice)
         self._restore()
 
@@ -131,10 +136,18 @@ class MainWindow(QMainWindow):
 
     # -- status, tray, notifications ----------------------------------------------------
 
+    def _load_failed(self, why: str) -> None:
+        self._status.setText(f"Could not load: {why}")
+
     def _on_loaded(self) -> None:
         workspace = self.context.model.workspace if self.context.model else None
         count = len(workspace.automations) if workspace else 0
-        running = "automations run in this window" if self.context.scheduler else "automations off"
+        if self.context.scheduler is not None:
+            running = "automations run in this window"
+        elif self.context.run_automations:
+            running = "automations starting…"
+        else:
+            running = "automations off"
         self._status.setText(f"{self.context.root} · {count} automation(s) · {running}")
 
     def _build_tray(self) -> QSystemTrayIcon | None:
@@ -198,11 +211,18 @@ class MainWindow(QMainWindow):
         if getattr(self, "_shut", False):
             return
         self._shut = True
-        for view in self.views.values():
-            closing = getattr(view, "shutdown", None)
-            if callable(closing):
-                closing()
-        self.context.close()
-        if self.tray is not None:
-            self.tray.hide()
-        self.shut_down.emit()
+        try:
+            for view in self.views.values():
+                closing = getattr(view, "shutdown", None)
+                if callable(closing):
+                    try:
+                        closing()
+                    except Exception:  # one view's failure must not keep the app alive
+                        log.exception("the %s view did not shut down cleanly", view)
+            self.context.close()
+        finally:
+            # Whatever failed above, the process ends: the window may already be hidden
+            # and the app does not quit when its last window closes.
+            if self.tray is not None:
+                self.tray.hide()
+            self.shut_down.emit()

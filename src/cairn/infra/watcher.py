@@ -83,8 +83,11 @@ class WorkspaceWatcher:
             self._stopping = True
             self._wake.notify_all()
         self._observer.stop()
-        self._observer.join(timeout=5)
-        self._flusher.join(timeout=5)
+        # A start that failed (no inotify watches left) leaves threads never started.
+        if self._observer.is_alive():
+            self._observer.join(timeout=5)
+        if self._flusher.is_alive():
+            self._flusher.join(timeout=5)
 
     def __enter__(self) -> WorkspaceWatcher:
         self.start()

@@ -68,6 +68,7 @@ class Card(QFrame):
         self.title = QLabel(title)
         self.title.setAccessibleName(f"{title}: name")
         self.value = QLabel(_NO_VALUE)
+        self.value.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.value.setAccessibleName(f"{title}: value")
         font = self.value.font()
         font.setPointSizeF(font.pointSizeF() * 1.6)
@@ -75,6 +76,7 @@ class Card(QFrame):
         self.value.setFont(font)
         self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail = QLabel()
+        self.detail.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.detail.setAccessibleName(f"{title}: explanation")
         self.detail.setWordWrap(True)
         self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -109,6 +111,7 @@ class ImpactView(QWidget):
         refresh_key = QShortcut(QKeySequence.StandardKey.Refresh, self, self.refresh)
         refresh_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.status = QLabel("Loading the workspace…")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.status.setAccessibleName("Impact status")
         self.nothing_yet = QLabel(NOTHING_YET)
         self.nothing_yet.setAccessibleName("Nothing yet")

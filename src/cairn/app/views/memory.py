@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
     from cairn.infra.memory_index import MemoryHit, MemoryIndex
 
 SEARCH_LIMIT = 50
+MARKDOWN_NO_HTML = QTextDocument.MarkdownFeature(
+    QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
+    | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+)
 ROOT_MEMORY = "your root memory"  # the index's space "": MEMORY.md and memory/ at the root
 Selected = tuple[str, str, str | None]  # id, text, why it cannot be forgotten here (or None)
 
@@ -81,12 +86,15 @@ class StagedCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAccessibleName(f"Staged memory: {_short(staged.text)}")
         text = QLabel(staged.text)
+        text.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         text.setWordWrap(True)
         text.setAccessibleName("Staged memory text")
         self.why = QLabel(f"Why staged: {staged.reason or 'no reason given'}")
+        self.why.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.why.setWordWrap(True)
         self.why.setAccessibleName("Why it was staged")
         self.where = QLabel()
+        self.where.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.where.setWordWrap(True)
         self.where.setAccessibleName("Where it would go")
         self.space = QComboBox()
@@ -194,6 +202,7 @@ class MemoryView(QWidget):
         self.archive_text.setReadOnly(True)
         self.archive_text.setAccessibleName("Archive note")
         self.archive_count = QLabel()
+        self.archive_count.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.archive_count.setAccessibleName("Archive size")
         archive = QWidget()
         archive_column = QVBoxLayout(archive)
@@ -211,6 +220,7 @@ class MemoryView(QWidget):
         self.tiers.currentChanged.connect(self._tier_shown)
 
         self.selected_label = QLabel("Select a memory to forget it.")
+        self.selected_label.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.selected_label.setAccessibleName("Selected memory")
         self.selected_label.setWordWrap(True)
         self.forget_button = QPushButton("Forget…")
@@ -270,6 +280,7 @@ class MemoryView(QWidget):
         body.addWidget(search)
         body.setSizes([520, 220])
         self.message = QLabel("Loading the workspace…")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.message.setAccessibleName("Message")
         self.message.setWordWrap(True)
         self.content = QWidget()
@@ -540,7 +551,8 @@ class MemoryView(QWidget):
             self.topic_lines.addItem(_line(line))
         if not file.items:
             self.topic_lines.addItem(_item("No memory lines: a file kept by hand."))
-        self.topic_text.setMarkdown(file.text)
+        # Markdown without HTML: a comment or tag in a memory file is shown, never hidden.
+        self.topic_text.document().setMarkdown(file.text, MARKDOWN_NO_HTML)
 
     def _open_note(self, current: QListWidgetItem | None) -> None:
         note = current.data(Qt.ItemDataRole.UserRole + 1) if current else None

@@ -69,6 +69,7 @@ class TasksView(QWidget):
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
         self.status = QLabel("Loading the workspace …")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.status.setAccessibleName("Task status")
         self.status.setWordWrap(True)
         for key in ("Ctrl+Return", "Ctrl+Enter"):
@@ -90,6 +91,7 @@ class TasksView(QWidget):
         self.back_button.clicked.connect(self.show_current)
         self.back_button.hide()
         self.viewing = QLabel("")
+        self.viewing.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.viewing.setAccessibleName("Shown task")
 
         # -- past tasks -------------------------------------------------------------------------

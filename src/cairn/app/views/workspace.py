@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -46,6 +47,7 @@ class WorkspaceView(QWidget):
         self.base_hash: str | None = None  # what the open file held when it was read
         self._loading = False
         self._crlf = False  # the open file ends its lines with CRLF: saves keep it
+        self._saving: str | None = None  # the hash being written by `save`, while it runs
 
         self.files = QFileSystemModel(self)
         self.files.setFilter(QDir.Filter.AllDirs | QDir.Filter.Files | QDir.Filter.NoDotAndDotDot)
@@ -72,6 +74,7 @@ class WorkspaceView(QWidget):
         self.diagnostics.itemClicked.connect(self._open_diagnostic)
 
         self.title = QLabel("Open a file from the tree")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.title.setAccessibleName("Open file")
         self.editor = QPlainTextEdit()
         self.editor.setAccessibleName("Editor")
@@ -79,6 +82,7 @@ class WorkspaceView(QWidget):
         self.preview = QTextBrowser()
         self.preview.setAccessibleName("Preview")
         self.preview.setOpenExternalLinks(False)
+        self.preview.setOpenLinks(False)  # a link would replace the preview with its target
         self.tabs = QTabWidget()
         self.tabs.addTab(self.editor, "Edit")
         self.tabs.addTab(self.preview, "Preview")
@@ -93,6 +97,7 @@ class WorkspaceView(QWidget):
         self.conflict.setAccessibleName("Changed on disk")
         bar = QHBoxLayout(self.conflict)
         self.conflict_text = QLabel()
+        self.conflict_text.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         bar.addWidget(self.conflict_text, 1)
         for text, slot in (
             ("Reload", self.reload),
@@ -105,6 +110,7 @@ class WorkspaceView(QWidget):
             bar.addWidget(button)
         self.conflict.hide()
         self.message = QLabel()
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # file and model text
         self.message.setAccessibleName("Message")
         self.message.setWordWrap(True)
 
@@ -142,8 +148,15 @@ class WorkspaceView(QWidget):
         if not self.files.isDir(index):
             self.open(Path(self.files.filePath(index)).relative_to(self.context.root).as_posix())
 
-    def open(self, path: str, line: int | None = None) -> bool:
-        """Open a workspace-relative file; False (with a message) when it cannot be."""
+    def open(self, path: str, line: int | None = None, *, discard: bool = False) -> bool:
+        """Open a workspace-relative file; False (with a message) when it cannot be, or
+        when the open file has unsaved edits the person chose to keep. `discard`: the
+        edits may go (Reload, or after they were kept as a copy)."""
+        if path == self.path and not discard and self.modified():
+            self._go_to(line)  # the same file, edits and all: only move to the line
+            return True
+        if not discard and self.modified() and not self._may_leave():
+            return False
         data = self._read(path)
         if data is None:
             return False
@@ -159,7 +172,8 @@ class WorkspaceView(QWidget):
         else:
             writable = True
         self.path, self.base_hash = path, content_hash(data)
-        self._crlf = b"\r\n" in data
+        # CRLF only when every line ending is one: a mixed file is saved with LF.
+        self._crlf = b"\r\n" in data and data.count(b"\n") == data.count(b"\r\n")
         self._watch(path)
         self._loading = True
         self.editor.setPlainText(text)
@@ -171,13 +185,29 @@ class WorkspaceView(QWidget):
         if writable:
             self.message.clear()
         self._render()
+        self._go_to(line)
+        return True
+
+    def _go_to(self, line: int | None) -> None:
         if line is not None:
             block = self.editor.document().findBlockByNumber(max(line - 1, 0))
-            cursor = QTextCursor(block)
-            self.editor.setTextCursor(cursor)
+            self.editor.setTextCursor(QTextCursor(block))
             self.editor.centerCursor()
             self.tabs.setCurrentWidget(self.editor)
-        return True
+
+    def _may_leave(self) -> bool:
+        """The open file has unsaved edits: save them, drop them, or stay (the default)."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            "Unsaved edits",
+            f"{self.path} has edits that are not saved.",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Cancel,
+        )
+        if answer == buttons.Save:
+            return self.save()
+        return answer == buttons.Discard
 
     def _read(self, path: str) -> bytes | None:
         target = (self.context.root / path).resolve()
@@ -207,6 +237,9 @@ class WorkspaceView(QWidget):
         if self.editor.isReadOnly():
             return False
         text = self.text()
+        # The write notifies the model's subscribers at once, this view among them: the
+        # file on disk then holds exactly this, which is not a change made elsewhere.
+        self._saving = content_hash(text.encode("utf-8"))
         try:
             self.context.model.write(self.path, text, base_hash=self.base_hash)
         except WriteConflictError:
@@ -215,21 +248,25 @@ class WorkspaceView(QWidget):
         except Exception as exc:  # a read-only folder, a full disk: said, nothing lost
             self.message.setText(f"Not saved: {exc}")
             return False
+        finally:
+            self._saving = None
         self.base_hash = content_hash(text.encode("utf-8"))
         self.editor.document().setModified(False)
         self.save_button.setEnabled(False)
+        self.conflict.hide()
         self.message.setText(f"Saved {self.path}")
         return True
 
     def text(self) -> str:
         """The editor's text as the file should hold it: the raw text (toPlainText would
         turn non-breaking spaces into spaces) with the file's own line endings."""
-        raw = self.editor.document().toRawText().replace("\u2029", "\n")
+        # Paragraph and line separators (Enter, Shift+Enter) are line breaks in the file.
+        raw = self.editor.document().toRawText().replace("\u2029", "\n").replace("\u2028", "\n")
         return raw.replace("\n", "\r\n") if self._crlf else raw
 
     def reload(self) -> None:
         if self.path is not None:
-            self.open(self.path)
+            self.open(self.path, discard=True)
 
     def keep_copy(self) -> None:
         """Keep my edits in a new file beside the original; load the disk's version."""
@@ -237,14 +274,20 @@ class WorkspaceView(QWidget):
             return
         original = PurePosixPath(self.path)
         copy = str(original.with_name(f"{original.stem} (my copy){original.suffix}"))
+        loaded = self.path in self.context.model.workspace.files
+        if loaded:
+            # A copy of an automation, a skill or a readme would load as a second one
+            # (and run on the same schedule): kept as text Cairn does not read.
+            copy += ".txt"
         text = self.text()
         try:
             self.context.model.write(copy, text, base_hash=None)
         except Exception as exc:
             self.message.setText(f"Could not keep a copy: {exc}")
             return
-        self.open(self.path)
-        self.message.setText(f"Your version is kept as {copy}")
+        self.open(self.path, discard=True)
+        why = " (.txt, so Cairn does not load it as a second one)" if loaded else ""
+        self.message.setText(f"Your version is kept as {copy}{why}")
 
     def compare(self) -> None:
         if self.path is None:
@@ -253,8 +296,8 @@ class WorkspaceView(QWidget):
         disk = data.decode("utf-8", errors="replace").splitlines()
         mine = self.editor.toPlainText().splitlines()
         diff = "\n".join(difflib.unified_diff(disk, mine, "on disk", "your edits", lineterm=""))
+        self.tabs.setCurrentWidget(self.preview)  # first: showing the tab renders the preview
         self.preview.setPlainText(diff or "No differences.")
-        self.tabs.setCurrentWidget(self.preview)
 
     def quick_open(self) -> None:
         """Ctrl+P: open a file by typing part of its name."""
@@ -306,7 +349,7 @@ class WorkspaceView(QWidget):
             return
         from cairn.core.workspace.documents import content_hash
 
-        if content_hash(data) == self.base_hash:
+        if content_hash(data) in (self.base_hash, self._saving):
             return
         if self.modified():
             self._show_conflict()

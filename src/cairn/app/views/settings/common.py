@@ -29,6 +29,7 @@ def push_button(text: str, slot: Callable[[], object], name: str | None = None) 
 
 def text_label(name: str, text: str = "") -> QLabel:
     label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # errors and findings quote files and models
     label.setAccessibleName(name)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
