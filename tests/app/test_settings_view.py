@@ -203,6 +203,34 @@ def test_a_key_is_stored_and_never_shown_again(qtbot: QtBot, view: SettingsView)
     assert "sk-…9c4e" in shown  # the masked hint is all there is
 
 
+def test_delete_deletes_the_key_shown_after_asking(
+    qtbot: QtBot, view: SettingsView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from cairn.infra.keychain import KeyStore
+
+    keys = view.keys
+    for provider in ("openai", "anthropic"):
+        keys.provider.setCurrentText(provider)
+        keys.key_field.setText(f"sk-{provider}-" + "1234567890" * 3)
+        finish(qtbot, keys.store_key())
+    qtbot.waitUntil(lambda: keys.keys.topLevelItemCount() >= 2, timeout=10_000)
+    row = next(
+        keys.keys.topLevelItem(i)
+        for i in range(keys.keys.topLevelItemCount())
+        if keys.keys.topLevelItem(i).text(0) == "openai"  # type: ignore[union-attr]
+    )
+    keys.keys.setCurrentItem(row)
+    assert keys.provider.currentText() == "openai"  # the chosen row names its provider
+    keys.provider.setCurrentText("anthropic")  # then the person picks another: that one goes
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    assert keys.delete_key() is None and KeyStore().get("anthropic") is not None
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    finish(qtbot, keys.delete_key())
+    assert KeyStore().get("anthropic") is None and KeyStore().get("openai") is not None
+
+
 def test_budgets_change_only_their_values(
     qtbot: QtBot, view: SettingsView, app_workspace: Path
 ) -> None:

@@ -347,3 +347,17 @@ def test_a_live_card_shows_arguments_with_secrets_redacted(qtbot: QtBot) -> None
     card.approve_button.click()
     assert request.decided and "Approved (user)" in card.state.text()
     assert not card.approve_button.isEnabled() and not card.deny_button.isEnabled()
+
+
+def test_a_secret_streamed_in_pieces_is_redacted_when_its_step_ends(qtbot: QtBot) -> None:
+    from cairn.app.views.task_widgets import Transcript
+
+    key = "sk-proj-" + "Z9y8" * 10
+    transcript = Transcript("Task output")
+    qtbot.addWidget(transcript)
+    transcript.show_event({"event": "step_started", "index": 1, "step": {"title": "Answer"}})
+    for piece in ("The key is ", key[:12], key[12:], "."):
+        transcript.show_event({"event": "text_delta", "text": piece})
+    transcript.show_event({"event": "step_finished", "text": ""})
+    [step] = transcript.steps
+    assert key not in step.text.text() and step.text.text().startswith("The key is ")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from cairn.core.errors import CairnError
 from cairn.core.tasks.events import TaskCancelled, TaskFinished, TaskStarted
-from cairn.infra.trace import TraceWriter, find_trace, list_traces, read_trace
+from cairn.infra.trace import QUIET_S, TraceWriter, find_trace, list_traces, read_trace
 
 
 def test_traces_are_listed_with_their_request_status_and_cost(tmp_path: Path) -> None:
@@ -29,6 +30,10 @@ def test_traces_are_listed_with_their_request_status_and_cost(tmp_path: Path) ->
         ("running", "Still going", None),
     ]
     assert listed[0].started.startswith("20")
+    # No ending and nothing written for longer than a task waits: its process died.
+    long_ago = trace.path.stat().st_mtime - QUIET_S - 60
+    os.utime(trace.path, (long_ago, long_ago))
+    assert list_traces(tmp_path)[2].status == "unfinished"
     events = read_trace(find_trace(tmp_path, "20260301"))
     assert [e["event"] for e in events] == ["task_started", "task_finished"]
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 Scheme = Literal["system", "light", "dark"]
 SCHEMES: tuple[Scheme, ...] = ("system", "light", "dark")
 SCHEME_KEY = "appearance/scheme"
+_NATIVE_STYLE = "cairnNativeStyle"  # an application property: the style to go back to
 
 BADGES = {
     "private": "#7b3fa0",
@@ -69,8 +70,11 @@ def saved_scheme() -> Scheme:
 def apply_scheme(app: QApplication, scheme: Scheme) -> None:
     """Draw the app light, dark, or as the system says."""
     hints = app.styleHints()
+    if app.property(_NATIVE_STYLE) is None:  # the platform's style, before any change
+        app.setProperty(_NATIVE_STYLE, app.style().name())
     if scheme == "system":
         hints.unsetColorScheme()
+        app.setStyle(str(app.property(_NATIVE_STYLE)))
         app.setPalette(app.style().standardPalette())
         return
     hints.setColorScheme(Qt.ColorScheme.Dark if scheme == "dark" else Qt.ColorScheme.Light)

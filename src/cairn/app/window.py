@@ -183,8 +183,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(stored)
         else:
             self.resize(1200, 780)
-        row = settings().value("window/view", 0)
-        if isinstance(row, int | str) and 0 <= int(row) < self.nav.count():
+        row = str(settings().value("window/view", 0))
+        if row.isdigit() and int(row) < self.nav.count():  # a damaged setting is ignored
             self.nav.setCurrentRow(int(row))
 
     def keeps_running_when_closed(self) -> bool:

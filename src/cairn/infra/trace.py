@@ -10,6 +10,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -150,10 +151,13 @@ class TraceSummary:
 
     task: str
     path: Path
-    status: str  # finished | failed | cancelled | stopped | running (no ending yet)
+    status: str  # finished | failed | cancelled | stopped | running | unfinished
     request: str
     started: str  # the first event's time, ISO 8601 ("" when unknown)
     cost_usd: float | None
+
+
+QUIET_S = 30 * 60  # a trace with no ending, untouched this long, is of a task that died
 
 
 def trace_folder(root: str | os.PathLike[str]) -> Path:
@@ -174,14 +178,25 @@ def read_trace(path: Path) -> list[dict[str, Any]]:
 
 
 def summarise(path: Path, events: list[dict[str, Any]] | None = None) -> TraceSummary:
+    """`running` when the trace has no ending yet and was written to lately; `unfinished`
+    when it has none and nothing was written for `QUIET_S` (its process was killed, or
+    the machine went down: the task will not end)."""
     events = read_trace(path) if events is None else events
     start = next((e for e in events if e.get("event") == "task_started"), {})
     end: dict[str, Any] = next((e for e in reversed(events) if e.get("event") in _ENDINGS), {})
     cost = end.get("cost_usd")
+    status = str(end.get("event") or "running").replace("task_", "")
+    if status == "running":
+        try:
+            quiet = time.time() - path.stat().st_mtime
+        except OSError:
+            quiet = 0.0
+        if quiet > QUIET_S:
+            status = "unfinished"
     return TraceSummary(
         task=path.stem,
         path=path,
-        status=str(end.get("event") or "running").replace("task_", ""),
+        status=status,
         request=str(start.get("request", "")),
         started=str(events[0].get("at", "")) if events else "",
         cost_usd=float(cost) if isinstance(cost, int | float) else None,

@@ -380,8 +380,8 @@ class AutomationsView(QWidget):
         """Stop the selected automation's run: the task stops at its next token and the
         run is recorded interrupted."""
         name = self.selected()
-        if name is None:
-            return
+        if name is None or not self.stop_button.isEnabled():
+            return  # nothing of this window's runs there (Ctrl+. reaches here too)
         worker = self._own_runs.get(name)
         if worker is not None:
             worker.cancel()
@@ -523,7 +523,7 @@ class AutomationsView(QWidget):
 
         worker = EventWorker(produce, self)
         worker.item.connect(self._decided)
-        worker.finished.connect(lambda error: self._answered(worker, error))
+        worker.finished.connect(lambda error: self._answered(worker, error, id))
         self._start(worker)
 
     def deny(self, id: str) -> None:
@@ -549,10 +549,13 @@ class AutomationsView(QWidget):
             text = f"Approved {what}, but it was not done: {decision.detail}"
         self.approvals_message.setText(text)
 
-    def _answered(self, worker: EventWorker, error: object) -> None:
+    def _answered(self, worker: EventWorker, error: object, id: str) -> None:
         self._forget(worker)
         if error is not None:
             self.approvals_message.setText(f"Not done: {error}")
+            entry = self.cards.get(id)
+            if entry is not None:  # still pending: it may be answered again
+                entry[1].set_busy(False)
         self.refresh()
 
     # -- workers and closing -------------------------------------------------------------------

@@ -150,7 +150,7 @@ class ImpactView(QWidget):
         layout.addStretch(1)
 
         context.loaded.connect(self._on_loaded)
-        context.load_failed.connect(lambda why: self.status.setText(f"Could not load: {why}"))
+        context.load_failed.connect(self._load_failed)
         context.changed.connect(self._on_changed)
         # Tasks and runs write the ledger and traces under `.cairn/`, which the watcher
         # leaves out: while the view shows, a cheap look at their sizes and times says
@@ -206,6 +206,9 @@ class ImpactView(QWidget):
         if seen != self._seen:
             self._seen = seen
             self.refresh()
+
+    def _load_failed(self, why: str) -> None:
+        self.status.setText(f"Could not load: {why}")
 
     def _on_loaded(self) -> None:
         if self.isVisible():

@@ -12,6 +12,7 @@ the model's events alone would miss it): a hand edit shows at once, never stale.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, cast
 
@@ -41,6 +42,7 @@ from cairn.app.bridge import EventWorker
 from cairn.app.context import AppContext
 from cairn.app.theme import badge_style
 from cairn.core.engine import CancelToken
+from cairn.core.errors import CairnError
 
 if TYPE_CHECKING:
     from cairn.core.memory.items import MemoryItem
@@ -114,10 +116,12 @@ class StagedCard(QFrame):
         self.space.currentIndexChanged.connect(self._update_where)
         self.approve_button = QPushButton("Approve")
         self.approve_button.setAccessibleName(f"Approve: {_short(staged.text, 40)}")
-        self.approve_button.clicked.connect(lambda: view.approve(staged.id, self.chosen()))
+        self.approve_button.clicked.connect(
+            lambda: self._answer(lambda: view.approve(staged.id, self.chosen()))
+        )
         self.reject_button = QPushButton("Reject")
         self.reject_button.setAccessibleName(f"Reject: {_short(staged.text, 40)}")
-        self.reject_button.clicked.connect(lambda: view.reject(staged.id))
+        self.reject_button.clicked.connect(lambda: self._answer(lambda: view.reject(staged.id)))
         buttons = QHBoxLayout()
         buttons.addWidget(self.space, 1)
         buttons.addWidget(self.approve_button)
@@ -128,6 +132,13 @@ class StagedCard(QFrame):
         column.addWidget(self.where)
         column.addLayout(buttons)
         self._update_where()
+
+    def _answer(self, act: Callable[[], None]) -> None:
+        """One answer per card: a second click while the first is carried out (and
+        before the refreshed list replaces this card) does nothing."""
+        self.approve_button.setEnabled(False)
+        self.reject_button.setEnabled(False)
+        act()
 
     def chosen(self) -> str | None:
         data = self.space.currentData()
@@ -295,7 +306,7 @@ class MemoryView(QWidget):
         layout.addWidget(self.message)
 
         context.loaded.connect(self._loaded)
-        context.load_failed.connect(lambda error: self.message.setText(f"Not loaded: {error}"))
+        context.load_failed.connect(self._load_failed)
         context.changed.connect(self._workspace_changed)
         context.paths_changed.connect(self._paths_changed)
         if context.ready:
@@ -338,9 +349,16 @@ class MemoryView(QWidget):
             return
         # Opening is quick (a missing or old database is only marked for a rebuild); the
         # rebuild itself happens in the first refresh's `repair`, on a worker.
-        self.index = MemoryIndex(
-            self.context.root, space_folders=lambda: space_folders(model.workspace)
-        )
+        try:
+            self.index = MemoryIndex(
+                self.context.root, space_folders=lambda: space_folders(model.workspace)
+            )
+        except (OSError, sqlite3.Error, CairnError) as exc:  # read-only .cairn/, held lock
+            self.message.setText(
+                f"The memory index cannot be opened ({exc}); it is tried again when the "
+                "workspace changes, or use Rebuild index once the cause is fixed."
+            )
+            return
         self._fill_spaces()
         self.content.setEnabled(True)
         self.message.clear()
@@ -370,8 +388,12 @@ class MemoryView(QWidget):
         if self._last_query and not self.every_space.isChecked():
             self.search(self._last_query)  # results follow the space, never another's
 
+    def _load_failed(self, why: str) -> None:
+        self.message.setText(f"Not loaded: {why}")
+
     def _workspace_changed(self, events: object) -> None:
         if self.index is None:
+            self._loaded()  # it could not be opened before: try again
             return
         if {n for n, _ in self.workspace_spaces()} != {
             self.spaces.itemData(i) for i in range(self.spaces.count())

@@ -354,9 +354,15 @@ class StepBlock(QFrame):
         self.text.setText(self._streamed)
 
     def finish(self, text: str) -> None:
-        """A trace holds each step's whole text, never its deltas: show it once."""
+        """A trace holds each step's whole text, never its deltas: show it once. A live
+        step's text is shown again whole and redacted, since a secret that came split
+        across deltas was not recognised in any one of them."""
+        from cairn.infra.redaction import REDACTOR
+
         if not self._streamed and text:
             self.stream(text)
+        elif self._streamed:
+            self.text.setText(REDACTOR.redact(self._streamed))
 
     @property
     def streamed(self) -> str:

@@ -40,7 +40,14 @@ from cairn.core.engine import CancelToken
 from cairn.core.tasks.approvals import ApprovalRequest
 
 NONE = "—"  # the pickers' "no choice" entry
-_MARKS = {"finished": "✔", "failed": "✘", "cancelled": "■", "stopped": "✘", "running": "…"}
+_MARKS = {
+    "finished": "✔",
+    "failed": "✘",
+    "cancelled": "■",
+    "stopped": "✘",
+    "running": "…",
+    "unfinished": "?",
+}
 
 
 class TasksView(QWidget):
@@ -113,6 +120,7 @@ class TasksView(QWidget):
         if context.ready:
             self._loaded()
         context.loaded.connect(self._loaded)
+        context.load_failed.connect(self._load_failed)
         context.changed.connect(self._workspace_changed)
 
     def _picker(self, name: str) -> QComboBox:
@@ -172,6 +180,9 @@ class TasksView(QWidget):
         self._set_enabled(True)
         self.status.setText("Ready")
         self.refresh_history()
+
+    def _load_failed(self, why: str) -> None:
+        self.status.setText(f"The workspace could not be read: {why}")
 
     def _workspace_changed(self, events: object) -> None:
         self._fill_spaces()
@@ -265,11 +276,16 @@ class TasksView(QWidget):
         return True
 
     def _live_event(self, event: object) -> None:
+        from cairn.infra.redaction import REDACTOR
         from cairn.infra.trace import event_data
 
         record = event_data(event)  # streamed text too: {"event": "text_delta", "text": …}
         if record is None:
             return
+        # Shown as a re-opened trace shows it: secrets redacted (a key a model read from a
+        # file, in a tool's arguments or its result). The request object stays whole for
+        # the card that answers it.
+        record = REDACTOR.redact_data(record)
         self.live.show_event(record, event)
         name = record["event"]
         if name == "task_started" and self.output.currentWidget() is self.live:

@@ -85,10 +85,13 @@ class SettingsView(QWidget):
 
         self.models.policy_written.connect(self._own_write)
         context.loaded.connect(self._loaded)
-        context.load_failed.connect(lambda why: self.loading.setText(f"Could not load: {why}"))
+        context.load_failed.connect(self._load_failed)
         context.changed.connect(self._changed)
         if context.ready:
             self._loaded()
+
+    def _load_failed(self, why: str) -> None:
+        self.loading.setText(f"Could not load: {why}")
 
     def _workspace(self) -> Workspace | None:
         return self.context.model.workspace if self.context.model else None

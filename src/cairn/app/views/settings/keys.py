@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLineEdit,
+    QMessageBox,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -32,6 +33,9 @@ class KeysPanel(QWidget):
         self.keys.setAccessibleName("Stored keys")
         self.keys.setHeaderLabels(["Provider", "Key", "Where"])
         self.keys.setRootIsDecorated(False)
+        # Choosing a stored key names its provider below: what is shown is what Delete
+        # deletes.
+        self.keys.currentItemChanged.connect(self._row_chosen)
         self.provider = QComboBox()
         self.provider.setAccessibleName("Provider")
         self.provider.setEditable(True)
@@ -98,11 +102,27 @@ class KeysPanel(QWidget):
         self.message.setText(f"Storing the key for {provider}…")
         return self.jobs.start(work, self._changed, self._done)
 
-    def delete_key(self) -> EventWorker:
+    def _row_chosen(self, item: QTreeWidgetItem | None) -> None:
+        if item is not None:
+            self.provider.setCurrentText(item.text(0))
+
+    def delete_key(self, *, confirmed: bool = False) -> EventWorker | None:
+        """Delete the key of the provider shown, after asking (unless `confirmed`)."""
         provider = self.provider.currentText().strip()
-        selected = self.keys.currentItem()
-        if selected is not None:
-            provider = selected.text(0)
+        if not provider:
+            return None
+        if not confirmed:
+            buttons = QMessageBox.StandardButton
+            answer = QMessageBox.question(
+                self,
+                "Delete key",
+                f"Delete the {provider} key from the keychain? Cloud models of {provider} "
+                "stop working until a key is stored again.",
+                buttons.Yes | buttons.Cancel,
+                buttons.Cancel,
+            )
+            if answer != buttons.Yes:
+                return None
 
         def work(cancel: CancelToken, report: Report) -> list[object]:
             from cairn.infra.keychain import KeyStore

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -264,7 +265,10 @@ class ModelsPanel(QWidget):
         from cairn.core.routing.dispatch import FellBack, Routed
 
         if isinstance(event, TextDelta):
-            self.answer.insertPlainText(event.text)
+            # At the end, wherever the person clicked into the answer meanwhile.
+            cursor = self.answer.textCursor()
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertText(event.text)
         elif isinstance(event, Usage):
             self._usage = event
         elif isinstance(event, Routed) and event.decision.chosen:

@@ -275,7 +275,7 @@ class PolicyForms(QWidget):
         except WriteConflictError:
             self._show_conflict()
             return False
-        except OSError as exc:
+        except (OSError, CairnError) as exc:  # read-only, outside the workspace, full disk
             self.message.setText(f"Not saved: {exc}")
             return False
         finally:
