@@ -42,6 +42,7 @@ def make(qtbot: QtBot) -> Iterator[Make]:
             context.start()
         if run_automations:  # the scheduler starts on a worker once the workspace is loaded
             qtbot.waitUntil(lambda: context.scheduler is not None, timeout=15_000)
+        qtbot.waitUntil(view.idle, timeout=15_000)  # the first read, made on a worker
         built.append((context, view))
         return context, view
 
@@ -269,3 +270,27 @@ def test_a_card_shows_markup_as_text_and_signals_the_answer(qtbot: QtBot) -> Non
     card.set_busy(True)
     assert not card.approve_button.isEnabled() and not card.deny_button.isEnabled()
     assert card.approve_button.accessibleName().startswith("Approve: ")
+
+
+def test_the_table_is_read_off_the_ui_thread(
+    qtbot: QtBot, make: Make, app_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run database may be held by a `cairn serve` next to the app: reading it (and
+    the approvals queue) never waits on the UI thread."""
+    import threading
+
+    from cairn.scheduler import control
+
+    threads: list[threading.Thread] = []
+    real = control.overview
+
+    def counted(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(control, "overview", counted)
+    _, view = make(app_workspace, run_automations=False)
+    view.select("morning-brief")
+    view.history_button.click()
+    qtbot.waitUntil(lambda: view.history_title.text() == "morning-brief has no runs yet.")
+    assert len(threads) >= 2 and threading.main_thread() not in threads

@@ -12,11 +12,13 @@ show up too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -94,6 +96,16 @@ def _outcome(result: Run | Refusal) -> str:
     return " · ".join(parts) + (f"\n{result.reason}" if result.reason else "")
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What one refresh read, off the UI thread."""
+
+    rows: list[AutomationRow]
+    history: tuple[str, list[Run]] | None  # the shown automation's runs
+    pending: list[PendingApproval]
+    expired: list[Any]  # approvals set aside as expired by this read
+
+
 class AutomationsView(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +115,9 @@ class AutomationsView(QWidget):
         self._history_shown: tuple[str, list[Run]] | None = None
         self.cards: dict[str, tuple[PendingApproval, ApprovalCard]] = {}
         self._store: RunStore | None = None
+        self._store_lock = threading.Lock()
+        self._refreshing: EventWorker | None = None  # the refresh worker, while it runs
+        self._again = False  # a refresh was asked for while one ran
         self._workers: set[EventWorker] = set()
         self._starting: set[str] = set()  # run-now asked here and not finished yet
         self._own_runs: dict[str, EventWorker] = {}  # run-now on a worker (no scheduler)
@@ -227,19 +242,29 @@ class AutomationsView(QWidget):
     # -- reading ---------------------------------------------------------------------------
 
     def store(self) -> RunStore:
-        if self._store is None:
-            from cairn.infra.runs import RunStore
+        with self._store_lock:  # the refresh worker and the UI thread both ask
+            if self._store is None:
+                from cairn.infra.runs import RunStore
 
-            self._store = RunStore(self.context.root)
-        return self._store
+                self._store = RunStore(self.context.root)
+            return self._store
+
+    def idle(self) -> bool:
+        """No refresh running or waiting (tests wait for this)."""
+        return self._refreshing is None and not self._again
 
     def refresh(self) -> None:
-        """Re-read the automations, the selected history and the approvals queue."""
+        """Re-read the automations, the selected history and the approvals queue, on a
+        worker: the run database may be busy with a `cairn serve` next to the app, and
+        reading the queue sets expired approvals aside (disk work). One at a time; a
+        refresh asked for meanwhile follows it."""
         model = self.context.model
         if model is None or self._closed:
             return
-        from cairn.scheduler.control import overview
-
+        if self._refreshing is not None:
+            self._again = True
+            return
+        self._again = False
         scheduler = self.context.scheduler
         banner = (
             "Automations run on their schedules in this window."
@@ -249,20 +274,46 @@ class AutomationsView(QWidget):
         )
         if self.banner.text() != banner:
             self.banner.setText(banner)
-        try:
-            store = self.store()
-            store.recover()  # runs whose process died show as interrupted, not running
-            rows = overview(
-                model.workspace, store, states=scheduler.states() if scheduler else None
+        history_of, root, store = self.history_of, self.context.root, self.store
+
+        def produce(cancel: CancelToken) -> Iterable[object]:
+            from cairn.infra.approvals import ApprovalQueue
+            from cairn.scheduler.approvals import describe
+            from cairn.scheduler.control import overview
+
+            runs = store()
+            runs.recover()  # runs whose process died show as interrupted, not running
+            rows = overview(model.workspace, runs, states=scheduler.states() if scheduler else None)
+            history = (
+                (history_of, runs.history(history_of, limit=HISTORY_LIMIT)) if history_of else None
             )
-        except CairnError as exc:  # a damaged run database: said, and the view stays up
-            self.message.setText(f"The run history cannot be read: {exc}")
+            pending, expired = ApprovalQueue(root).read()
+            return [_Snapshot(rows, history, [describe(model, r) for r in pending], expired)]
+
+        worker = EventWorker(produce, self)
+        worker.item.connect(self._show)
+        worker.finished.connect(lambda error: self._refreshed(worker, error))
+        self._refreshing = worker
+        self._start(worker)
+
+    def _show(self, snapshot: object) -> None:
+        if self._closed or not isinstance(snapshot, _Snapshot):
             return
-        self._fill(rows)
+        self._fill(snapshot.rows)
         self._update_buttons()
-        if self.history_of is not None:
-            self._fill_history(self.history_of)
-        self.refresh_approvals()
+        if snapshot.history is not None and snapshot.history[0] == self.history_of:
+            self._fill_history(*snapshot.history)
+        self._show_approvals(snapshot.pending, snapshot.expired)
+
+    def _refreshed(self, worker: EventWorker, error: object) -> None:
+        self._forget(worker)
+        self._refreshing = None
+        if self._closed:
+            return
+        if error is not None:  # a damaged run database: said, and the view stays up
+            self.message.setText(f"The run history cannot be read: {str(error).split(': ', 1)[-1]}")
+        if self._again:
+            self.refresh()
 
     def _fill(self, rows: list[AutomationRow]) -> None:
         if rows and rows == list(self.rows.values()) and self.table.rowCount() == len(rows):
@@ -417,12 +468,12 @@ class AutomationsView(QWidget):
         if name is None or self.context.model is None:
             return
         self.history_of = name
-        self._fill_history(name)
+        self.history_title.setText(f"Runs of {name} …")
+        self.refresh()
 
-    def _fill_history(self, name: str) -> None:
+    def _fill_history(self, name: str, runs: list[Run]) -> None:
         from cairn.scheduler.control import trace_path
 
-        runs = self.store().history(name, limit=HISTORY_LIMIT)
         if (name, runs) == self._history_shown:
             return
         self._history_shown = (name, runs)
@@ -445,20 +496,12 @@ class AutomationsView(QWidget):
 
     # -- approvals ---------------------------------------------------------------------------
 
-    def refresh_approvals(self) -> None:
-        model = self.context.model
-        if model is None or self._closed:
-            return
-        from cairn.infra.approvals import ApprovalQueue
-        from cairn.scheduler.approvals import describe
-
-        pending, expired = ApprovalQueue(self.context.root).read()
+    def _show_approvals(self, wanted: list[PendingApproval], expired: list[Any]) -> None:
         if expired:
             self.approvals_message.setText(
                 f"{len(expired)} approval(s) expired unanswered and were set aside: "
                 + ", ".join(f"{r.get('tool')} {r.get('path') or ''}".strip() for r in expired)
             )
-        wanted = [describe(model, record) for record in pending]
         kept: dict[str, tuple[PendingApproval, ApprovalCard]] = {}
         moved = [item.id for item in wanted] != list(self.cards)
         for item in wanted:
@@ -534,7 +577,19 @@ class AutomationsView(QWidget):
             self._decided(deny(self.context.root, id, by="app"))
         except CairnError as exc:  # answered meanwhile (the CLI, another window)
             self.approvals_message.setText(str(exc))
-        self.refresh_approvals()
+        else:
+            self._drop_card(id)
+        self.refresh()
+
+    def _drop_card(self, id: str) -> None:
+        """An answered approval's card goes at once (the refresh that follows agrees)."""
+        entry = self.cards.pop(id, None)
+        if entry is not None:
+            self.card_layout.removeWidget(entry[1])
+            entry[1].deleteLater()
+        self.approvals_title.setText(
+            f"Approvals waiting: {len(self.cards)}" if self.cards else "No approvals waiting."
+        )
 
     def _decided(self, decision: Decision) -> None:
         record = decision.record
