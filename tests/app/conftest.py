@@ -4,6 +4,8 @@ temporary folder so a developer's own window state is never read or written."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +35,40 @@ def collect_on_the_ui_thread(qapp: object) -> Iterator[None]:
     yield
     collector.stop()
     gc.collect()  # here, on the UI thread, before the next test
+
+
+def _ours(thread: threading.Thread) -> bool:
+    """Threads the app starts: its workers, runs and watchers, APScheduler's, watchdog's."""
+    return thread.name.startswith(("cairn", "APScheduler")) or type(thread).__module__.startswith(
+        "watchdog"
+    )
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(qapp: object) -> Iterator[None]:
+    """A test that leaves a window shown, a worker running or one of the app's threads
+    alive fails. (pytest-qt has closed the widgets the test registered by now; this runs
+    last, after every other fixture's teardown.)"""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from cairn.app.bridge import EventWorker
+
+    before = {thread.ident for thread in threading.enumerate()}
+    yield
+    deadline = time.monotonic() + 10  # a thread told to stop may take a moment to end
+    while True:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+        QCoreApplication.processEvents()
+        threads = [t for t in threading.enumerate() if t.ident not in before and _ours(t)]
+        shown = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+        workers = list(EventWorker.running_now)
+        if not (threads or shown or workers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not workers, f"workers still running after the test: {workers}"
+    assert not threads, f"threads left running: {[t.name for t in threads]}"
+    assert not shown, f"windows left open: {[type(w).__name__ for w in shown]}"
 
 
 @pytest.fixture

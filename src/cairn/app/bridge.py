@@ -80,9 +80,14 @@ class EventWorker(QObject):
         self.cancel()
         self._thread.quit()
         if self._thread.wait(timeout_ms):
+            # Joined: it is not running, whether or not its queued `finished` is still
+            # to be delivered (it never is when the worker is deleted first).
+            self.running = False
+            EventWorker.running_now.discard(self)
             return True
         log.warning("a background job did not stop in %d ms; it is left to finish", timeout_ms)
         thread, runner = self._thread, self._runner
+        EventWorker.running_now.discard(self)  # let go: the window no longer waits for it
         _STRAGGLERS.add((thread, runner))
         thread.finished.connect(lambda: _STRAGGLERS.discard((thread, runner)))
         return False
