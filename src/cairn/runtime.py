@@ -6,6 +6,7 @@ this module. Heavy libraries stay unimported until an engine actually runs.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from cairn.core.workspace.schema import AgentsPolicy, AutomationMeta, ModelSpec
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from cairn.connectors.hub import ConnectorHub
     from cairn.core.engine import CancelToken, ChatRequest
     from cairn.core.memory.step import MemoryStep
     from cairn.core.memory.writer import MemoryWriter
@@ -320,6 +322,12 @@ def build_runner(
     dispatcher = build_dispatcher(policy, root, task=task, automation=automation)
     queue = ApprovalQueue(root)
     index, _, remember = memory_parts(model, root, dispatcher)
+    hub = connector_hub(root, policy)
+    sources = []
+    if hub is not None:
+        from cairn.connectors.tools import ConnectorTools
+
+        sources.append(ConnectorTools(hub))
     runner = TaskRunner(
         model,
         dispatcher,
@@ -329,8 +337,45 @@ def build_runner(
         task_id=task,
         recall=memory_recall(index, model),
         remember=remember,
+        sources=sources,
     )
     return runner, dispatcher
+
+
+_HUBS: dict[Path, ConnectorHub] = {}
+_HUBS_LOCK = threading.Lock()
+
+
+def connector_hub(root: Path, policy: AgentsPolicy) -> ConnectorHub | None:
+    """The process's one `ConnectorHub` for the workspace at `root` (its servers shared by
+    every task and automation here), told the policy's connectors as they are now; None
+    when agents.md names none. Nothing starts until a task asks for a tool."""
+    if not policy.connectors:
+        return None
+    from cairn.connectors.hub import ConnectorHub
+
+    key = Path(root).resolve()
+    with _HUBS_LOCK:
+        hub = _HUBS.get(key)
+        if hub is None:
+            hub = _HUBS[key] = ConnectorHub(key, policy.connectors)
+            if len(_HUBS) == 1:
+                import atexit
+
+                atexit.register(close_connectors)
+        else:
+            hub.update(policy.connectors)
+        return hub
+
+
+def close_connectors() -> None:
+    """Stop every connector's server this process started (at exit, or when the app
+    closes a workspace)."""
+    with _HUBS_LOCK:
+        hubs = list(_HUBS.values())
+        _HUBS.clear()
+    for hub in hubs:
+        hub.close()
 
 
 def memory_recall(index: MemoryIndex, model: WorkspaceModel) -> Recall:

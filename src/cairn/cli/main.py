@@ -278,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
         approval_named.append(sub)
     for sub in approval_named:
         sub.add_argument("--workspace", default=".", metavar="DIR")
+    from cairn.cli.connectors import add_parser as add_connectors
+
+    add_connectors(commands)
     return parser
 
 
@@ -305,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": "cairn.cli.serve",
         "app": "cairn.cli.app",
         "approvals": "cairn.cli.approvals",
+        "connectors": "cairn.cli.connectors",
     }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)

@@ -76,12 +76,13 @@ def check_permission(
 ) -> PermissionCheck:
     """The first rule matching the call decides; no match means `ask`.
 
-    A rule matches when its tool is the call's tool or `*`, its action (if set) is the
+    A rule matches when its tool is the call's tool, `*`, or `server.*` for a
+    connector's tools, its action (if set) is the
     call's action, and its path glob (if set) matches the call's path. A rule with a path
     never matches a call without one: a path rule cannot widen to path-less calls.
     """
     for index, rule in enumerate(rules):
-        if rule.tool not in (tool, "*"):
+        if rule.tool not in (tool, "*") and not _server_rule(rule.tool, tool):
             continue
         if rule.action is not None and rule.action != action:
             continue
@@ -89,6 +90,11 @@ def check_permission(
             continue
         return PermissionCheck(rule.decision, index, f"rule {index + 1}: {_describe(rule)}")
     return PermissionCheck("ask", None, "no rule matched: ask by default")
+
+
+def _server_rule(pattern: str, tool: str) -> bool:
+    """`mail.*` names every tool of the connector `mail`."""
+    return pattern.endswith(".*") and "." in tool and tool.split(".", 1)[0] == pattern[:-2]
 
 
 def tighten(check: PermissionCheck, risk: str | None) -> PermissionCheck:

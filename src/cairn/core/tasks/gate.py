@@ -17,10 +17,12 @@ from typing import Any, Literal
 from cairn.core.engine import CancelToken, ChatRequest, EngineError, Message, TextDelta, Usage
 from cairn.core.routing.budget import BudgetPaused
 from cairn.core.routing.dispatch import BudgetWarning, Dispatcher, FellBack, Routed, RoutingStopped
+from cairn.core.routing.marks import rank
 from cairn.core.tasks.approvals import ApprovalRequest, PermissionCheck, check_permission
 from cairn.core.tasks.context import as_data
 from cairn.core.tasks.events import ApprovalDecided, TaskEvent
 from cairn.core.tasks.provenance import Provenance
+from cairn.core.tasks.tools import Tool
 from cairn.core.workspace.schema import PermissionRule
 
 ApprovalMode = Literal["ask", "yes", "no", "queue"]
@@ -62,6 +64,42 @@ def rule_check(  # noqa: PLR0917 (one call site in the loop, one in `cairn route
         crossing = provenance.crossing(real)
         if crossing is not None and check.decision != "deny":
             check = replace(check, decision="ask", reason=f"{crossing.describe()}; {check.reason}")
+    return check
+
+
+def outside_check(
+    check: PermissionCheck,
+    tool: Tool,
+    rules: Sequence[PermissionRule],
+    provenance: Provenance | None,
+) -> PermissionCheck:
+    """A connector's tool, after the rules (see docs/connectors.md):
+
+    * no rule matched: the tool's own default (a server's read-only tool is allowed, any
+      other asks);
+    * a tool that acts outside this machine is allowed only by a rule that names it
+      (`mail.send` or `mail.*`): a `*` rule, written for the workspace's files, asks;
+    * content narrower than the connector's scope (a private note, to a team tracker)
+      asks, whatever the rules say, unless they deny."""
+    if check.rule is None and check.decision == "ask" and tool.default == "allow":
+        check = replace(check, decision="allow", reason="declared read-only by its server")
+    if tool.outside and check.decision == "allow":
+        rule = rules[check.rule] if check.rule is not None else None
+        if rule is None or rule.tool == "*":
+            check = replace(
+                check,
+                decision="ask",
+                reason=f"{tool.name} acts outside this machine and no rule names it; "
+                f"{check.reason}",
+            )
+    if tool.outside and tool.scope is not None and provenance is not None:
+        carried = provenance.narrowest()
+        if carried is not None and rank(carried[1]) < rank(tool.scope) and check.decision != "deny":
+            crossing = (
+                f"scope: this task carries content from the {carried[0]}, and {tool.name} "
+                f"would send it to a {tool.scope} connector ({carried[1]} → {tool.scope})"
+            )
+            check = replace(check, decision="ask", reason=f"{crossing}; {check.reason}")
     return check
 
 

@@ -75,7 +75,7 @@ from cairn.core.tasks.provenance import Provenance
 from cairn.core.tasks.record import write_record
 from cairn.core.tasks.run import TaskRun, new_task_id
 from cairn.core.tasks.tool_calls import ToolCallHandler, decide_by_mode, first_block, overrides
-from cairn.core.tasks.tools import Tool, ToolEnv, ToolOutcome, file_tools
+from cairn.core.tasks.tools import Tool, ToolEnv, ToolOutcome, ToolSource, file_tools
 from cairn.core.tasks.transcript import Transcript
 from cairn.core.workspace.loader import WorkspaceModel
 
@@ -148,6 +148,7 @@ class TaskRunner:
         task_id: str | None = None,
         write_record: bool = True,
         remember: Remember | None = None,
+        sources: Sequence[ToolSource] = (),
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
@@ -158,6 +159,7 @@ class TaskRunner:
             guards=guards,
             risk=risk,
             queue=queue,
+            sources=sources,
         )
         self.recall = recall
         self.task = task_id or new_task_id()
@@ -203,7 +205,7 @@ class TaskRunner:
         provenance = Provenance(self.model.workspace, options.space)
         # One tool environment per run: it remembers what the task read, so a write back to
         # a file someone edited meanwhile is refused as a conflict.
-        env = ToolEnv(self.model, options.space, provenance=provenance)
+        env = ToolEnv(self.model, options.space, provenance=provenance, cancel=cancel)
         run = TaskRun(task, request, options, cancel, env, provenance)
         for path in context_files(self.model.workspace, options):
             self._note_read(run, path)
@@ -500,6 +502,8 @@ class TaskRunner:
     def _note_outcome(self, run: TaskRun, tool: str, outcome: ToolOutcome) -> None:
         for path in read_paths(tool, outcome):
             self._note_read(run, path)
+        if outcome.source is not None:
+            run.provenance.note_source(*outcome.source)
 
     def _dispatch(
         self,

@@ -76,6 +76,8 @@ class Provenance:
     read_scopes: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     # What the detector found in content routed so far (kinds of personal data, secrets).
     detected: set[str] = field(default_factory=set)
+    # Connectors whose results entered the task: name → whose data it is.
+    connectors: dict[str, str] = field(default_factory=dict)
 
     @property
     def space_scope(self) -> str | None:
@@ -111,6 +113,16 @@ class Provenance:
             head = ""
         self.note_file(path, real, head)
 
+    def note_source(self, name: str, scope: str) -> None:
+        """A connector's result entered the task: a private one makes it sensitive (its
+        later calls stay local, its writes carry the mark), and any one counts for the
+        scope rule."""
+        self.connectors[name] = scope
+        if scope == "private":
+            self.sources.setdefault(
+                f"connector:{name}", f"the connector '{name}' returns private data"
+            )
+
     def note_marked(self, path: str) -> None:
         """A marked file (a lens, a readme) entered the task through the workspace model."""
         self.sources.setdefault(path, f"{path} is marked sensitive")
@@ -143,6 +155,9 @@ class Provenance:
             if best is None or rank(scope) < rank(best[1]):
                 where = f"{scope} space '{name}'" if name else f"owner's private memory ({real})"
                 best = (where, scope)
+        for connector, scope in self.connectors.items():
+            if best is None or rank(scope) < rank(best[1]):
+                best = (f"{scope} connector '{connector}'", scope)
         return best
 
     def home(self) -> str | None:

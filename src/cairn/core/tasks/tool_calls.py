@@ -26,7 +26,7 @@ from cairn.core.routing.router import Overrides
 from cairn.core.routing.steps import overrides_for
 from cairn.core.tasks.approvals import ApprovalRequest, PermissionCheck, Replay, tighten
 from cairn.core.tasks.events import ApprovalNeeded, TaskEvent, ToolCalled, ToolResult
-from cairn.core.tasks.gate import Queue, RiskJudge, decide, preview, rule_check
+from cairn.core.tasks.gate import Queue, RiskJudge, decide, outside_check, preview, rule_check
 from cairn.core.tasks.guards import Block, Guard
 from cairn.core.tasks.options import TaskOptions
 from cairn.core.tasks.run import TaskRun
@@ -41,6 +41,7 @@ from cairn.core.tasks.special_tools import (
 from cairn.core.tasks.tools import (
     Tool,
     ToolOutcome,
+    ToolSource,
     argument_choices,
     new_file_pattern,
     real_target,
@@ -50,6 +51,11 @@ from cairn.core.tasks.tools import (
 from cairn.core.workspace.loader import WorkspaceModel
 
 _T = TypeVar("_T")
+
+
+def _allowed(name: str, allowed: frozenset[str]) -> bool:
+    """`name` is in an automation's `headless.allow`, by name or as `server.*`."""
+    return name in allowed or ("." in name and f"{name.split('.', 1)[0]}.*" in allowed)
 
 
 def first_block(guards: Sequence[Guard], hook: Callable[[Guard], Block | None]) -> Block | None:
@@ -100,10 +106,12 @@ class ToolCallHandler:
         guards: Sequence[Guard] = (),
         risk: RiskJudge | None = None,
         queue: Queue | None = None,
+        sources: Sequence[ToolSource] = (),
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
         self.tools = {t.name: t for t in tools}
+        self.sources = list(sources)
         self.guards = list(guards)
         self.risk = risk
         self.queue = queue
@@ -112,10 +120,19 @@ class ToolCallHandler:
 
     def headless_allow(self, automation: str | None) -> frozenset[str] | None:
         """The tools an automation's run may use (`headless.allow`); None: no such limit
-        (an interactive task, or an automation whose list is empty)."""
+        (an interactive task, or an automation whose list is empty). A connector's tools
+        may be named one by one or as `server.*`."""
         found = self.model.workspace.automations.get(automation) if automation else None
         allowed = found.meta.headless.allow if found else ()
         return frozenset(allowed) if allowed else None
+
+    def all_tools(self, space: str | None) -> dict[str, Tool]:
+        """The workspace's tools and the connectors' for a task in `space`."""
+        found = dict(self.tools)
+        for source in self.sources:
+            for tool in source.tools(space):
+                found.setdefault(tool.name, tool)
+        return found
 
     def specs(
         self, space: str | None = None, automation: str | None = None
@@ -132,13 +149,13 @@ class ToolCallHandler:
             "append_file": (files, {}),
         }
         specs = []
-        for t in self.tools.values():
+        for t in self.all_tools(space).values():
             own, patterns = writes.get(t.name, (choices.get(t.name, {}), {}))
             patterns = {**t.patterns, **patterns}
             specs.append(ToolSpec(t.name, t.description, t.parameters, own, t.example, patterns))
         special = [replace(s, choices=choices.get(s.name, {})) for s in SPECIAL_TOOLS]
         allowed = self.headless_allow(automation)
-        offered = [s for s in (*specs, *special) if allowed is None or s.name in allowed]
+        offered = [s for s in (*specs, *special) if allowed is None or _allowed(s.name, allowed)]
         return tuple(offered)
 
     def _gate(
@@ -153,6 +170,8 @@ class ToolCallHandler:
             except CairnError:
                 real = None  # hidden or outside: the tool refuses it, nothing to ask about
         check = rule_check(self._rules(), call.name, effect, path, real, run.provenance)
+        if tool is not None:
+            check = outside_check(check, tool, self._rules(), run.provenance)
         if self.risk is not None and check.decision == "allow" and effect == "write":
             risk = yield from self._relay(
                 run, self.risk(call.name, call.arguments, path, run.provenance)
@@ -164,11 +183,13 @@ class ToolCallHandler:
         self, run: TaskRun, call: ToolCall
     ) -> Generator[TaskEvent, None, tuple[ToolOutcome, Block | None]]:
         tool = self.tools.get(call.name)
+        if tool is None and "." in call.name:  # a connector's: asked for only then
+            tool = self.all_tools(run.options.space).get(call.name)
         special = {s.name for s in SPECIAL_TOOLS}
         path = tool.target(call.arguments) if tool else None
         check = yield from self._gate(run, call, tool, path)
         allowed = self.headless_allow(run.options.automation)
-        if allowed is not None and call.name not in allowed:
+        if allowed is not None and not _allowed(call.name, allowed):
             # Not offered, so a model that names it anyway is refused, whatever the rules say.
             check = PermissionCheck(
                 "deny",
@@ -187,7 +208,7 @@ class ToolCallHandler:
         if block is not None:
             outcome = ToolOutcome(False, f"not run: {block.reason}", path)
         elif tool is None and call.name not in special:
-            known = ", ".join([*self.tools, *special])
+            known = ", ".join([*self.all_tools(run.options.space), *special])
             outcome = ToolOutcome(False, f"there is no tool '{call.name}'; tools: {known}")
         elif (problem := self._argument_problem(tool, call)) is not None:
             outcome = ToolOutcome(False, problem, path)

@@ -10,10 +10,11 @@ so a permission rule about `agents.md` also catches `./agents.md`.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from cairn.core.engine import CancelToken
 from cairn.core.errors import CairnError, PathOutsideWorkspaceError, WriteConflictError
 from cairn.core.tasks.provenance import MARK_KEY, Provenance, is_marked
 from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash
@@ -40,6 +41,9 @@ class ToolOutcome:
     path: str | None = None
     changed: bool = False
     read: tuple[str, ...] = ()  # other files whose content is in `output` (search hits)
+    # Content from outside the workspace (a connector): its name and whose data it is
+    # (private, team, company). Private content makes the task sensitive.
+    source: tuple[str, str] | None = None
 
 
 @dataclass
@@ -58,6 +62,7 @@ class ToolEnv:
     partial: dict[str, tuple[str, int]] = field(default_factory=dict)
     # What the task has taken in: files written from sensitive content carry the mark.
     provenance: Provenance | None = None
+    cancel: CancelToken | None = None  # the task's: a long call (a connector's) stops with it
 
     @property
     def workspace(self) -> Workspace:
@@ -77,6 +82,12 @@ class Tool:
     path_argument: str | None = None  # the argument naming the path the call touches
     example: Mapping[str, Any] | None = None  # a typical call's arguments, for prompts
     patterns: Mapping[str, str] = field(default_factory=dict)  # argument -> what it must look like
+    # The decision when no rule of agents.md matches the call (the file tools: ask).
+    default: Literal["allow", "ask"] = "ask"
+    # A connector's tool that acts on the world outside this machine (sends, posts,
+    # changes): only a rule naming it may allow it; a `*` rule cannot.
+    outside: bool = False
+    scope: str | None = None  # a connector's: whose data it returns and receives
 
     def target(self, arguments: Mapping[str, Any]) -> str | None:
         """The workspace-relative path the call touches (for permissions), or None."""
@@ -87,6 +98,15 @@ class Tool:
             return clean_path(raw) or None
         except CairnError:
             return raw  # refused when it runs; no rule should treat it as a tidy path
+
+
+class ToolSource(Protocol):
+    """Tools from outside the workspace (the connectors' MCP servers), asked for when a
+    step is offered its tools: nothing starts until a task needs them."""
+
+    def tools(self, space: str | None) -> Sequence[Tool]:
+        """The tools a task in `space` may be offered (None: a task outside every space)."""
+        ...
 
 
 def clean_path(raw: str, *, bundled: Collection[str] = ()) -> str:

@@ -142,6 +142,48 @@ TOKEN_LIMITS: Mapping[str, int] = MappingProxyType(
 operator's review, the risk judge); `token_limits:` in agents.md changes any of them."""
 
 
+class SecretRef(Schema):
+    """A value taken from the OS keychain at start (`cairn keys set NAME`), never written
+    in the file: `{keychain: NAME}`, optionally with text before it (`Bearer `)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keychain: Text
+    prefix: str = ""
+
+
+ConnectorValue = str | SecretRef
+
+
+class ConnectorSpec(Schema):
+    """An MCP server under `connectors:` (docs/connectors.md): a local program spoken to
+    over stdio (`command`, `args`, `env`) or a remote one over streamable HTTP (`url`,
+    `headers`). `scope` says whose data it returns; `spaces` limits the tasks it is
+    offered to; `approval: always` asks before every call, whatever its server declares."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command: Text | None = None
+    args: NameList = ()
+    env: FrozenMap[ConnectorValue] = Field(default_factory=dict)
+    url: Text | None = None
+    headers: FrozenMap[ConnectorValue] = Field(default_factory=dict)
+    scope: Scope
+    spaces: NameList = ()
+    description: str | None = None
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    approval: Literal["annotations", "always"] = "annotations"
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> ConnectorSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either `command` (a local server) or `url` (a remote one)")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("`url` must start with http:// or https://")
+        return self
+
+
 class AgentsPolicy(Schema):
     """The frontmatter of `agents.md`: the runtime boundary."""
 
@@ -154,6 +196,16 @@ class AgentsPolicy(Schema):
     budgets: Budgets = Field(default_factory=Budgets)
     plan_approval: Literal["always", "multi-step", "never"] = "multi-step"
     token_limits: FrozenMap[Annotated[int, Field(gt=0, le=100_000)]] = Field(default_factory=dict)
+    connectors: FrozenMap[ConnectorSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _connector_names(self) -> AgentsPolicy:
+        for name in self.connectors:
+            if not NAME_PATTERN.match(name):
+                raise ValueError(
+                    f"connector name {name!r}: {NAME_RULE} (its tools are named {name}.TOOL)"
+                )
+        return self
 
     def token_limit(self, kind: str) -> int:
         """The output limit for a call of `kind` (a step kind without its own limit gets
