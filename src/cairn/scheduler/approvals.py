@@ -23,6 +23,7 @@ from typing import Any, Literal
 from cairn.core.errors import CairnError
 from cairn.core.tasks.change import change_lines as diff_lines
 from cairn.core.tasks.replay import QueuedCall, Ready, Refused, perform, prepare
+from cairn.core.tasks.tools import Tool, ToolEnv, ToolOutcome
 from cairn.core.workspace.loader import WorkspaceModel
 from cairn.infra.approvals import ApprovalQueue, expired, expires_at
 from cairn.infra.files import LocalFileStore
@@ -70,7 +71,7 @@ def describe(
     except CairnError as exc:
         refused = str(exc)
     else:
-        checked = prepare(model, call)
+        checked = prepare(model, call, _declared(model, call.tool))
         if isinstance(checked, Refused):
             refused = checked.reason
         else:
@@ -140,7 +141,7 @@ def approve(root: str | Path, id: str, *, by: str) -> Decision:
             call = QueuedCall.from_record(record)
             model = WorkspaceModel(LocalFileStore(root))
             model.load()
-            done = perform(model, call)
+            done = perform(model, call, _connector_tools(model, root, call))
         except CairnError as exc:
             done = Refused(str(exc))
         if isinstance(done, Refused):
@@ -149,6 +150,43 @@ def approve(root: str | Path, id: str, *, by: str) -> Decision:
 
     record = ApprovalQueue(root).resolve(id, approved=True, by=by, perform=act)
     return _decision(id, record)
+
+
+def _declared(model: WorkspaceModel, name: str) -> list[Tool]:
+    """A queued connector call's tool as agents.md declares its connector, for describing
+    it without starting the server (the app describes the queue every few seconds). Only
+    calls that ask are queued, so it is described as one that acts outside."""
+    server = name.split(".", 1)[0] if "." in name else None
+    agents = model.workspace.agents
+    spec = agents.policy.connectors.get(server) if agents and server else None
+    if spec is None:
+        return []
+
+    def not_here(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
+        return ToolOutcome(False, "described only; approving starts the connector")
+
+    return [Tool(name, "", {"type": "object"}, "write", not_here, outside=True, scope=spec.scope)]
+
+
+def _connector_tools(model: WorkspaceModel, root: Path, call: QueuedCall) -> list[Tool]:
+    """The live tools of the queued call's connector (its server is started), as the task
+    that queued it had them."""
+    if "." not in call.tool:
+        return []
+    from cairn.connectors.tools import ConnectorTools
+    from cairn.runtime import connector_hub
+
+    agents = model.workspace.agents
+    hub = connector_hub(root, agents.policy) if agents else None
+    if hub is None:
+        return []
+    space = call.replay.space if call.replay is not None else None
+    source = ConnectorTools(hub)
+    tools = list(source.tools(space))
+    server = call.tool.split(".", 1)[0]
+    if server in source.problems and all(t.name != call.tool for t in tools):
+        raise CairnError(f"{call.tool} cannot be performed now: {source.problems[server]}")
+    return tools
 
 
 def deny(root: str | Path, id: str, *, by: str) -> Decision:

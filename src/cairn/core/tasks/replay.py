@@ -21,7 +21,7 @@ from typing import Any
 
 from cairn.core.errors import CairnError
 from cairn.core.tasks.approvals import PermissionCheck, Replay
-from cairn.core.tasks.gate import rule_check
+from cairn.core.tasks.gate import outside_check, rule_check
 from cairn.core.tasks.provenance import Provenance, is_marked
 from cairn.core.tasks.tools import (
     READ_BYTES,
@@ -115,9 +115,10 @@ def _redo(call: QueuedCall) -> str:
     return "re-run the automation" if call.automation else "run the task again"
 
 
-def prepare(model: WorkspaceModel, call: QueuedCall) -> Ready | Refused:
-    """Every check the task's gate and tool would make, against the workspace now."""
-    tools = {t.name: t for t in file_tools()}
+def prepare(model: WorkspaceModel, call: QueuedCall, extra: Sequence[Tool] = ()) -> Ready | Refused:
+    """Every check the task's gate and tool would make, against the workspace now.
+    `extra`: the connectors' tools (a queued call of `server.tool`)."""
+    tools = {t.name: t for t in (*file_tools(), *extra)}
     tool = tools.get(call.tool)
     if tool is None:
         why = NOT_LATER.get(call.tool, f"there is no tool '{call.tool}' Cairn can perform")
@@ -152,17 +153,23 @@ def prepare(model: WorkspaceModel, call: QueuedCall) -> Ready | Refused:
         except CairnError as exc:
             return Refused(f"{path} cannot be used: {exc}")
     check = rule_check(rules, tool.name, tool.effect, path, real, None)
+    if tool.outside:
+        check = outside_check(check, tool, rules, None)
     if check.decision == "deny":
         return Refused(f"agents.md now denies it ({check.reason})")
     found = model.workspace.automations.get(call.automation) if call.automation else None
     allowed = found.meta.headless.allow if found is not None else ()
-    if allowed and tool.name not in allowed:
+    if allowed and not (tool.name in allowed or f"{tool.name.split('.', 1)[0]}.*" in allowed):
         return Refused(
             f"automation '{call.automation}' now allows only {', '.join(sorted(allowed))} "
             "(headless.allow)"
         )
     replay = call.replay
     before: bytes | None = None
+    if tool.outside:  # a connector's: no file to check; approving is the consent it needs
+        server = tool.name.split(".", 1)[0]
+        action = f"call {tool.name} (the {tool.scope} connector '{server}')"
+        return Ready(tool, _env(model, None, replay), None, check, action, None)
     if tool.effect == "write":
         if replay is None or path is None:
             return Refused(
@@ -215,10 +222,12 @@ def _env(model: WorkspaceModel, path: str | None, replay: Replay | None) -> Tool
     return env
 
 
-def perform(model: WorkspaceModel, call: QueuedCall) -> ToolOutcome | Refused:
+def perform(
+    model: WorkspaceModel, call: QueuedCall, extra: Sequence[Tool] = ()
+) -> ToolOutcome | Refused:
     """Re-check the call (`prepare`), then run it through its tool: the tool's outcome
     when it was done, `Refused` when a check or the tool itself refused it."""
-    ready = prepare(model, call)
+    ready = prepare(model, call, extra)
     if isinstance(ready, Refused):
         return ready
     outcome = ready.tool.run(call.arguments, ready.env)
