@@ -34,17 +34,17 @@ def run_connectors(args: argparse.Namespace) -> int:
     if args.name not in connectors:
         known = ", ".join(connectors) or "none"
         raise CairnError(f"no connector '{args.name}' in agents.md (connectors: {known})")
-    from cairn.runtime import close_connectors, connector_hub
+    from cairn.connectors.hub import ConnectorHub
 
-    assert policy is not None
-    hub = connector_hub(Path(args.workspace).resolve(), policy)
-    assert hub is not None
+    # Its own hub, the connector turned on: trying one out comes before enabling it.
+    spec = connectors[args.name].model_copy(update={"enabled": True})
+    hub = ConnectorHub(Path(args.workspace), {args.name: spec})
     try:
         if action == "tools":
             return _tools(hub, workspace, args.name, args.json)
         return _test(hub, workspace, args)
     finally:
-        close_connectors()
+        hub.close()
 
 
 def _workspace(root: Path) -> Workspace:

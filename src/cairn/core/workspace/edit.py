@@ -57,10 +57,19 @@ def parse_for_edit(fm: str) -> tuple[yaml.Node | None, Any]:
 
 
 def _dump_key(key: str, value: Any, newline: str, indent: str = "") -> str:
-    text = yaml.safe_dump(
-        {key: value}, sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000
-    )
-    return indent + text.rstrip("\n").replace("\n", newline + indent)
+    # Readable first (accents as they are); a value that does not read back the same that
+    # way (YAML folds some characters, such as U+0085, into spaces) is written escaped.
+    for readable in (True, False):
+        text = yaml.safe_dump(
+            {key: value},
+            sort_keys=False,
+            allow_unicode=readable,
+            default_flow_style=False,
+            width=10_000,
+        )
+        if yaml.safe_load(text) == {key: value}:
+            return indent + text.rstrip("\n").replace("\n", newline + indent)
+    raise EditError(f"the value for '{key}' cannot be written in YAML exactly as given")
 
 
 def update_frontmatter(

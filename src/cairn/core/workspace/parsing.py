@@ -65,10 +65,34 @@ def unreadable(path: str, role: FileRole, reason: str) -> ParsedFile:
 # --- one parser per kind ---------------------------------------------------------------------
 
 
+_SECRET_NAME = re.compile(r"token|secret|key|password|passwd|auth|credential", re.IGNORECASE)
+
+
+def _connector_secrets(policy: AgentsPolicy, doc: Document, problems: list[Diagnostic]) -> None:
+    """A connector's env or header whose name says secret, written in the file as text:
+    agents.md is shared and versioned, the keychain is not."""
+    for name, spec in policy.connectors.items():
+        for section, values in (("env", spec.env), ("headers", spec.headers)):
+            for key, value in values.items():
+                if isinstance(value, str) and value and _SECRET_NAME.search(key):
+                    problems.append(
+                        warning(
+                            doc.path,
+                            "secret-in-file",
+                            f"connectors.{name}.{section}.{key} looks like a secret written "
+                            "in agents.md",
+                            f"store it with `cairn keys set {name}-{key.lower()}` and write "
+                            f"`{key}: {{keychain: {name}-{key.lower()}}}` instead",
+                            doc.line_of(("connectors", name, section, key)),
+                        )
+                    )
+
+
 def _parse_agents(doc: Document, role: FileRole, problems: list[Diagnostic]) -> Agents | None:
     policy = validate(AgentsPolicy, doc, problems)
     if policy is None:
         return None
+    _connector_secrets(policy, doc, problems)
     for role_name, models in policy.roles.items():
         for index, model in enumerate(models):
             if model not in policy.models:
