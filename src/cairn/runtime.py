@@ -368,6 +368,12 @@ def connector_hub(root: Path, policy: AgentsPolicy) -> ConnectorHub | None:
         return hub
 
 
+def running_hub(root: Path) -> ConnectorHub | None:
+    """The hub of the workspace at `root` if this process made one (nothing is created)."""
+    with _HUBS_LOCK:
+        return _HUBS.get(Path(root).resolve())
+
+
 def close_connectors() -> None:
     """Stop every connector's server this process started (at exit, or when the app
     closes a workspace)."""

@@ -180,6 +180,12 @@ class AppContext(QObject):
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+        import sys
+
+        if "cairn.connectors.hub" in sys.modules:  # servers this window's tasks started
+            from cairn.runtime import close_connectors
+
+            close_connectors()
         if self._subscription is not None:
             self._subscription.unsubscribe()
             self._subscription = None

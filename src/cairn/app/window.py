@@ -35,6 +35,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("Workspace", "cairn.app.views.workspace", "WorkspaceView"),
     ("Memory", "cairn.app.views.memory", "MemoryView"),
     ("Automations", "cairn.app.views.automations", "AutomationsView"),
+    ("Connectors", "cairn.app.views.connectors", "ConnectorsView"),
     ("Impact", "cairn.app.views.impact", "ImpactView"),
     ("Settings", "cairn.app.views.settings", "SettingsView"),
 )

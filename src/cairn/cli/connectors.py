@@ -89,33 +89,13 @@ def _list(connectors: dict[str, Any], as_json: bool) -> int:
     return 0
 
 
-def _rule_of(workspace: Workspace, tool: Any) -> str:
-    from cairn.core.tasks.gate import outside_check, rule_check
-
-    rules = workspace.agents.policy.permissions if workspace.agents else ()
-    check = rule_check(rules, tool.name, tool.effect, None, None, None)
-    check = outside_check(check, tool, rules, None)
-    return f"{check.decision} ({check.reason})"
-
-
 def _tools(hub: ConnectorHub, workspace: Workspace, name: str, as_json: bool) -> int:
-    from cairn.connectors.tools import ConnectorTools
+    from cairn.connectors.tools import tool_rows
 
     started = time.perf_counter()
-    source = ConnectorTools(hub)
-    remote = {f"{name}.{t.name}": t for t in hub.tools(name)}
-    tools = [source._tool(t) for t in remote.values()]
+    rules = workspace.agents.policy.permissions if workspace.agents else ()
+    rows = tool_rows(hub, name, rules)
     took = time.perf_counter() - started
-    rows = [
-        {
-            "tool": tool.name,
-            "read_only": remote[tool.name].read_only,
-            "rule": _rule_of(workspace, tool),
-            "description": remote[tool.name].description,
-            "parameters": tool.parameters,
-        }
-        for tool in tools
-    ]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
@@ -129,40 +109,27 @@ def _tools(hub: ConnectorHub, workspace: Workspace, name: str, as_json: bool) ->
 
 
 def _test(hub: ConnectorHub, workspace: Workspace, args: argparse.Namespace) -> int:
+    from cairn.connectors.tools import try_call
+
     name = args.name
     started = time.perf_counter()
     tools = hub.tools(name)
-    took = time.perf_counter() - started
-    print(f"{name}: started, {len(tools)} tool(s) in {took:.2f} s")
-    if args.call is None:
-        read_only = [t.name for t in tools if t.read_only and not _required(t.schema)]
-        if not read_only:
-            print("(no read-only tool without arguments to try: pass --call TOOL --args JSON)")
-            return 0
-        args.call, args.args = read_only[0], "{}"
-    arguments = json.loads(args.args or "{}")
-    if not isinstance(arguments, dict):
+    print(f"{name}: started, {len(tools)} tool(s) in {time.perf_counter() - started:.2f} s")
+    arguments = json.loads(args.args) if args.args else None
+    if arguments is not None and not isinstance(arguments, dict):
         raise CairnError("--args must be a JSON object")
-    chosen = next((t for t in tools if t.name == args.call), None)
-    if chosen is None:
-        raise CairnError(f"{name} has no tool '{args.call}'")
-    if not chosen.read_only and not args.yes:
-        raise CairnError(
-            f"{name}.{args.call} is not declared read-only: it may act outside this machine. "
-            "Add --yes to call it anyway."
-        )
     started = time.perf_counter()
-    result = hub.call(name, args.call, arguments)
+    try:
+        tool, result = try_call(hub, name, args.call, arguments, outside_ok=args.yes)
+    except CairnError as exc:
+        if "not declared read-only" in str(exc):
+            raise CairnError(f"{exc}. Add --yes to call it anyway.") from None
+        raise
     took = time.perf_counter() - started
     mark = "✘ failed" if result.is_error else "✔"
-    print(f"{mark} {name}.{args.call} in {took * 1000:.0f} ms:")
+    print(f"{mark} {name}.{tool} in {took * 1000:.0f} ms:")
     print(result.text[:2000])
     return 1 if result.is_error else 0
-
-
-def _required(schema: Any) -> list[str]:
-    required = schema.get("required") if isinstance(schema, dict) else None
-    return list(required) if isinstance(required, list) else []
 
 
 def add_parser(commands: Any) -> None:

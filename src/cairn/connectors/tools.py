@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cairn.connectors.hub import ConnectorError, ConnectorHub, RemoteTool
+from cairn.connectors.hub import CallResult, ConnectorError, ConnectorHub, RemoteTool
 from cairn.core.tasks.tools import Tool, ToolEnv, ToolOutcome
 
 log = logging.getLogger(__name__)
@@ -86,3 +86,55 @@ def _schema(schema: Mapping[str, Any]) -> Mapping[str, Any]:
     if schema.get("type") != "object":
         return {"type": "object", "properties": {}}
     return schema
+
+
+def tool_rows(hub: ConnectorHub, name: str, rules: Sequence[Any]) -> list[dict[str, Any]]:
+    """Server `name`'s tools (it is started), each with the rule a call meets now: what
+    `cairn connectors tools` prints and the app's Connectors page shows."""
+    from cairn.core.tasks.gate import outside_check, rule_check
+
+    source = ConnectorTools(hub)
+    rows = []
+    for remote in hub.tools(name):
+        tool = source._tool(remote)
+        check = outside_check(
+            rule_check(rules, tool.name, tool.effect, None, None, None), tool, rules, None
+        )
+        rows.append(
+            {
+                "tool": tool.name,
+                "read_only": tool.effect == "read",
+                "rule": f"{check.decision} ({check.reason})",
+                "description": remote.description,
+                "parameters": dict(tool.parameters),
+            }
+        )
+    return rows
+
+
+def try_call(
+    hub: ConnectorHub,
+    name: str,
+    tool: str | None = None,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    outside_ok: bool = False,
+) -> tuple[str, CallResult]:
+    """One call to try a server: `tool` (default: its first read-only tool that needs no
+    arguments). A tool that acts outside is called only with `outside_ok`."""
+    tools = hub.tools(name)
+    if tool is None:
+        ready = [t for t in tools if t.read_only and not t.schema.get("required")]
+        if not ready:
+            raise ConnectorError(
+                f"{name} has no read-only tool that needs no arguments: name one to call"
+            )
+        tool, arguments = ready[0].name, {}
+    chosen = next((t for t in tools if t.name == tool), None)
+    if chosen is None:
+        raise ConnectorError(f"{name} has no tool '{tool}'")
+    if not chosen.read_only and not outside_ok:
+        raise ConnectorError(
+            f"{name}.{tool} is not declared read-only: it may act outside this machine"
+        )
+    return tool, hub.call(name, tool, arguments or {})
