@@ -100,6 +100,11 @@ def _tools(hub: ConnectorHub, workspace: Workspace, name: str, as_json: bool) ->
         print(json.dumps(rows, ensure_ascii=False))
         return 0
     print(f"{name}: {len(rows)} tool(s), started and listed in {took:.2f} s")
+    for kind, names in hub.offers(name).items():
+        if names:
+            print(
+                f"  also offers {len(names)} {kind} ({', '.join(names[:5])}); tasks use tools only"
+            )
     for row in rows:
         kind = "read-only" if row["read_only"] else "acts outside"
         print(f"  {row['tool']}  [{kind}] → {row['rule']}")

@@ -82,6 +82,7 @@ class _Session:
     client: Client
     stop: asyncio.Event
     tools: list[RemoteTool] = field(default_factory=list)
+    offers: dict[str, list[str]] = field(default_factory=dict)  # resources, prompts: names
     # The owner task, as the loop thread's future: done when the session ended.
     owner: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
 
@@ -128,6 +129,11 @@ class ConnectorHub:
     def tools(self, name: str) -> list[RemoteTool]:
         """The server's tools, starting it first if it is not running."""
         return list(self._session(name).tools)
+
+    def offers(self, name: str) -> dict[str, list[str]]:
+        """The resources and prompts the server offers, by name (shown, not yet used by
+        tasks), starting it if it is not running."""
+        return dict(self._session(name).offers)
 
     def call(
         self,
@@ -270,7 +276,8 @@ class ConnectorHub:
                     Client(transport, read_timeout_seconds=START_TIMEOUT_S, mode="legacy")
                 )
                 tools = await _list_tools(name, client)
-                ready.set_result(_Session(client, stop, tools))
+                offers = await _other_offers(client)
+                ready.set_result(_Session(client, stop, tools, offers=offers))
                 await stop.wait()
         except BaseException as exc:
             if not ready.done():
@@ -387,6 +394,20 @@ async def _list_tools(name: str, client: Client) -> list[RemoteTool]:
         cursor = getattr(page, "next_cursor", None)
         if not cursor:
             return found
+
+
+async def _other_offers(client: Client) -> dict[str, list[str]]:
+    """What else a server offers: resources and prompts, when it declares them."""
+    found: dict[str, list[str]] = {}
+    for kind, listing in (("resources", client.list_resources), ("prompts", client.list_prompts)):
+        try:
+            page = await listing()
+        except Exception as exc:  # not offered (the server has no such capability)
+            log.debug("no %s: %s", kind, exc)
+            continue
+        items = getattr(page, kind, None) or []
+        found[kind] = [str(getattr(item, "name", "") or getattr(item, "uri", "")) for item in items]
+    return found
 
 
 def _text(result: Any) -> str:
