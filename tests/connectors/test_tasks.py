@@ -171,3 +171,20 @@ def test_an_automations_gated_call_is_queued_and_approving_it_performs_it_once(
     with pytest.raises(Exception, match="no pending approval"):
         approve(root, record["id"], by="test")  # answered: never performed twice
     assert (tmp_path / "sent.txt").read_text().count("Following up") == 1
+
+
+def test_a_slow_servers_timeout_is_said_in_the_task(
+    tmp_path: Path, stub: OpenAIStub, tiny_model_path: Path
+) -> None:
+    root = workspace(
+        tmp_path,
+        stub,
+        tiny_model_path,
+        connector("clock", "slow", tmp_path, "team", "    timeout: 1\n"),
+    )
+    stub.state.script = [{"name": "clock.wait", "arguments": {"seconds": 30}}, "It timed out."]
+    events = run(root, "Wait for the clock", approvals="no")
+    [result] = [e for e in events if isinstance(e, ToolResult) and e.name == "clock.wait"]
+    assert not result.ok and "clock.wait did not answer within 1 s" in result.output
+    # The model was told, in the tool's result, and the task went on to its answer.
+    assert "did not answer within 1 s" in json.dumps(stub.requests[-1].body)
