@@ -18,6 +18,7 @@ from typing import Annotated
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -32,6 +33,11 @@ def crm() -> MCPServer:
     @server.tool(description="Look up a customer by name.", annotations=READ_ONLY)
     def lookup(name: Annotated[str, Field(description="the customer's name")]) -> str:
         return f"{name}: renewal due in March; contact {MARKER}"
+
+    @server.tool(description="Find a customer's record.", annotations=READ_ONLY)
+    def find(name: str) -> str:
+        # A failure that quotes the server's data: private all the same.
+        raise ToolError(f"no customer {name!r}; did you mean the one at {MARKER}?")
 
     @server.tool(description="Send a message to a customer.", annotations=OUTSIDE)
     def send(to: str, text: str) -> str:

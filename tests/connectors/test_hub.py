@@ -60,7 +60,7 @@ def test_a_stdio_server_is_started_on_first_use_listed_called_and_ended(
     hubs.append(hub)
     assert hub.status("crm").state == "not started" and not servers_running()
     tools = {t.name: t for t in hub.tools("crm")}
-    assert set(tools) == {"lookup", "send"}
+    assert set(tools) == {"lookup", "find", "send"}
     assert tools["lookup"].read_only and not tools["send"].read_only
     assert tools["send"].open_world is True
     assert tools["lookup"].schema["properties"]["name"]["type"] == "string"
@@ -103,7 +103,7 @@ def test_a_server_over_streamable_http_on_loopback(
         )
         hub = ConnectorHub(tmp_path, {"crm": spec})
         hubs.append(hub)
-        assert {t.name for t in hub.tools("crm")} == {"lookup", "send"}
+        assert {t.name for t in hub.tools("crm")} == {"lookup", "find", "send"}
         assert MARKER in hub.call("crm", "lookup", {"name": "Acme"}).text
         hub.call("crm", "send", {"to": "ann@example.com", "text": "hello"})
         assert (tmp_path / "sent.txt").read_text() == "ann@example.com\thello\n"
@@ -166,11 +166,58 @@ def test_a_server_that_cannot_start_or_lacks_its_key_is_said_plainly(
     )
     hub = ConnectorHub(tmp_path, {"gone": missing, "keyed": keyed}, secret=lambda name: None)
     hubs.append(hub)
-    with pytest.raises(ConnectorError, match="'gone' did not start"):
+    with pytest.raises(ConnectorError, match="'gone' failed: it did not start"):
         hub.tools("gone")
     with pytest.raises(ConnectorError, match="cairn keys set crm-token"):
         hub.tools("keyed")
+    with pytest.raises(ConnectorError, match="tried again in"):
+        hub.tools("gone")  # a failed start waits out its back-off, and says so
+    assert hub.status("gone").state == "failed" and hub.status("gone").restarts == 1
     # With the key in the keychain it starts; the value reaches only the server's environment.
     ok = ConnectorHub(tmp_path, {"keyed": keyed}, secret=lambda name: "s3cret-token")
     hubs.append(ok)
-    assert {t.name for t in ok.tools("keyed")} == {"lookup", "send"}
+    assert {t.name for t in ok.tools("keyed")} == {"lookup", "find", "send"}
+
+
+def test_a_servers_schema_is_cleaned_before_any_check_or_grammar_sees_it() -> None:
+    from cairn.connectors.tools import _schema
+    from cairn.core.tasks.tools import Tool, ToolOutcome, validate_arguments
+
+    odd = {
+        "type": "object",
+        "properties": {
+            "a": True,
+            "b": {"type": 5},
+            "c": {"type": "string", "description": "x" * 900},
+        },
+        "required": ["a", "c", 7],
+    }
+    cleaned = _schema(odd)
+    assert set(cleaned["properties"]) == {"b", "c"}
+    assert "type" not in cleaned["properties"]["b"]
+    assert len(cleaned["properties"]["c"]["description"]) <= 201
+    assert cleaned["required"] == ["c"]
+    tool = Tool("x.y", "", cleaned, "read", lambda a, e: ToolOutcome(True, ""))
+    # The checks run on it without failing: a call is judged, never a crash of the task.
+    assert validate_arguments(tool, {"a": 1, "b": 2, "c": "ok"}) is None
+    assert validate_arguments(tool, {"b": 2}) == "x.y is missing required argument(s): c"
+
+
+def test_the_folder_server_serves_neither_hidden_files_nor_links_out(
+    tmp_path: Path, hubs: list[ConnectorHub]
+) -> None:
+    folder = tmp_path / "notes"
+    (folder / ".hidden").mkdir(parents=True)
+    (folder / ".hidden" / "x.md").write_text("SECRET hidden\n")
+    (tmp_path / "outside.md").write_text("SECRET outside\n")
+    (folder / "link.md").symlink_to(tmp_path / "outside.md")
+    (folder / "plan.md").write_text("SECRET plan, in the folder\n")
+    spec = ConnectorSpec(
+        command="cairn", args=("connectors", "serve-folder", str(folder)), scope="team"
+    )
+    hub = ConnectorHub(tmp_path, {"notes": spec})
+    hubs.append(hub)
+    found = hub.call("notes", "search", {"query": "SECRET"}).text
+    assert found == "plan.md:1: SECRET plan, in the folder"
+    assert hub.call("notes", "read_file", {"path": "link.md"}).is_error
+    assert hub.call("notes", "read_file", {"path": ".hidden/x.md"}).is_error

@@ -83,7 +83,19 @@ def test_a_private_connectors_result_never_reaches_the_cloud(
     [result] = [e for e in events if isinstance(e, ToolResult) and e.name == "crm.lookup"]
     assert result.ok and MARKER in result.output
     assert MARKER not in cloud_received(stub)  # the next calls went to the local model
-    assert any("crm.lookup" in json.dumps(r.body) for r in stub.requests)  # it was offered
+    # It was offered, under the name providers accept (OpenAI: [A-Za-z0-9_-]).
+    assert any("crm__lookup" in json.dumps(r.body) for r in stub.requests)
+
+
+def test_a_private_connectors_failure_never_reaches_the_cloud_either(
+    tmp_path: Path, stub: OpenAIStub, tiny_model_path: Path
+) -> None:
+    root = workspace(tmp_path, stub, tiny_model_path, connector("crm", "crm", tmp_path, "private"))
+    stub.state.script = [{"name": "crm.find", "arguments": {"name": "Acme"}}, "Done."]
+    events = run(root, "Find Acme in the CRM", approvals="no")
+    [result] = [e for e in events if isinstance(e, ToolResult) and e.name == "crm.find"]
+    assert not result.ok and MARKER in result.output
+    assert MARKER not in cloud_received(stub)
 
 
 def test_a_tool_that_acts_outside_asks_even_under_a_star_rule(

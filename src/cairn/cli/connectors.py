@@ -125,7 +125,8 @@ def _test(hub: ConnectorHub, workspace: Workspace, args: argparse.Namespace) -> 
         raise CairnError("--args must be a JSON object")
     started = time.perf_counter()
     try:
-        tool, result = try_call(hub, name, args.call, arguments, outside_ok=args.yes)
+        rules = workspace.agents.policy.permissions if workspace.agents else ()
+        tool, result = try_call(hub, name, args.call, arguments, outside_ok=args.yes, rules=rules)
     except CairnError as exc:
         if "not declared read-only" in str(exc):
             raise CairnError(f"{exc}. Add --yes to call it anyway.") from None

@@ -33,15 +33,24 @@ def build(root: Path) -> "MCPServer":
     )
     read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
+    def served(path: Path) -> bool:
+        """Inside the folder once links are resolved, and not hidden (`.cairn/`, `.env`)."""
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            return False
+        return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
     def inside(relative: str) -> Path:
-        target = (root / relative).resolve()
-        if not target.is_relative_to(root):
-            raise ToolError(f"{relative} is outside the folder")
-        return target
+        target = root / relative
+        if not served(target):
+            raise ToolError(f"{relative} is outside the folder, or hidden")
+        return target.resolve()
 
     def texts() -> list[Path]:
         return sorted(
-            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES and served(p)
         )
 
     @server.tool(description="List the text files in the folder.", annotations=read_only)

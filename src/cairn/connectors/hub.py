@@ -79,6 +79,7 @@ class Status:
 
 @dataclass
 class _Session:
+    name: str
     client: Client
     stop: asyncio.Event
     tools: list[RemoteTool] = field(default_factory=list)
@@ -103,6 +104,7 @@ class ConnectorHub:
         self._sessions: dict[str, _Session] = {}
         self._status: dict[str, Status] = {name: Status() for name in self.specs}
         self._retry_at: dict[str, float] = {}
+        self._owners: set[concurrent.futures.Future[None]] = set()  # starting or running
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -113,12 +115,16 @@ class ConnectorHub:
         """agents.md changed: a server whose settings changed (or that went) is stopped;
         it starts again, as configured now, on its next use."""
         with self._lock:
-            for name in list(self._sessions):
-                if specs.get(name) != self.specs.get(name):
-                    self._stop(name)
+            changed = [
+                self._sessions.pop(name)
+                for name in list(self._sessions)
+                if specs.get(name) != self.specs.get(name)
+            ]
             self.specs = dict(specs)
             for name in self.specs:
                 self._status.setdefault(name, Status())
+        for session in changed:  # waited for outside the lock: the loop thread takes it too
+            self._end(session)
 
     def status(self, name: str) -> Status:
         with self._lock:
@@ -182,17 +188,31 @@ class ConnectorHub:
                         f"{name}.{tool}: the server refused it: {exc.message}"
                     ) from None
                 raise self._crashed(name, exc) from None
-            except Exception as exc:  # the connection broke: the server is gone
-                raise self._crashed(name, exc) from None
+            except Exception as exc:
+                if session.owner.done():  # the connection broke: the server is gone
+                    raise self._crashed(name, exc) from None
+                # It answered, but not as the protocol says (a result that does not fit
+                # its own schema): this call failed; the server stays.
+                raise ConnectorError(
+                    f"{name}.{tool}: the server's answer could not be read ({_reason(exc)})"
+                ) from None
         return CallResult(_text(result), bool(result.is_error))
 
     def close(self) -> None:
         """Stop every server (a stdio server's process ends) and the loop thread."""
         with self._lock:
             self._closed = True
-            for name in list(self._sessions):
-                self._stop(name)
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+            starting = list(self._owners)
             loop, thread = self._loop, self._thread
+        for session in sessions:
+            self._end(session)
+        for owner in starting:  # a server still starting: its start is cancelled, and awaited
+            owner.cancel()
+            with contextlib.suppress(BaseException):
+                owner.result(10)
+        with self._lock:
             self._loop = self._thread = None
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
@@ -237,18 +257,24 @@ class ConnectorHub:
         status.state, status.detail = "starting", ""
         ready: concurrent.futures.Future[_Session] = concurrent.futures.Future()
         owner = asyncio.run_coroutine_threadsafe(self._own(name, spec, ready), loop)
+        with self._lock:
+            self._owners.add(owner)
+        owner.add_done_callback(self._forget_owner)
         try:
             session = ready.result(START_TIMEOUT_S + 5)
         except concurrent.futures.TimeoutError:
             owner.cancel()
             raise self._failed(name, f"it did not start within {START_TIMEOUT_S:g} s") from None
-        except ConnectorError:
+        except BaseException as exc:  # said, and tried again only after the back-off
             owner.cancel()
-            raise
-        except BaseException as exc:
-            owner.cancel()
-            raise self._failed(name, _reason(exc)) from None
+            why = str(exc) if isinstance(exc, ConnectorError) else _reason(exc)
+            raise self._failed(name, f"it did not start: {why}") from None
         session.owner = owner
+        with self._lock:  # closed, or agents.md changed while it started
+            closed = self._closed or self.specs.get(name) != spec
+        if closed:
+            self._end(session)
+            raise ConnectorError(f"the connector '{name}' was stopped while it started")
         with self._lock:
             self._sessions[name] = session
             self._retry_at.pop(name, None)
@@ -277,13 +303,11 @@ class ConnectorHub:
                 )
                 tools = await _list_tools(name, client)
                 offers = await _other_offers(client)
-                ready.set_result(_Session(client, stop, tools, offers=offers))
+                ready.set_result(_Session(name, client, stop, tools, offers=offers))
                 await stop.wait()
         except BaseException as exc:
             if not ready.done():
-                ready.set_exception(
-                    ConnectorError(f"the connector '{name}' did not start: {_reason(exc)}")
-                )
+                ready.set_exception(ConnectorError(_reason(exc)))
             elif not stop.is_set():  # it ran, then broke: a crash, seen by the next call
                 self._failed(name, _reason(exc))
             if not isinstance(exc, Exception):
@@ -334,16 +358,24 @@ class ConnectorHub:
                 self._thread.start()
             return self._loop
 
-    def _stop(self, name: str) -> None:
-        session = self._sessions.pop(name, None)
-        if session is None or self._loop is None:
+    def _forget_owner(self, owner: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._owners.discard(owner)
+
+    def _end(self, session: _Session) -> None:
+        """Close a session and wait for it (never with the lock held)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
             return
-        self._loop.call_soon_threadsafe(session.stop.set)
+        with contextlib.suppress(RuntimeError):  # the loop is stopping
+            loop.call_soon_threadsafe(session.stop.set)
         try:
             session.owner.result(10)  # a stdio server: stdin closed, then it is ended
         except BaseException as exc:
-            log.info("connector %s ended: %s", name, _reason(exc))
-        self.status(name).state = "not started"
+            log.info("connector %s ended: %s", session.name, _reason(exc))
+        with self._lock:
+            if self._sessions.get(session.name) is None:
+                self._status.setdefault(session.name, Status()).state = "not started"
 
     def _failed(self, name: str, why: str) -> ConnectorError:
         with self._lock:
@@ -357,7 +389,10 @@ class ConnectorHub:
 
     def _crashed(self, name: str, exc: BaseException) -> ConnectorError:
         with self._lock:
-            self._sessions.pop(name, None)
+            session = self._sessions.pop(name, None)
+        if session is not None and self._loop is not None:  # its process, if any, is ended
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(session.stop.set)
         error = self._failed(name, f"its server stopped during the call ({_reason(exc)})")
         return ConnectorError(f"{error}; it is started again on the next use")
 

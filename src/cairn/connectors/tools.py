@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cairn.connectors.hub import CallResult, ConnectorError, ConnectorHub, RemoteTool
@@ -50,16 +51,15 @@ class ConnectorTools:
         spec = self.hub.specs[remote.server]
         read_only = remote.read_only and spec.approval == "annotations"
         name = f"{remote.server}.{remote.name}"
-        said = " ".join(remote.description.split())
-        if len(said) > DESCRIPTION_LIMIT:
-            said = said[:DESCRIPTION_LIMIT].rstrip() + "…"
-        description = f"[{remote.server}, {spec.scope} data] {said or remote.title or remote.name}"
+        said = _short(remote.description or remote.title or remote.name, DESCRIPTION_LIMIT)
+        description = f"[{remote.server}, {spec.scope} data] {said}"
 
         def run(arguments: Mapping[str, Any], env: ToolEnv) -> ToolOutcome:
             try:
                 result = self.hub.call(remote.server, remote.name, arguments, cancel=env.cancel)
             except ConnectorError as exc:
-                return ToolOutcome(False, str(exc), source=(remote.server, spec.scope))
+                text = _short(str(exc), 2_000)
+                return ToolOutcome(False, text, source=(remote.server, spec.scope))
             text = result.text
             if len(text) > RESULT_LIMIT:
                 text = (
@@ -82,10 +82,39 @@ class ConnectorTools:
 
 
 def _schema(schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The server's argument schema, as an object schema (what function calling needs)."""
+    """The server's argument schema as Cairn's checks and grammars can hold it: an object
+    whose properties are schemas with a plain `type` (a string or a list of them) and
+    short descriptions; anything else a server sends is left out, never trusted."""
     if schema.get("type") != "object":
         return {"type": "object", "properties": {}}
-    return schema
+    properties: dict[str, Any] = {}
+    raw = schema.get("properties")
+    for key, value in raw.items() if isinstance(raw, Mapping) else ():
+        if not isinstance(key, str) or not isinstance(value, Mapping):
+            continue
+        kept = {k: v for k, v in value.items() if k != "description"}
+        kind = kept.get("type")
+        if kind is not None and not (
+            isinstance(kind, str)
+            or (isinstance(kind, list) and all(isinstance(k, str) for k in kind))
+        ):
+            kept.pop("type")
+        said = value.get("description")
+        if isinstance(said, str) and said:
+            kept["description"] = _short(said, 200)
+        properties[key] = kept
+    required = schema.get("required")
+    names = (
+        [r for r in required if isinstance(r, str) and r in properties]
+        if isinstance(required, list)
+        else []
+    )
+    return {"type": "object", "properties": properties, **({"required": names} if names else {})}
+
+
+def _short(text: str, limit: int) -> str:
+    said = " ".join(text.split())
+    return said if len(said) <= limit else said[:limit].rstrip() + "…"
 
 
 def tool_rows(hub: ConnectorHub, name: str, rules: Sequence[Any]) -> list[dict[str, Any]]:
@@ -119,10 +148,15 @@ def try_call(
     arguments: Mapping[str, Any] | None = None,
     *,
     outside_ok: bool = False,
+    rules: Sequence[Any] = (),
 ) -> tuple[str, CallResult]:
     """One call to try a server: `tool` (default: its first read-only tool that needs no
-    arguments). A tool that acts outside is called only with `outside_ok`."""
-    tools = hub.tools(name)
+    arguments). Read-only is as a task sees it (`approval: always` trusts no hint); a
+    tool that acts outside is called only with `outside_ok`, and never one the rules deny."""
+    from cairn.core.tasks.gate import outside_check, rule_check
+
+    source = ConnectorTools(hub)
+    tools = [replace(t, read_only=source._tool(t).effect == "read") for t in hub.tools(name)]
     if tool is None:
         ready = [t for t in tools if t.read_only and not t.schema.get("required")]
         if not ready:
@@ -133,6 +167,10 @@ def try_call(
     chosen = next((t for t in tools if t.name == tool), None)
     if chosen is None:
         raise ConnectorError(f"{name} has no tool '{tool}'")
+    as_task = source._tool(chosen)
+    check = rule_check(rules, as_task.name, as_task.effect, None, None, None)
+    if outside_check(check, as_task, rules, None).decision == "deny":
+        raise ConnectorError(f"agents.md denies {as_task.name} ({check.reason})")
     if not chosen.read_only and not outside_ok:
         raise ConnectorError(
             f"{name}.{tool} is not declared read-only: it may act outside this machine"

@@ -232,7 +232,7 @@ class CloudEngine:
                 {
                     "type": "function",
                     "function": {
-                        "name": t.name,
+                        "name": wire_name(t.name),
                         "description": t.description,
                         "parameters": dict(t.parameters),
                     },
@@ -319,7 +319,7 @@ class CloudEngine:
             if reason == "cancelled" and callable(close):
                 close()
         for slot in calls.values():
-            yield ToolCallRequested(_tool_call(slot))
+            yield ToolCallRequested(_tool_call(slot, request))
         if calls and reason == "stop":
             reason = "tool_calls"
         yield self._usage(litellm, usage, request, "".join(parts))
@@ -348,7 +348,15 @@ def _finish(reason: str) -> FinishReason:
     return mapping.get(reason, "stop")
 
 
-def _tool_call(slot: dict[str, str]) -> ToolCall:
+def wire_name(name: str) -> str:
+    """A tool's name as providers accept it (OpenAI and Anthropic allow [A-Za-z0-9_-]):
+    a connector's `server.tool` goes out as `server__tool`."""
+    return name.replace(".", "__")
+
+
+def _tool_call(slot: dict[str, str], request: ChatRequest) -> ToolCall:
+    names = {wire_name(t.name): t.name for t in request.tools}
+    slot = {**slot, "name": names.get(slot["name"], slot["name"])}
     try:
         arguments = json.loads(slot["args"]) if slot["args"].strip() else {}
     except json.JSONDecodeError:
@@ -365,14 +373,17 @@ def _to_wire(message: Message) -> dict[str, Any]:
             {
                 "id": c.id,
                 "type": "function",
-                "function": {"name": c.name, "arguments": json.dumps(dict(c.arguments))},
+                "function": {
+                    "name": wire_name(c.name),
+                    "arguments": json.dumps(dict(c.arguments)),
+                },
             }
             for c in message.tool_calls
         ]
     if message.tool_call_id:
         wire["tool_call_id"] = message.tool_call_id
     if message.name and message.role == "tool":
-        wire["name"] = message.name
+        wire["name"] = wire_name(message.name)
     return wire
 
 

@@ -19,12 +19,21 @@ It binds 127.0.0.1 only.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+def offered_name(name: str) -> str:
+    """A scripted call's name as a provider's model writes it: the name it was offered,
+    which for a connector's `server.tool` is `server__tool` (see engines.cloud.wire_name)."""
+    return name.replace(".", "__")
 
 
 class Headers(Mapping[str, str]):
@@ -138,7 +147,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.requests.append(Recorded(self.path, Headers(self.headers.items()), body))
             self._next = self.state.script.pop(0) if self.state.script else None
         failure = self.path.split("/")[1].removeprefix("fail-") if "/fail-" in self.path else ""
-        if failure == "500":
+        bad = [
+            name
+            for tool in body.get("tools") or ()
+            if not _FUNCTION_NAME.fullmatch(name := str((tool.get("function") or {}).get("name")))
+        ]
+        if bad:  # as OpenAI answers a function name outside its pattern
+            message = (
+                f"Invalid 'tools[].function.name': {bad[0]!r} does not match '^[a-zA-Z0-9_-]+$'"
+            )
+            self._json(400, {"error": {"message": message, "type": "invalid_request_error"}})
+        elif failure == "500":
             self._json(500, {"error": {"message": "internal error", "type": "server_error"}})
         elif failure == "429":
             self._json(
@@ -236,7 +255,10 @@ class _Handler(BaseHTTPRequestHandler):
         return {
             "id": f"call_stub{len(self.state.requests)}",
             "type": "function",
-            "function": {"name": tool["name"], "arguments": json.dumps(tool["arguments"])},
+            "function": {
+                "name": offered_name(tool["name"]),
+                "arguments": json.dumps(tool["arguments"]),
+            },
         }
 
     def _stream(self, body: dict[str, Any], delay: float = 0.0) -> None:

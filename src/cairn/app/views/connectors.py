@@ -191,7 +191,7 @@ class ConnectorsView(QWidget):
             try:
                 if what == "tools":
                     return [("tools", tool_rows(hub, name, rules))]
-                return [("test", try_call(hub, name))]
+                return [("test", try_call(hub, name, rules=rules))]
             finally:
                 if shared is None:
                     hub.close()

@@ -80,7 +80,7 @@ def outside_check(
     * a tool that acts outside this machine is allowed only by a rule that names it
       (`mail.send` or `mail.*`): a `*` rule, written for the workspace's files, asks;
     * content narrower than the connector's scope (a private note, to a team tracker)
-      asks, whatever the rules say, unless they deny."""
+      asks before any of its tools is called, whatever the rules say, unless they deny."""
     if check.rule is None and check.decision == "ask" and tool.default == "allow":
         check = replace(check, decision="allow", reason="declared read-only by its server")
     if tool.outside and check.decision == "allow":
@@ -92,7 +92,9 @@ def outside_check(
                 reason=f"{tool.name} acts outside this machine and no rule names it; "
                 f"{check.reason}",
             )
-    if tool.outside and tool.scope is not None and provenance is not None:
+    if tool.scope is not None and provenance is not None:
+        # Any call's arguments leave for the server, a read's too (a search term built
+        # from a private note): a wider connector asks.
         carried = provenance.narrowest()
         if carried is not None and rank(carried[1]) < rank(tool.scope) and check.decision != "deny":
             crossing = (

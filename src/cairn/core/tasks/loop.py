@@ -431,6 +431,10 @@ class TaskRunner:
             for call in calls:
                 calls_made += 1
                 outcome, block = yield from self.calls.call(run, call)
+                if outcome.source is not None:
+                    # A connector's text reaches the model whether it succeeded or not (a
+                    # failure can quote the server's data): its scope counts either way.
+                    run.provenance.note_source(*outcome.source)
                 if outcome.ok:
                     self._note_outcome(run, call.name, outcome)
                 source = f"{call.name}:{outcome.path}" if outcome.path else call.name
@@ -502,8 +506,6 @@ class TaskRunner:
     def _note_outcome(self, run: TaskRun, tool: str, outcome: ToolOutcome) -> None:
         for path in read_paths(tool, outcome):
             self._note_read(run, path)
-        if outcome.source is not None:
-            run.provenance.note_source(*outcome.source)
 
     def _dispatch(
         self,
