@@ -401,8 +401,8 @@ def test_a_link_made_after_the_recheck_writes_nothing_outside(
     id = run_headless(root, [WRITE, "queued it"])["id"]
     checked = replay.prepare
 
-    def then_swap(model: WorkspaceModel, call: replay.QueuedCall) -> object:
-        ready = checked(model, call)
+    def then_swap(model: WorkspaceModel, call: replay.QueuedCall, extra: object = ()) -> object:
+        ready = checked(model, call, extra)  # type: ignore[arg-type]
         (root / NOTES).symlink_to(victim)  # the target appears, as a link, just after
         return ready
 

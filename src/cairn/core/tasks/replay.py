@@ -23,6 +23,7 @@ from cairn.core.errors import CairnError
 from cairn.core.tasks.approvals import PermissionCheck, Replay
 from cairn.core.tasks.gate import outside_check, rule_check
 from cairn.core.tasks.provenance import Provenance, is_marked
+from cairn.core.tasks.tool_calls import headless_allows
 from cairn.core.tasks.tools import (
     READ_BYTES,
     Tool,
@@ -159,7 +160,7 @@ def prepare(model: WorkspaceModel, call: QueuedCall, extra: Sequence[Tool] = ())
         return Refused(f"agents.md now denies it ({check.reason})")
     found = model.workspace.automations.get(call.automation) if call.automation else None
     allowed = found.meta.headless.allow if found is not None else ()
-    if allowed and not (tool.name in allowed or f"{tool.name.split('.', 1)[0]}.*" in allowed):
+    if allowed and not headless_allows(tool.name, allowed):
         return Refused(
             f"automation '{call.automation}' now allows only {', '.join(sorted(allowed))} "
             "(headless.allow)"

@@ -15,7 +15,7 @@ that configuration only, and everything one run changes is in the run's `TaskRun
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -53,7 +53,7 @@ from cairn.core.workspace.loader import WorkspaceModel
 _T = TypeVar("_T")
 
 
-def _allowed(name: str, allowed: frozenset[str]) -> bool:
+def headless_allows(name: str, allowed: Collection[str]) -> bool:
     """`name` is in an automation's `headless.allow`, by name or as `server.*`."""
     return name in allowed or ("." in name and f"{name.split('.', 1)[0]}.*" in allowed)
 
@@ -155,7 +155,9 @@ class ToolCallHandler:
             specs.append(ToolSpec(t.name, t.description, t.parameters, own, t.example, patterns))
         special = [replace(s, choices=choices.get(s.name, {})) for s in SPECIAL_TOOLS]
         allowed = self.headless_allow(automation)
-        offered = [s for s in (*specs, *special) if allowed is None or _allowed(s.name, allowed)]
+        offered = [
+            s for s in (*specs, *special) if allowed is None or headless_allows(s.name, allowed)
+        ]
         return tuple(offered)
 
     def _gate(
@@ -189,7 +191,7 @@ class ToolCallHandler:
         path = tool.target(call.arguments) if tool else None
         check = yield from self._gate(run, call, tool, path)
         allowed = self.headless_allow(run.options.automation)
-        if allowed is not None and not _allowed(call.name, allowed):
+        if allowed is not None and not headless_allows(call.name, allowed):
             # Not offered, so a model that names it anyway is refused, whatever the rules say.
             check = PermissionCheck(
                 "deny",
