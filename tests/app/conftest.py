@@ -8,8 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from pytestqt.qtbot import QtBot
+
+if TYPE_CHECKING:
+    from cairn.app.window import MainWindow
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -69,6 +74,22 @@ def nothing_left_behind(qapp: object) -> Iterator[None]:
     assert not workers, f"workers still running after the test: {workers}"
     assert not threads, f"threads left running: {[t.name for t in threads]}"
     assert not shown, f"windows left open: {[type(w).__name__ for w in shown]}"
+
+
+@pytest.fixture
+def window(qtbot: QtBot, app_workspace: Path) -> Iterator[MainWindow]:
+    """The main window over the starter workspace, loaded, automations off."""
+    from cairn.app.context import AppContext
+    from cairn.app.window import MainWindow
+
+    context = AppContext(app_workspace, run_automations=False)
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(context.loaded, timeout=15_000):
+        context.start()
+    yield window
+    window.shutdown()
 
 
 @pytest.fixture

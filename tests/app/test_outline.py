@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from pytestqt.qtbot import QtBot
 
-from cairn.app.context import AppContext
 from cairn.app.theme import badge_colour
 from cairn.app.views.outline import OutlineRow, outline_rows
 from cairn.app.views.workspace import WorkspaceView
@@ -55,18 +53,6 @@ def test_problems_and_paused_automations_are_badged(starter: Path) -> None:
     broken = rows_by_label(top["Not loaded"].children)["automations/broken.md"]
     assert broken.badge_kind == "error" and broken.path == "automations/broken.md"
     assert broken.tip
-
-
-@pytest.fixture
-def window(qtbot: QtBot, app_workspace: Path) -> MainWindow:
-    context = AppContext(app_workspace, run_automations=False)
-    window = MainWindow(context)
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(context.loaded, timeout=15_000):
-        context.start()
-    yield window  # type: ignore[misc]
-    window.shutdown()
 
 
 def test_a_row_opens_its_file_and_the_outline_follows_the_disk(

@@ -12,23 +12,10 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from cairn.app.context import AppContext
 from cairn.app.views.workspace import WorkspaceView
 from cairn.app.window import MainWindow
 
 README = "spaces/team/readme.md"
-
-
-@pytest.fixture
-def window(qtbot: QtBot, app_workspace: Path) -> MainWindow:
-    context = AppContext(app_workspace, run_automations=False)
-    window = MainWindow(context)
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(context.loaded, timeout=15_000):
-        context.start()
-    yield window  # type: ignore[misc]
-    window.shutdown()
 
 
 def workspace_view(window: MainWindow) -> WorkspaceView:

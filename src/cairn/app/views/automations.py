@@ -24,12 +24,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +34,7 @@ from PySide6.QtWidgets import (
 from cairn.app.bridge import EventWorker
 from cairn.app.context import AppContext
 from cairn.app.views.approval_card import ApprovalCard, plain_label
+from cairn.app.views.tables import cell, table
 from cairn.core.engine import CancelToken
 from cairn.core.errors import CairnError
 
@@ -53,14 +51,6 @@ HISTORY_COLUMNS = ("When", "Trigger", "Status", "Tokens", "Cost", "Trace", "Reas
 
 def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "—"
-
-
-def _item(text: str, tip: str | None = None) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-    if tip:
-        item.setToolTip(tip)
-    return item
 
 
 def _state(row: AutomationRow) -> str:
@@ -125,14 +115,7 @@ class AutomationsView(QWidget):
         self._closed = False
 
         self.banner = plain_label("Loading the workspace …", "Automations status")
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setAccessibleName("Automations")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = table(COLUMNS, "Automations", single_row=True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.cellDoubleClicked.connect(lambda _row, _col: self.show_history())
 
@@ -146,14 +129,8 @@ class AutomationsView(QWidget):
         self.message = plain_label("", "Automations message")
 
         self.history_title = plain_label("Select an automation and press History.", "History of")
-        self.history = QTableWidget(0, len(HISTORY_COLUMNS))
-        self.history.setAccessibleName("Run history")
-        self.history.setHorizontalHeaderLabels(HISTORY_COLUMNS)
-        self.history.verticalHeader().hide()
+        self.history = table(HISTORY_COLUMNS, "Run history")
         self.history.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = self.history.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
 
         self.approvals_title = plain_label("Approvals", "Approvals heading")
         font = self.approvals_title.font()
@@ -324,24 +301,24 @@ class AutomationsView(QWidget):
         for number, row in enumerate(rows):
             last = row.last_run
             cells = (
-                _item(row.name, row.path),
-                _item(f"{row.describe} · {row.timezone}", row.schedule),
-                _item(self._state(row), row.problem),
-                _item(_when(row.next_run)),
-                _item(
+                cell(row.name, row.path),
+                cell(f"{row.describe} · {row.timezone}", row.schedule),
+                cell(self._state(row), row.problem),
+                cell(_when(row.next_run)),
+                cell(
                     f"{last.status} · {_when(last.finished_at or last.started_at)}"
                     if last
                     else "never",
                     last.reason if last else None,
                 ),
-                _item(
+                cell(
                     f"${last.cost_usd:.4f}" if last else "—",
                     f"{last.tokens:,} tokens" if last else None,
                 ),
-                _item(row.catch_up),
+                cell(row.catch_up),
             )
-            for index, cell in enumerate(cells):
-                self.table.setItem(number, index, cell)
+            for index, made in enumerate(cells):
+                self.table.setItem(number, index, made)
         if not rows:
             self.message.setText("No automations yet: add one under automations/.")
         if chosen in self.rows:
@@ -483,16 +460,16 @@ class AutomationsView(QWidget):
         self.history.setRowCount(len(runs))
         for number, run in enumerate(runs):
             cells = (
-                _item(_when(run.started_at), f"slot {_when(run.slot)}"),
-                _item(run.trigger),
-                _item(run.status),
-                _item(f"{run.tokens:,}"),
-                _item(f"${run.cost_usd:.4f}"),
-                _item(trace_path(run) or "—", run.output_path),
-                _item(run.reason or "", run.reason),
+                cell(_when(run.started_at), f"slot {_when(run.slot)}"),
+                cell(run.trigger),
+                cell(run.status),
+                cell(f"{run.tokens:,}"),
+                cell(f"${run.cost_usd:.4f}"),
+                cell(trace_path(run) or "—", run.output_path),
+                cell(run.reason or "", run.reason),
             )
-            for index, cell in enumerate(cells):
-                self.history.setItem(number, index, cell)
+            for index, made in enumerate(cells):
+                self.history.setItem(number, index, made)
 
     # -- approvals ---------------------------------------------------------------------------
 

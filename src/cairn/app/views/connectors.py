@@ -14,14 +14,10 @@ from typing import Any, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -29,18 +25,11 @@ from PySide6.QtWidgets import (
 from cairn.app.bridge import EventWorker
 from cairn.app.context import AppContext
 from cairn.app.views.approval_card import plain_label
+from cairn.app.views.tables import cell, table
 from cairn.core.engine import CancelToken
 
 COLUMNS = ("Name", "Scope", "Transport", "Spaces", "State")
 TOOL_COLUMNS = ("Tool", "Kind", "Rule now", "Description")
-
-
-def _item(text: str, tip: str | None = None) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-    if tip:
-        item.setToolTip(tip)
-    return item
 
 
 class ConnectorsView(QWidget):
@@ -51,26 +40,14 @@ class ConnectorsView(QWidget):
         self.names: list[str] = []
 
         self.banner = plain_label("Loading the workspace …", "Connectors status")
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setAccessibleName("Connectors")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = table(COLUMNS, "Connectors", single_row=True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.tools_button = self._button(
             "Show tools", "Start it and list its tools", self.show_tools
         )
         self.test_button = self._button("Test", "Start it and call a read-only tool", self.test)
         self.message = plain_label("", "Connectors message")
-        self.tools = QTableWidget(0, len(TOOL_COLUMNS))
-        self.tools.setAccessibleName("Connector tools")
-        self.tools.setHorizontalHeaderLabels(TOOL_COLUMNS)
-        self.tools.verticalHeader().hide()
-        self.tools.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.tools.horizontalHeader().setStretchLastSection(True)
+        self.tools = table(TOOL_COLUMNS, "Connector tools")
         self.result = QPlainTextEdit()
         self.result.setAccessibleName("Test call result")
         self.result.setReadOnly(True)
@@ -127,17 +104,17 @@ class ConnectorsView(QWidget):
             state = "turned off" if not spec.enabled else status.state if status else "not started"
             detail = status.detail if status else ""
             cells = (
-                _item(name, spec.description),
-                _item(spec.scope),
-                _item(
+                cell(name, spec.description),
+                cell(spec.scope),
+                cell(
                     "http" if spec.url else "stdio",
                     spec.url or " ".join([spec.command or "", *spec.args]),
                 ),
-                _item(", ".join(spec.spaces) or "every space"),
-                _item(f"{state} · {detail}" if detail else state, detail or None),
+                cell(", ".join(spec.spaces) or "every space"),
+                cell(f"{state} · {detail}" if detail else state, detail or None),
             )
-            for index, cell in enumerate(cells):
-                self.table.setItem(row, index, cell)
+            for index, made in enumerate(cells):
+                self.table.setItem(row, index, made)
         self.banner.setText(
             f"{len(specs)} connector(s) in agents.md; a server starts when a task first needs it."
             if specs
@@ -209,13 +186,13 @@ class ConnectorsView(QWidget):
             self.tools.setRowCount(len(value))
             for row, tool in enumerate(value):
                 cells = (
-                    _item(tool["tool"]),
-                    _item("read-only" if tool["read_only"] else "acts outside"),
-                    _item(tool["rule"], tool["rule"]),
-                    _item(" ".join(str(tool["description"]).split()), tool["description"]),
+                    cell(tool["tool"]),
+                    cell("read-only" if tool["read_only"] else "acts outside"),
+                    cell(tool["rule"], tool["rule"]),
+                    cell(" ".join(str(tool["description"]).split()), tool["description"]),
                 )
-                for index, cell in enumerate(cells):
-                    self.tools.setItem(row, index, cell)
+                for index, made in enumerate(cells):
+                    self.tools.setItem(row, index, made)
             self.message.setText(f"{name}: {len(value)} tool(s)")
         else:
             tool, result = value
