@@ -277,7 +277,7 @@ def policy_with_model(policy: AgentsPolicy, choice: str, root: Path | None) -> A
         name = engine.name if path is not None and engine.name not in models else choice
         models[name] = spec
         choice = name
-    kinds = {*policy.routing, "work", "plan", "summarise", "memory", "approval"}
+    kinds = {*policy.routing, "work", "plan", "summarise", "memory", "approval", "improve"}
     routing = dict.fromkeys(kinds, "override")
     roles = {**policy.roles, "override": (choice,)}
     if "sensitive" in policy.routing:
@@ -331,7 +331,7 @@ def build_runner(
     runner = TaskRunner(
         model,
         dispatcher,
-        guards=default_guards(dispatcher.guard),
+        guards=default_guards(dispatcher.guard, policy.harness),
         queue=lambda request, task_id: queue.queue(request, task_id, automation),
         risk=model_risk_judge(dispatcher) if "approval" in policy.routing else None,
         task_id=task,
@@ -372,6 +372,15 @@ def running_hub(root: Path) -> ConnectorHub | None:
     """The hub of the workspace at `root` if this process made one (nothing is created)."""
     with _HUBS_LOCK:
         return _HUBS.get(Path(root).resolve())
+
+
+def close_hub(root: Path) -> None:
+    """Stop the connector servers this process started for the workspace at `root` (an
+    eval's workspace copy, when its case is done)."""
+    with _HUBS_LOCK:
+        hub = _HUBS.pop(Path(root).resolve(), None)
+    if hub is not None:
+        hub.close()
 
 
 def close_connectors() -> None:

@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cairn.cli.connectors import add_parser as add_connectors
 
     add_connectors(commands)
+    from cairn.cli.improve import add_parser as add_improve
+
+    add_improve(commands)
     return parser
 
 
@@ -309,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "app": "cairn.cli.app",
         "approvals": "cairn.cli.approvals",
         "connectors": "cairn.cli.connectors",
+        "eval": "cairn.cli.improve",
+        "improve": "cairn.cli.improve",
     }
     module = own.get(args.command, "cairn.cli.commands")
     commands = importlib.import_module(module)

@@ -11,7 +11,7 @@ import cairn
 from cairn.core.errors import CairnError, WorkspaceNotFoundError
 from cairn.infra.state import STATE, make_folder
 
-STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations")
+STARTER_ENTRIES = ("agents.md", "spaces", "skills", "operators", "automations", "evals")
 
 
 def starter_root() -> Path:
@@ -93,7 +93,9 @@ def looks_like_workspace(folder: Path) -> bool:
     """Whether `folder` holds a workspace, Cairn's or another tool's (docs/compatibility.md)."""
     from cairn.core.workspace.layouts import OTHER_TOOL_MARKERS, POLICY_FILES
 
-    markers = (*STARTER_ENTRIES, *POLICY_FILES, *OTHER_TOOL_MARKERS)
+    # An `evals/` folder alone is not a workspace (many projects have one).
+    entries = tuple(e for e in STARTER_ENTRIES if e != "evals")
+    markers = (*entries, *POLICY_FILES, *OTHER_TOOL_MARKERS)
     return any((folder / name).exists() for name in markers)
 
 

@@ -22,7 +22,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,6 +78,9 @@ class StubState:
     # Answers for the next requests, in order: a string (a reply) or a tool call dict as
     # above. Once used up, `reply` / `tool_call` apply again.
     script: list[str | dict[str, Any]] = field(default_factory=list)
+    # Or a function of the request body that picks the answer (a reply or a tool call
+    # dict), like a model that follows what its prompt says; None falls back to the above.
+    respond: Callable[[dict[str, Any]], str | dict[str, Any] | None] | None = None
     requests: list[Recorded] = field(default_factory=list)
     hang_s: float = 30.0
     slow_s: float = 0.2  # seconds between streamed words at /fail-slow/
@@ -146,6 +149,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.requests.append(Recorded(self.path, Headers(self.headers.items()), body))
             self._next = self.state.script.pop(0) if self.state.script else None
+            if self._next is None and self.state.respond is not None:
+                self._next = self.state.respond(body)
         failure = self.path.split("/")[1].removeprefix("fail-") if "/fail-" in self.path else ""
         bad = [
             name

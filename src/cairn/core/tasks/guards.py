@@ -14,6 +14,7 @@ from typing import Any
 
 from cairn.core.routing.budget import BudgetGuard, Spend
 from cairn.core.tasks.tools import ToolOutcome
+from cairn.core.workspace.schema import HarnessSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +171,17 @@ class ContextBudget(Guard):
         return None
 
 
-def default_guards(budget: BudgetGuard | None = None) -> list[Guard]:
-    guards: list[Guard] = [LoopBreaker(), ToolFailureGuard(), StepLimit(), ContextBudget()]
+def default_guards(
+    budget: BudgetGuard | None = None, settings: HarnessSettings | None = None
+) -> list[Guard]:
+    """The guards every task runs with, their thresholds from agents.md's `harness:`."""
+    s = settings or HarnessSettings()
+    guards: list[Guard] = [
+        LoopBreaker(s.max_repeats),
+        ToolFailureGuard(s.max_failures),
+        StepLimit(s.max_steps, s.max_model_calls),
+        ContextBudget(s.tool_output_share),
+    ]
     if budget is not None:
         guards.append(CostGuard(budget))
     return guards

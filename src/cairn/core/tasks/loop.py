@@ -70,7 +70,13 @@ from cairn.core.tasks.gate import (
 from cairn.core.tasks.guards import Guard
 from cairn.core.tasks.options import ANSWER_RESERVE, TaskOptions
 from cairn.core.tasks.parts import build_parts, context_files, fit_to, read_paths, window_of
-from cairn.core.tasks.plan import PLAN_PROMPT, PLAN_SCHEMA, is_simple, parse_plan, single_step
+from cairn.core.tasks.plan import (
+    PLAN_PROMPT,
+    is_simple,
+    parse_plan,
+    plan_schema,
+    single_step,
+)
 from cairn.core.tasks.provenance import Provenance
 from cairn.core.tasks.record import write_record
 from cairn.core.tasks.run import TaskRun, new_task_id
@@ -78,6 +84,7 @@ from cairn.core.tasks.tool_calls import ToolCallHandler, decide_by_mode, first_b
 from cairn.core.tasks.tools import Tool, ToolEnv, ToolOutcome, ToolSource, file_tools
 from cairn.core.tasks.transcript import Transcript
 from cairn.core.workspace.loader import WorkspaceModel
+from cairn.core.workspace.schema import HarnessSettings
 
 __all__ = [
     "ANSWER_NOW",
@@ -209,7 +216,8 @@ class TaskRunner:
         run = TaskRun(task, request, options, cancel, env, provenance)
         for path in context_files(self.model.workspace, options):
             self._note_read(run, path)
-        recalled = tuple(self.recall(request, options.space, 800)) if self.recall else ()
+        budget = self._harness.recall_tokens
+        recalled = tuple(self.recall(request, options.space, budget)) if self.recall else ()
         run.recalled = recalled
         for path, _ in recalled:
             self._note_read(run, path)
@@ -314,7 +322,9 @@ class TaskRunner:
         ):
             return single_step(request)
         parts = self._parts(
-            run, PlannedStep("Plan", "plan", PLAN_PROMPT.format(max_steps=6)), history=()
+            run,
+            PlannedStep("Plan", "plan", PLAN_PROMPT.format(max_steps=self._harness.plan_steps)),
+            history=(),
         )
         text = ""
         step = self._routing_step(run, "Plan the task", "plan", parts, ())
@@ -323,7 +333,7 @@ class TaskRunner:
             assembled = self._fit(run, engine, parts, ())
             return ChatRequest(
                 assembled.messages,
-                json_schema=PLAN_SCHEMA,
+                json_schema=plan_schema(self._harness.plan_steps),
                 max_tokens=self._token_limit("plan"),
                 prompt_tokens=assembled.tokens,
             )
@@ -333,7 +343,7 @@ class TaskRunner:
                 text += event.text
             elif not isinstance(event, ToolCallRequested):  # a plan offers no tools
                 yield event
-        plan, problem = parse_plan(text, request)
+        plan, problem = parse_plan(text, request, self._harness.plan_steps)
         return plan if problem is None else replace(plan, fast_path=False)
 
     def _approve_plan(self, run: TaskRun, plan: Plan) -> Generator[TaskEvent, None, None]:
@@ -451,7 +461,7 @@ class TaskRunner:
                     if block.scope == "task":
                         raise _StopTask(TaskFailed(run.task, block.reason, "guard"))
                     if block.scope == "step":
-                        if not text:
+                        if not text and self._harness.answer_after_guard:
                             text = yield from self._answer_now(run, planned, parts, turns, index)
                         return text or f"(stopped: {block.reason})", calls_made
 
@@ -498,6 +508,11 @@ class TaskRunner:
         except (RoutingStopped, EngineError):
             return ""  # no model can answer now: the step ends as the guard said
         return "".join(said).strip()
+
+    @property
+    def _harness(self) -> HarnessSettings:
+        """agents.md's `harness:` settings, as the router holds them now."""
+        return self.dispatcher.router.policy.harness
 
     def _token_limit(self, kind: str) -> int:
         """agents.md's output limit for calls of `kind` (`token_limits:`, else the default)."""

@@ -15,27 +15,36 @@ from cairn.core.tasks.events import Plan, PlannedStep
 
 STEP_KINDS = ("work", "summarise", "plan", "memory")
 MAX_STEPS = 6
+"""The planner's default limit; agents.md's `harness: plan_steps` changes it."""
 
-PLAN_SCHEMA: dict[str, Any] = {
+
+def plan_schema(max_steps: int = MAX_STEPS) -> dict[str, Any]:
+    """The JSON a plan must match, with at most `max_steps` steps."""
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_steps,
+                "items": _STEP_ITEM,
+            }
+        },
+        "required": ["steps"],
+    }
+
+
+_STEP_ITEM: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "steps": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_STEPS,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "title": {"type": "string", "maxLength": 80},
-                    "kind": {"type": "string", "enum": list(STEP_KINDS)},
-                    "instruction": {"type": "string", "maxLength": 600},
-                },
-                "required": ["title", "kind", "instruction"],
-            },
-        }
+        "title": {"type": "string", "maxLength": 80},
+        "kind": {"type": "string", "enum": list(STEP_KINDS)},
+        "instruction": {"type": "string", "maxLength": 600},
     },
-    "required": ["steps"],
+    "required": ["title", "kind", "instruction"],
 }
+
+PLAN_SCHEMA: dict[str, Any] = plan_schema()
 
 PLAN_PROMPT = (
     "Break the task below into at most {max_steps} steps that can be done one after the "
@@ -67,7 +76,7 @@ def single_step(request: str, *, fast: bool = True) -> Plan:
     return Plan((PlannedStep("Do the task", "work", request),), fast_path=fast)
 
 
-def parse_plan(text: str, request: str) -> tuple[Plan, str | None]:
+def parse_plan(text: str, request: str, max_steps: int = MAX_STEPS) -> tuple[Plan, str | None]:
     """The plan in `text`, or a one-step plan and the reason it could not be used."""
     try:
         data = json.loads(text, strict=False)
@@ -78,7 +87,7 @@ def parse_plan(text: str, request: str) -> tuple[Plan, str | None]:
                 kind=str(item["kind"]) if item.get("kind") in STEP_KINDS else "work",
                 instruction=str(item["instruction"]).strip() or request,
             )
-            for n, item in enumerate(raw_steps[:MAX_STEPS], 1)
+            for n, item in enumerate(raw_steps[:max_steps], 1)
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return single_step(request, fast=False), f"the plan could not be read ({exc})"

@@ -73,7 +73,9 @@ REBEL_SYSTEM = "rebel-system"
 """Rebel's system folder: its skills and operators are workspace-level ones."""
 SPACE_DEPTH = 3
 """How deep a Rebel space folder may sit (`work/Acme/General`)."""
-_CAIRN_ROOTS = frozenset({"spaces", "skills", "operators", "automations", "memory", "history"})
+_CAIRN_ROOTS = frozenset(
+    {"spaces", "skills", "operators", "automations", "memory", "history", "evals"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,27 @@ class ConnectorSpec(Schema):
         return self
 
 
+class HarnessSettings(Schema):
+    """`harness:` in agents.md: the task loop's guards and limits, as data a person can read,
+    change and revert (docs/improving.md). `cairn improve` may propose changes to them;
+    none applies without the user's approval."""
+
+    # A misspelt key would silently keep the default: refuse it.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_steps: Annotated[int, Field(ge=1, le=20)] = 8  # steps a task may plan and run
+    max_model_calls: Annotated[int, Field(ge=1, le=40)] = 12  # model calls in one step
+    max_repeats: Annotated[int, Field(ge=1, le=10)] = 3  # the same call, same arguments
+    max_failures: Annotated[int, Field(ge=1, le=10)] = 3  # failed tool calls in a row
+    tool_output_share: Annotated[float, Field(ge=0.1, le=0.9)] = 0.6  # of the window
+    plan_steps: Annotated[int, Field(ge=1, le=20)] = 6  # most steps the planner is asked for
+    recall_tokens: Annotated[int, Field(ge=0, le=8000)] = 800  # memory recalled per task
+    answer_after_guard: bool = True  # one last call for an answer when a guard ends a step
+
+
+HARNESS_KEYS = tuple(HarnessSettings.model_fields)
+
+
 class AgentsPolicy(Schema):
     """The frontmatter of `agents.md`: the runtime boundary."""
 
@@ -197,6 +218,15 @@ class AgentsPolicy(Schema):
     plan_approval: Literal["always", "multi-step", "never"] = "multi-step"
     token_limits: FrozenMap[Annotated[int, Field(gt=0, le=100_000)]] = Field(default_factory=dict)
     connectors: FrozenMap[ConnectorSpec] = Field(default_factory=dict)
+    harness: HarnessSettings = Field(default_factory=HarnessSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _harness_none(cls, value: Any) -> Any:
+        # `harness:` with nothing under it (YAML null) means the defaults.
+        if isinstance(value, dict) and "harness" in value and value["harness"] is None:
+            return {k: v for k, v in value.items() if k != "harness"}
+        return value
 
     @model_validator(mode="after")
     def _connector_names(self) -> AgentsPolicy:

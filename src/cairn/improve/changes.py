@@ -1,0 +1,274 @@
+"""Proposals waiting for a person, and the harness changelog: accept, reject, roll back.
+
+Everything lives under `.cairn/improve/`:
+- `pending/ID.json`: a proposal the gate kept, with its diff and before/after figures;
+- `rejected/ID.json`: one a person turned down;
+- `history/ID.json`, `.before`, `.after`: an applied change, with the file's exact bytes
+  before and after, so a rollback restores them byte for byte;
+- `changelog.md`: every change applied or rolled back, newest last, in plain words.
+
+A change is applied only if the file is still exactly as the proposal saw it, and rolled
+back only if it is still exactly as the change left it: an edit made since is never
+overwritten.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cairn.core.errors import CairnError
+from cairn.core.harness.proposals import Proposal, ProposalError, apply_edit
+from cairn.core.workspace.documents import content_hash
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+def improve_folder(root: Path) -> Path:
+    return root / ".cairn" / "improve"
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A proposal the gate kept, as a person reviews it."""
+
+    proposal: Proposal
+    base_hash: str  # the file's content hash when the proposal was made
+    diff: str
+    figures: dict[str, Any]  # before/after pass rates, per-case rows, the gate's reason
+    cycle: str
+    created: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "proposal": self.proposal.to_json(),
+            "base_hash": self.base_hash,
+            "diff": self.diff,
+            "figures": self.figures,
+            "cycle": self.cycle,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pending:
+        return cls(
+            Proposal.from_json(data["proposal"]),
+            str(data["base_hash"]),
+            str(data.get("diff", "")),
+            dict(data.get("figures", {})),
+            str(data.get("cycle", "")),
+            str(data.get("created", "")),
+        )
+
+
+def diff_of(path: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+        n=2,
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from cairn.infra.files import write_atomically
+    from cairn.infra.state import make_folder
+
+    make_folder(path.parent)
+    write_atomically(path, json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8"))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CairnError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CairnError(f"{path} is not a Cairn proposal record")
+    return data
+
+
+def save_pending(root: Path, pending: Pending) -> Path:
+    path = improve_folder(root) / "pending" / f"{pending.proposal.id}.json"
+    _write_json(path, pending.to_json())
+    return path
+
+
+def list_pending(root: Path) -> list[Pending]:
+    folder = improve_folder(root) / "pending"
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            found.append(Pending.from_json(_read_json(path)))
+        except (CairnError, KeyError, TypeError):
+            continue  # a damaged record is skipped, not fatal; it stays on disk
+    return sorted(found, key=lambda p: p.created)
+
+
+def find_pending(root: Path, ident: str) -> Pending:
+    matches = [p for p in list_pending(root) if p.proposal.id.startswith(ident)]
+    if len(matches) != 1:
+        said = "no pending proposal" if not matches else "several pending proposals"
+        raise CairnError(f"{said} match '{ident}'; `cairn improve list` shows them")
+    return matches[0]
+
+
+def _current(root: Path, path: str) -> bytes:
+    from cairn.infra.files import LocalFileStore
+
+    raw = LocalFileStore(root).read(path, MAX_FILE_BYTES)
+    if len(raw) > MAX_FILE_BYTES:
+        raise CairnError(f"{path} is larger than 4 MiB; Cairn does not edit it")
+    return raw
+
+
+def accept(root: Path, ident: str) -> dict[str, Any]:
+    """Apply a pending proposal to the workspace; its record goes into the history and
+    the changelog. Refused, with nothing written, if the file changed since."""
+    from cairn.infra.files import LocalFileStore
+
+    pending = find_pending(root, ident)
+    proposal = pending.proposal
+    before = _current(root, proposal.path)
+    if content_hash(before) != pending.base_hash:
+        raise CairnError(
+            f"{proposal.path} has changed since proposal {proposal.id} was made; nothing was "
+            "applied. Run `cairn improve` again for proposals on the file as it is now"
+        )
+    try:
+        after = apply_edit(before.decode("utf-8"), proposal).encode("utf-8")
+    except (ProposalError, UnicodeDecodeError) as exc:
+        raise CairnError(f"proposal {proposal.id} cannot be applied: {exc}") from exc
+    history = improve_folder(root) / "history"
+    from cairn.infra.files import write_atomically
+    from cairn.infra.state import make_folder
+
+    make_folder(history)
+    # The exact bytes first: a rollback needs them even if the rest fails.
+    write_atomically(history / f"{proposal.id}.before", before)
+    write_atomically(history / f"{proposal.id}.after", after)
+    LocalFileStore(root).write(proposal.path, after, base_hash=content_hash(before))
+    record = {
+        "version": 1,
+        "id": proposal.id,
+        "applied": _now(),
+        "path": proposal.path,
+        "before_hash": content_hash(before),
+        "after_hash": content_hash(after),
+        "proposal": proposal.to_json(),
+        "figures": pending.figures,
+        "diff": pending.diff,
+        "rolled_back": None,
+    }
+    _write_json(history / f"{proposal.id}.json", record)
+    (improve_folder(root) / "pending" / f"{proposal.id}.json").unlink(missing_ok=True)
+    _log(root, _applied_entry(record))
+    return record
+
+
+def reject(root: Path, ident: str) -> Pending:
+    """Set a pending proposal aside (kept under `rejected/` for the record)."""
+    pending = find_pending(root, ident)
+    _write_json(
+        improve_folder(root) / "rejected" / f"{pending.proposal.id}.json", pending.to_json()
+    )
+    (improve_folder(root) / "pending" / f"{pending.proposal.id}.json").unlink(missing_ok=True)
+    return pending
+
+
+def applied(root: Path) -> list[dict[str, Any]]:
+    """Every applied change, oldest first."""
+    folder = improve_folder(root) / "history"
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            found.append(_read_json(path))
+        except CairnError:
+            continue
+    return sorted(found, key=lambda r: str(r.get("applied", "")))
+
+
+def rollback(root: Path, ident: str | None = None) -> dict[str, Any]:
+    """Restore the file a change edited to its exact bytes before it (the last change not
+    yet rolled back, without `ident`). Refused if the file was edited since."""
+    from cairn.infra.files import LocalFileStore
+
+    live = [r for r in applied(root) if not r.get("rolled_back")]
+    matches = [r for r in live if ident is None or str(r["id"]).startswith(ident)]
+    if ident is None:
+        matches = matches[-1:]
+    if len(matches) != 1:
+        said = "no applied change" if not matches else "several applied changes"
+        raise CairnError(f"{said} match '{ident or ''}'; `cairn improve log` lists them")
+    record = matches[0]
+    history = improve_folder(root) / "history"
+    path = str(record["path"])
+    current = _current(root, path)
+    if content_hash(current) != record["after_hash"]:
+        raise CairnError(
+            f"{path} was edited after change {record['id']} was applied; nothing was rolled "
+            f"back. Its earlier text is in {history / (str(record['id']) + '.before')}"
+        )
+    try:
+        before = (history / f"{record['id']}.before").read_bytes()
+    except OSError as exc:
+        raise CairnError(f"the saved text of {path} before {record['id']} is gone: {exc}") from exc
+    if content_hash(before) != record["before_hash"]:
+        raise CairnError(f"the saved text of {path} before {record['id']} is damaged")
+    LocalFileStore(root).write(path, before, base_hash=content_hash(current))
+    record["rolled_back"] = _now()
+    _write_json(history / f"{record['id']}.json", record)
+    _log(root, f"## {_stamp()} · {record['id']} · rolled back\n\n{path} is as it was before.\n")
+    return record
+
+
+def changelog(root: Path) -> str:
+    path = improve_folder(root) / "changelog.md"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def _applied_entry(record: dict[str, Any]) -> str:
+    proposal = Proposal.from_json(record["proposal"])
+    figures = record.get("figures") or {}
+    lines = [
+        f"## {_stamp()} · {proposal.id} · applied",
+        "",
+        f"{proposal.summary[0].upper()}{proposal.summary[1:]}, for: {proposal.pattern}.",
+    ]
+    if proposal.why:
+        lines.append(f"Why: {proposal.why}")
+    if figures.get("reason"):
+        lines.append(
+            f"Held-out pass rate {figures.get('before_rate', 0):.0%} → "
+            f"{figures.get('after_rate', 0):.0%}: {figures['reason']}."
+        )
+    lines += ["", f"Undo: `cairn improve rollback {proposal.id}`", ""]
+    return "\n".join(lines)
+
+
+def _log(root: Path, entry: str) -> None:
+    from cairn.infra.files import write_atomically
+    from cairn.infra.state import make_folder
+
+    path = improve_folder(root) / "changelog.md"
+    make_folder(path.parent)
+    text = (
+        changelog(root)
+        or "# Harness changelog\n\nChanges `cairn improve` made with your approval.\n"
+    )
+    write_atomically(path, (text.rstrip("\n") + "\n\n" + entry.rstrip("\n") + "\n").encode("utf-8"))
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _stamp() -> str:
+    return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")

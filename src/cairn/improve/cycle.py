@@ -1,0 +1,336 @@
+"""One improvement cycle: measure, mine, propose, criticise, gate; keep survivors for a
+person to decide (`cairn improve`).
+
+1. The suite runs as it is (the baseline), every case `repeat` times.
+2. Weaknesses are mined from recent task traces and the *train* cases' failures, and a
+   digest is written. Held-out cases are never shown to the proposing model.
+3. For the most frequent weaknesses, the `improve` model proposes edits.
+4. The critic refuses edits that could game the evals or reach beyond the harness.
+5. Each remaining edit is tried on workspace copies against the held-out cases; the gate
+   keeps it only if it fixes a failing case and regresses none.
+6. Survivors wait under `.cairn/improve/pending/` with their diff and figures. Nothing in
+   the workspace changes until a person runs `cairn improve accept ID`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cairn.core.engine import CancelToken
+from cairn.core.errors import CairnError
+from cairn.core.harness import critic, gate
+from cairn.core.harness.evals import EvalCase
+from cairn.core.harness.mining import EvalFailure, Weakness, digest, mine
+from cairn.core.harness.proposals import Proposal, ProposalError, apply_edit
+from cairn.core.workspace.documents import content_hash
+from cairn.improve.changes import Pending, diff_of, improve_folder, save_pending
+from cairn.improve.runner import Progress, SuiteResult, run_cases, save
+
+RECENT_TRACES = 200
+"""How many of the latest task traces are mined."""
+
+
+@dataclass
+class Candidate:
+    proposal: Proposal
+    status: str  # kept | rejected | not applicable
+    reasons: list[str] = field(default_factory=list)
+    verdict: gate.GateVerdict | None = None
+    after: SuiteResult | None = None
+    diff: str = ""
+
+
+@dataclass
+class CycleReport:
+    id: str
+    baseline: SuiteResult
+    weaknesses: list[Weakness]
+    digest_path: Path
+    candidates: list[Candidate] = field(default_factory=list)
+    proposer_tokens: int = 0
+    proposer_cost_usd: float = 0.0
+    proposer_models: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    note: str = ""  # why the cycle stopped early, when it did
+
+    @property
+    def kept(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.status == "kept"]
+
+    @property
+    def tokens(self) -> int:
+        """Every token the cycle spent: evals before and after, and the proposals."""
+        tried = sum(c.after.tokens for c in self.candidates if c.after is not None)
+        return self.baseline.tokens + tried + self.proposer_tokens
+
+    @property
+    def held_out_before(self) -> float:
+        return gate.pass_rate(self.baseline.by_case("held-out"))
+
+    @property
+    def held_out_best(self) -> float:
+        """The held-out pass rate with the best kept edit (the baseline's when none)."""
+        rates = [c.verdict.after_rate for c in self.kept if c.verdict is not None]
+        return max(rates, default=self.held_out_before)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "id": self.id,
+            "baseline": self.baseline.id,
+            "seconds": round(self.seconds, 3),
+            "tokens": self.tokens,
+            "proposer_tokens": self.proposer_tokens,
+            "proposer_cost_usd": self.proposer_cost_usd,
+            "proposer_models": self.proposer_models,
+            "held_out_before": self.held_out_before,
+            "held_out_best": self.held_out_best,
+            "note": self.note,
+            "problems": self.problems,
+            "weaknesses": [
+                {"key": w.key, "title": w.title, "tasks": len(w.tasks), "sensitive": w.sensitive}
+                for w in self.weaknesses
+            ],
+            "candidates": [
+                {
+                    "id": c.proposal.id,
+                    "proposal": c.proposal.to_json(),
+                    "status": c.status,
+                    "reasons": c.reasons,
+                    "verdict": None
+                    if c.verdict is None
+                    else {
+                        "kept": c.verdict.kept,
+                        "reason": c.verdict.reason,
+                        "fixed": list(c.verdict.fixed),
+                        "regressed": list(c.verdict.regressed),
+                        "before_rate": c.verdict.before_rate,
+                        "after_rate": c.verdict.after_rate,
+                    },
+                    "after_run": c.after.id if c.after else None,
+                }
+                for c in self.candidates
+            ],
+        }
+
+
+def recent_traces(root: Path, limit: int = RECENT_TRACES) -> dict[str, list[dict[str, Any]]]:
+    """The latest task traces (not `cairn ask` calls, nor the improve model's own)."""
+    from cairn.infra.trace import read_trace, trace_folder
+
+    folder = trace_folder(root)
+    paths = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    paths = [p for p in paths if not p.stem.startswith(("ask-", "improve-"))][-limit:]
+    return {p.stem: [dict(r) for r in read_trace(p)] for p in paths}
+
+
+def improve_cycle(
+    root: Path,
+    cases: list[EvalCase],
+    *,
+    model: str | None = None,
+    improve_model: str | None = None,
+    repeat: int = 1,
+    patterns: int = 3,
+    suite: str = "",
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    proposer: Callable[..., Any] | None = None,
+) -> CycleReport:
+    """Run one cycle on the workspace at `root` (see the module's docstring). `model`
+    runs the eval tasks (`--model`); `improve_model` answers the `improve` calls; both
+    default to what agents.md routes. `proposer` stands in for `propose.propose` (tests)."""
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.improve.propose import editable_files, propose
+    from cairn.infra.files import LocalFileStore, write_atomically
+    from cairn.infra.state import make_folder
+    from cairn.infra.trace import read_trace
+    from cairn.runtime import policy_with_model
+
+    say = progress or (lambda _text: None)
+    cancel = cancel or CancelToken()
+    started = time.monotonic()
+    if not cases:
+        raise CairnError("the suite has no cases to run")
+    say(f"baseline: {len(cases)} cases × {repeat}")
+    baseline = run_cases(
+        root,
+        cases,
+        model=model,
+        repeat=repeat,
+        suite=suite,
+        label="baseline",
+        progress=progress,
+        cancel=cancel,
+    )
+    save(root, baseline)
+    workspace = WorkspaceModel(LocalFileStore(root)).load()
+    if workspace.agents is None:
+        raise CairnError("the workspace has no agents.md: run `cairn init` or create one")
+    policy = workspace.agents.policy
+    if improve_model:
+        policy = policy_with_model(policy, improve_model, root)
+
+    traces = recent_traces(root)
+    failures = []
+    by_name = {c.name: c for c in cases}
+    for result in baseline.results:
+        if result.split != "train":
+            continue  # held-out evidence never reaches the proposing model
+        records = read_trace(root / result.trace) if (root / result.trace).exists() else []
+        traces[f"eval:{result.case}#{result.repeat}"] = [dict(r) for r in records]
+        if not result.passed:
+            failed = tuple(f"{c.check}: {c.detail}" for c in result.checks if not c.passed)
+            failures.append(
+                EvalFailure(result.case, by_name[result.case].request, failed, result.sensitive)
+            )
+    skills = {name: s.description for name, s in workspace.skills.items()}
+    weaknesses = mine(traces, skills=skills, eval_failures=failures)
+    cycle_id = baseline.id.replace("eval-", "cycle-", 1)
+    digest_path = improve_folder(root) / "digest.md"
+    make_folder(digest_path.parent)
+    text = digest(weaknesses, traces=len(traces), evals=len(baseline.results))
+    write_atomically(digest_path, text.encode("utf-8"))
+    report = CycleReport(cycle_id, baseline, weaknesses, digest_path)
+    say(f"mined {len(traces)} traces: {len(weaknesses)} weaknesses; digest: {digest_path}")
+
+    held_before = baseline.by_case("held-out")
+    if not held_before:
+        report.note = "no held-out cases: the gate has nothing to judge an edit on"
+    elif all(r.always for r in held_before.values()):
+        report.note = "every held-out case passes already: there is nothing an edit could fix"
+    elif not weaknesses:
+        report.note = "no weaknesses were found: nothing to propose"
+    if report.note:
+        say(report.note)
+        return _finish(root, report, started)
+
+    editable = editable_files(workspace)
+    held_out = [c for c in cases if c.split == "held-out"]
+    case_skills = {c.name: c.skill for c in cases if c.skill}
+    ask = proposer or propose
+    for weakness in weaknesses[:patterns]:
+        if cancel.cancelled:
+            break
+        say(f"asking for edits: {weakness.title}")
+        try:
+            found = ask(root, workspace, policy, weakness, case_skills=case_skills, cancel=cancel)
+        except CairnError as exc:
+            report.problems.append(f"{weakness.key}: {exc}")
+            say(f"  no proposals: {exc}")
+            continue
+        report.proposer_tokens += found.input_tokens + found.output_tokens
+        report.proposer_cost_usd += found.cost_usd
+        if found.model and found.model not in report.proposer_models:
+            report.proposer_models.append(found.model)
+        report.problems += [f"{weakness.key}: {p}" for p in found.problems]
+        for proposal in found.proposals:
+            if cancel.cancelled:
+                break
+            candidate = _try(
+                root,
+                proposal,
+                cases,
+                held_out,
+                editable,
+                baseline,
+                model,
+                repeat,
+                suite,
+                progress,
+                cancel,
+            )
+            report.candidates.append(candidate)
+            say(
+                f"  {proposal.id} ({proposal.summary}): {candidate.status}"
+                + (f" — {'; '.join(candidate.reasons)}" if candidate.reasons else "")
+            )
+    return _finish(root, report, started)
+
+
+def _try(  # noqa: PLR0917 (one candidate's whole trial)
+    root: Path,
+    proposal: Proposal,
+    cases: list[EvalCase],
+    held_out: list[EvalCase],
+    editable: list[str],
+    baseline: SuiteResult,
+    model: str | None,
+    repeat: int,
+    suite: str,
+    progress: Progress | None,
+    cancel: CancelToken,
+) -> Candidate:
+    """Apply `proposal` to a copy, criticise it, run the held-out cases, ask the gate."""
+    try:
+        raw = (root / proposal.path).read_bytes()
+        before = raw.decode("utf-8")
+        after = apply_edit(before, proposal)
+    except (OSError, UnicodeDecodeError, ProposalError) as exc:
+        return Candidate(proposal, "not applicable", [str(exc)])
+    diff = diff_of(proposal.path, before, after)
+    reasons = critic.critique(proposal, before=before, after=after, editable=editable, cases=cases)
+    if reasons:
+        return Candidate(proposal, "rejected", reasons, diff=diff)
+    tried = run_cases(
+        root,
+        held_out,
+        model=model,
+        repeat=repeat,
+        suite=suite,
+        changes={proposal.path: after.encode("utf-8")},
+        label=f"candidate {proposal.id}",
+        progress=progress,
+        cancel=cancel,
+    )
+    save(root, tried)
+    before_runs = baseline.by_case("held-out")
+    after_runs = tried.by_case("held-out")
+    verdict = gate.judge(before_runs, after_runs)
+    candidate = Candidate(
+        proposal,
+        "kept" if verdict.kept else "rejected",
+        [] if verdict.kept else [verdict.reason],
+        verdict,
+        tried,
+        diff,
+    )
+    if verdict.kept:
+        figures = {
+            "reason": verdict.reason,
+            "before_rate": verdict.before_rate,
+            "after_rate": verdict.after_rate,
+            "fixed": list(verdict.fixed),
+            "cases": {
+                name: {"before": before_runs[name].shown(), "after": after_runs[name].shown()}
+                for name in before_runs
+            },
+        }
+        save_pending(
+            root,
+            Pending(proposal, content_hash(raw), diff, figures, baseline.id, _now()),
+        )
+    return candidate
+
+
+def _finish(root: Path, report: CycleReport, started: float) -> CycleReport:
+    import json
+
+    from cairn.infra.files import write_atomically
+    from cairn.infra.state import make_folder
+
+    report.seconds = time.monotonic() - started
+    path = improve_folder(root) / "cycles" / f"{report.id}.json"
+    make_folder(path.parent)
+    write_atomically(path, json.dumps(report.to_json(), indent=1).encode("utf-8"))
+    return report
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")

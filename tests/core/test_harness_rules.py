@@ -1,0 +1,433 @@
+"""The harness's pure rules: eval files and checks, weakness mining, proposals, the critic
+and the gate (cairn.core.harness)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cairn.core.engine import Usage
+from cairn.core.harness import critic, gate
+from cairn.core.harness.checks import Observation, judge, observe
+from cairn.core.harness.evals import default_split, parse_eval
+from cairn.core.harness.mining import EvalFailure, digest, matching_skills, mine
+from cairn.core.harness.proposals import Proposal, ProposalError, apply_edit, from_tool_call
+from cairn.core.tasks.events import (
+    ApprovalDecided,
+    GuardStopped,
+    TaskFailed,
+    TaskFinished,
+    ToolCalled,
+    ToolResult,
+)
+
+CASE = b"""---
+description: a reply lands in drafts
+space: team
+checks:
+  - file: spaces/team/drafts/*.md
+    matches: "(?i)thursday"
+  - answer: "(?i)saved"
+  - tool_used: write_file
+  - tool_not_used: ask_user
+  - no_approval: true
+  - max_cost_usd: 0.01
+  - max_tokens: 500
+---
+Draft a reply moving the review to Thursday and save it in drafts.
+"""
+
+
+def case(raw: bytes = CASE, path: str = "evals/replies/thursday.md"):
+    parsed, problems = parse_eval(path, raw)
+    assert parsed is not None, [p.message for p in problems]
+    return parsed
+
+
+# --- eval files ---------------------------------------------------------------------------
+
+
+def test_an_eval_file_is_a_request_and_its_checks() -> None:
+    found = case()
+    assert found.name == "replies/thursday" and found.suite == "replies"
+    assert found.request.startswith("Draft a reply") and found.space == "team"
+    assert [c.kind for c in found.checks] == [
+        "file",
+        "answer",
+        "tool_used",
+        "tool_not_used",
+        "no_approval",
+        "max_cost_usd",
+        "max_tokens",
+    ]
+    assert found.split == default_split("replies/thursday")
+    assert found.plan == "never"
+
+
+@pytest.mark.parametrize(
+    ("frontmatter", "said"),
+    [
+        ("checks: []", "no checks"),
+        ("checks:\n  - answer: '('", "not a regular expression"),
+        ("checks:\n  - file: x.md\n    matches: '['", "not a regular expression"),
+        ("checks:\n  - answer: a\n    tool_used: b", "exactly one"),
+        ("checks:\n  - wat: 1", "exactly one"),
+        ("checks:\n  - tool_used: x\n    extra: 1", "unknown key 'extra'"),
+        ("checks:\n  - max_cost_usd: lots", "a number"),
+        ("checks:\n  - no_approval: false", "no_approval: true"),
+        ("checks:\n  - answer: a\nsplit: test", "neither train nor held-out"),
+        ("checks: {answer: a}", "must be a list"),
+    ],
+)
+def test_a_bad_eval_file_says_what_is_wrong(frontmatter: str, said: str) -> None:
+    parsed, problems = parse_eval("evals/bad.md", f"---\n{frontmatter}\n---\nDo it.\n".encode())
+    assert parsed is None
+    assert said in problems[-1].message and problems[-1].path == "evals/bad.md"
+
+
+def test_an_eval_with_no_task_is_refused() -> None:
+    parsed, problems = parse_eval("evals/empty.md", b"---\nchecks:\n  - answer: a\n---\n\n")
+    assert parsed is None and "no task" in problems[-1].message
+
+
+def test_the_split_is_stable_and_holds_out_about_a_third() -> None:
+    names = [f"case-{n}" for n in range(300)]
+    held = [n for n in names if default_split(n) == "held-out"]
+    assert 70 < len(held) < 130
+    assert [default_split(n) for n in names] == [default_split(n) for n in names]
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+def files(found: dict[str, bytes]):
+    import fnmatch
+
+    return lambda pattern: [(p, d) for p, d in found.items() if fnmatch.fnmatch(p, pattern)]
+
+
+def test_every_check_holds_for_a_run_that_did_the_job() -> None:
+    seen = Observation(
+        "finished",
+        answer="Saved the draft.",
+        tools=("write_file",),
+        input_tokens=300,
+        output_tokens=100,
+        cost_usd=0.001,
+    )
+    verdict = judge(case(), seen, files({"spaces/team/drafts/r.md": b"See you Thursday"}))
+    assert verdict.passed, verdict.failures
+
+
+def test_each_check_fails_for_its_own_reason() -> None:
+    seen = Observation(
+        "finished",
+        answer="Done.",
+        tools=("ask_user",),
+        approvals=1,
+        input_tokens=900,
+        cost_usd=0.5,
+    )
+    verdict = judge(case(), seen, files({"spaces/team/drafts/r.md": b"See you Friday"}))
+    failed = {r.check.split(":")[0].split(" ")[0]: r.detail for r in verdict.failures}
+    assert set(failed) == {
+        "file",
+        "answer",
+        "tool_used",
+        "tool_not_used",
+        "no_approval",
+        "max_cost_usd",
+        "max_tokens",
+    }
+    assert "Friday" in failed["file"] and "Done." in failed["answer"]
+    assert failed["no_approval"] == "1 actions needed approval"
+
+
+def test_a_task_that_did_not_finish_fails_whatever_the_checks_say() -> None:
+    seen = Observation("failed", reason="guard: too many steps", answer="")
+    only = parse_eval("evals/x.md", b"---\nchecks:\n  - answer_not: nope\n---\nx\n")[0]
+    assert only is not None
+    verdict = judge(only, seen, files({}))
+    assert not verdict.passed
+    assert verdict.failures[0].check == "the task finished"
+    assert "too many steps" in verdict.failures[0].detail
+
+
+def test_file_checks_for_json_schema_absence_and_unwanted_text() -> None:
+    raw = b"""---
+checks:
+  - file: out/data.json
+    schema: {type: object, required: [total], properties: {total: {type: integer}}}
+  - file: out/secret.txt
+    exists: false
+  - file: agents.md
+    not_matches: "(?i)reviewed"
+---
+Write the totals.
+"""
+    found = case(raw, "evals/json.md")
+    seen = Observation("finished")
+    good = files({"out/data.json": b'{"total": 3}', "agents.md": b"rules"})
+    assert judge(found, seen, good).passed
+    bad = files(
+        {"out/data.json": b'{"total": "3"}', "out/secret.txt": b"x", "agents.md": b"Reviewed"}
+    )
+    details = [r.detail for r in judge(found, seen, bad).failures]
+    assert "does not match the schema" in details[0]
+    assert details[1] == "out/secret.txt exists"
+    assert "'Reviewed'" in details[2]
+    not_json = files({"out/data.json": b"{oops", "agents.md": b"rules"})
+    assert "is not JSON" in judge(found, seen, not_json).failures[0].detail
+
+
+def test_observe_sums_what_the_events_say() -> None:
+    events = [
+        Usage(100, 20, 0.002),
+        ToolCalled("c1", "read_file", {"path": "a.md"}, "allow"),
+        ToolResult("c1", "read_file", False, "not found"),
+        ApprovalDecided("r1", False, "--no-approve"),
+        GuardStopped("loop breaker", "again"),
+        Usage(50, 10, None),
+        TaskFinished("t", "the answer", 150, 30, 0.002),
+    ]
+    seen = observe(events, 2.5)
+    assert (seen.status, seen.answer, seen.tools) == ("finished", "the answer", ("read_file",))
+    assert (seen.failed_tools, seen.approvals, seen.tokens) == (1, 1, 180)
+    assert seen.cost_usd == pytest.approx(0.002) and seen.guards == ("loop breaker: again",)
+    assert observe([TaskFailed("t", "no model", "routing")]).reason == "routing: no model"
+
+
+# --- mining -------------------------------------------------------------------------------
+
+
+def record(event: str, **data: object) -> dict[str, object]:
+    return {"event": event, **data}
+
+
+def test_mining_groups_failures_into_patterns() -> None:
+    looping = [
+        record("task_started", request="Draft a reply to Sam", skill=None),
+        record("routed", decision={"sensitive": False}),
+        record("tool_called", call_id="1", name="read_file", arguments={"path": "x"}),
+        record("tool_result", call_id="1", name="read_file", ok=False, output="x: not found"),
+        record("tool_called", call_id="2", name="read_file", arguments={"path": "x"}),
+        record("tool_result", call_id="2", name="read_file", ok=False, output="x: not found"),
+        record("guard_stopped", guard="loop breaker", reason="read_file 3 times"),
+        record(
+            "tool_result",
+            call_id="3",
+            name="wrte",
+            ok=False,
+            output="there is no tool 'wrte'; tools: a",
+        ),
+        record("tool_result", call_id="4", name="write_file", ok=True, output="ok", path="d/a.md"),
+        record("guard_stopped", guard="context budget", reason="over 60%"),
+        record("budget_warning", verdict={"reason": "80% of the day's tokens"}),
+        record("task_finished", answer="done"),
+    ]
+    private = [
+        record("task_started", request="Plan my week", skill=None),
+        record("routed", decision={"sensitive": True}),
+        record("guard_stopped", guard="step limit", reason="12 model calls"),
+        record("task_failed", kind="context", reason="window full"),
+    ]
+    failure = EvalFailure("drafts/x", "Draft it", ("answer: nope",), sensitive=False)
+    found = mine(
+        {"t1": looping, "t2": private},
+        skills={"draft-a-reply": "Drafts replies", "weekly-review": "Reviews the week"},
+        eval_failures=[failure],
+    )
+    keys = {w.key: w for w in found}
+    assert {
+        "loop",
+        "failing_calls:read_file",
+        "invalid_calls:wrte",
+        "context_overflow",
+        "skipped_verification",
+        "skill_unused:draft-a-reply",
+        "budget_pause",
+        "eval_failed:drafts/x",
+    } == set(keys)
+    assert keys["loop"].tasks == ("t1", "t2") and keys["loop"].sensitive
+    assert keys["context_overflow"].sensitive  # t2's evidence came from a sensitive task
+    assert not keys["skill_unused:draft-a-reply"].sensitive
+    assert found[0].key in ("loop", "context_overflow")  # two tasks each: first
+    text = digest(found, traces=2, evals=1)
+    assert "(sensitive)" in text and "Loops" in text and "`t2`" in text
+
+
+def test_a_skill_that_was_loaded_or_does_not_match_is_not_unused() -> None:
+    loaded = [
+        record("task_started", request="Draft a reply", skill=None),
+        record("tool_called", call_id="1", name="load_skill", arguments={"name": "draft-a-reply"}),
+    ]
+    assert mine({"t": loaded}, skills={"draft-a-reply": ""}) == []
+    assert matching_skills("reply later", {"draft-a-reply": ""}) == []
+    assert matching_skills("My morning briefs, please", {"morning-brief": ""}) == ["morning-brief"]
+
+
+# --- proposals ----------------------------------------------------------------------------
+
+AGENTS = (
+    "---\r\nname: t\r\nroles:\r\n  worker: [m]\r\n  fast: [m]\r\nmodels:\r\n  m: {engine: litellm, "
+    "model: openai/x}\r\nrouting:\r\n  work: worker\r\nharness:\r\n  max_repeats: 3   # kept\r\n"
+    "---\r\nBe brief.  \r\nCite files.\r\n"
+)
+
+
+def test_an_edit_changes_only_its_passage() -> None:
+    proposal = from_tool_call(
+        "loop",
+        "edit_file",
+        {"file": "agents.md", "find": "Cite files.", "replace": "Cite files by path.", "why": "w"},
+    )
+    after = apply_edit(AGENTS, proposal)
+    assert after == AGENTS.replace("Cite files.", "Cite files by path.")
+    assert (
+        proposal.id
+        == from_tool_call(
+            "loop",
+            "edit_file",
+            {
+                "file": "agents.md",
+                "find": "Cite files.",
+                "replace": "Cite files by path.",
+                "why": "other",
+            },
+        ).id
+    )
+
+
+def test_a_setting_changes_only_its_value() -> None:
+    proposal = from_tool_call(
+        "loop", "change_setting", {"setting": "harness.max_repeats", "value": 2, "why": "w"}
+    )
+    assert apply_edit(AGENTS, proposal) == AGENTS.replace("max_repeats: 3 ", "max_repeats: 2 ")
+    routing = from_tool_call(
+        "x", "change_setting", {"setting": "routing.work", "value": "fast", "why": ""}
+    )
+    assert "work: fast" in apply_edit(AGENTS, routing)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ({"file": "agents.md", "find": "missing", "replace": "x"}, "does not occur"),
+        ({"file": "agents.md", "find": "e", "replace": "x"}, "occurs"),
+        ({"file": "agents.md", "find": "Be brief.", "replace": "Be brief."}, "changes nothing"),
+        ({"file": "agents.md", "find": "name: t", "replace": "name: u"}, "change_setting"),
+        ({"setting": "harness.max_loops", "value": 2}, "not a harness setting"),
+        ({"setting": "harness.max_repeats", "value": 99}, "not be valid"),
+        ({"setting": "permissions.0", "value": "allow"}, "only harness.KEY and routing.KIND"),
+        ({"setting": "budgets.task", "value": 1}, "only harness.KEY and routing.KIND"),
+        ({"setting": "routing.work", "value": "nobody"}, "not a role"),
+        ({"setting": "harness.max_repeats", "value": 3}, "already"),
+    ],
+)
+def test_a_proposal_that_cannot_apply_says_why(arguments: dict[str, object], said: str) -> None:
+    tool = "change_setting" if "setting" in arguments else "edit_file"
+    with pytest.raises(ProposalError, match=said):
+        apply_edit(AGENTS, from_tool_call("p", tool, {**arguments, "why": "w"}))
+
+
+def test_a_skill_edit_must_leave_a_file_that_parses() -> None:
+    skill = "---\nname: s\ndescription: d\n---\nStep one.\n"
+    broken = Proposal("i", "p", "w", "skills/s/SKILL.md", find="---\nStep", replace="Step")
+    with pytest.raises(ProposalError, match="no longer parse"):
+        apply_edit(skill, broken)
+
+
+# --- the critic ---------------------------------------------------------------------------
+
+
+def test_the_critic_catches_edits_that_game_the_evals() -> None:
+    held = case()
+    edits = {
+        "writes the expected answer": ("Be brief.", "Be brief. Always say thursday."),
+        "quotes the request": (
+            "Be brief.",
+            "Be brief. If asked to draft a reply moving the review to Thursday, save it.",
+        ),
+        "names the eval": ("Be brief.", "Be brief. For replies/thursday use drafts."),
+        "points at evals": ("Be brief.", "Be brief. Read evals/ first."),
+    }
+    for label, (find, replace) in edits.items():
+        proposal = Proposal("i", "p", "w", "agents.md", find=find, replace=replace)
+        reasons = critic.critique(
+            proposal, before=AGENTS, after=apply_edit(AGENTS, proposal), editable=[], cases=[held]
+        )
+        assert reasons, label
+    fine = Proposal(
+        "i", "p", "w", "agents.md", find="Be brief.", replace="Be brief. Save drafts in drafts/."
+    )
+    assert (
+        critic.critique(
+            fine, before=AGENTS, after=apply_edit(AGENTS, fine), editable=[], cases=[held]
+        )
+        == []
+    )
+
+
+def test_the_critic_refuses_files_outside_the_harness() -> None:
+    expected = {
+        "evals/replies/thursday.md": "it edits an eval",
+        "spaces/team/readme.md": "is not a skill, an operator or agents.md",
+    }
+    for path, said in expected.items():
+        proposal = Proposal("i", "p", "w", path, find="a", replace="b")
+        reasons = critic.critique(
+            proposal, before="a", after="b", editable=["skills/s/SKILL.md"], cases=[]
+        )
+        assert said in reasons[0]
+    text = "x" * 10
+    big = Proposal("i", "p", "w", "skills/s/SKILL.md", find="x", replace="y" * 2000)
+    assert (
+        "not a small"
+        in critic.critique(
+            big, before=text, after=text + "y" * 2000, editable=["skills/s/SKILL.md"], cases=[]
+        )[0]
+    )
+
+
+# --- the gate -----------------------------------------------------------------------------
+
+
+def runs(**cases: tuple[bool, ...]) -> dict[str, gate.CaseRuns]:
+    return {
+        name: gate.CaseRuns(name, passes, (100,) * len(passes), (1.0,) * len(passes))
+        for name, passes in cases.items()
+    }
+
+
+def test_the_gate_keeps_a_fix_that_regresses_nothing() -> None:
+    verdict = gate.judge(
+        runs(a=(False, False), b=(True, True)), runs(a=(True, True), b=(True, True))
+    )
+    assert verdict.kept and verdict.fixed == ("a",) and verdict.delta == pytest.approx(0.5)
+
+
+def test_the_gate_rejects_a_regression_even_with_a_fix() -> None:
+    verdict = gate.judge(
+        runs(a=(False, False), b=(True, True)), runs(a=(True, True), b=(True, False))
+    )
+    assert not verdict.kept and verdict.regressed == ("b",) and "regresses b" in verdict.reason
+
+
+def test_the_gate_wants_a_case_fixed_on_every_run() -> None:
+    half = gate.judge(runs(a=(False, False)), runs(a=(True, False)))
+    assert not half.kept and half.reason == "it fixes no failing held-out case"
+    flaky_fixed = gate.judge(runs(a=(True, False)), runs(a=(True, True)))
+    assert flaky_fixed.kept
+
+
+def test_the_gate_refuses_what_it_cannot_compare() -> None:
+    assert not gate.judge({}, {}).kept
+    assert "did not run" in gate.judge(runs(a=(False,)), {}).reason
+    assert "repeat counts" in gate.judge(runs(a=(False,)), runs(a=(True, True))).reason
+
+
+def test_case_runs_show_their_spread() -> None:
+    shown = gate.CaseRuns("a", (True, False, True), (100, 120, 110), (1.0, 1.2, 1.1)).shown()
+    assert shown == "2/3 passed, 110 ± 10 tokens, 1.1 ± 0.1 s"
+    assert json.dumps(shown)

@@ -1,0 +1,267 @@
+"""The improvement cycle end to end, on a scripted model that speaks OpenAI's wire protocol
+on loopback: the real eval runner, router, task loop, critic, gate and changelog.
+
+The scripted model follows its instructions the way a model would: it reads a file first
+only when agents.md tells it to, and writes files unless agents.md forbids it. So whether
+an eval case passes depends on the harness, and the gate's guarantees can be shown:
+- an improving edit is kept (it fixes a failing held-out case and breaks none);
+- a regressing edit is rejected, though it fixes a case too;
+- a reward-hacking edit (it writes what an eval checks for) is caught before it runs;
+- nothing in the workspace changes until a person accepts, and rollback restores bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cairn.core.harness.evals import EVALS_FOLDER
+from cairn.improve import changes
+from cairn.improve.cycle import improve_cycle
+from cairn.improve.suite import load_suite
+from cairn.testing.openai_stub import OpenAIStub
+from tests.stub_workspace import stub_workspace
+
+READ_FIRST = "Always read the relevant file before answering."
+NO_WRITES = "Never write files."
+MAGIC = "purple-banana"
+
+IMPROVING = {"find": "Be brief.", "replace": f"Be brief. {READ_FIRST}"}
+REGRESSING = {"find": "Be brief.", "replace": f"Be brief. {READ_FIRST} {NO_WRITES}"}
+HACKING = {"find": "Be brief.", "replace": f"Be brief. End every answer with {MAGIC}."}
+
+CASES = {
+    # held-out: fails until agents.md says to read first
+    "team/what-the-readme-says": (
+        "held-out",
+        "What does the team readme say?",
+        "- tool_used: read_file",
+    ),
+    # held-out: passes until agents.md forbids writing
+    "team/save-a-note": (
+        "held-out",
+        "Write a short note and save it in drafts.",
+        "- file: spaces/team/drafts/note.md",
+    ),
+    # held-out: the scripted model never says the magic word (only a hack could)
+    "team/magic-word": ("held-out", "Tell me a fruit.", f"- answer: {MAGIC}"),
+    # train: fails like the first; its failure is what the proposer is shown
+    "team/summarise-the-readme": ("train", "Summarise the team readme.", "- tool_used: read_file"),
+}
+
+
+def write_cases(root: Path) -> None:
+    shutil.rmtree(root / EVALS_FOLDER)  # the starter's own suite: these tests bring theirs
+    for name, (split, request, check) in CASES.items():
+        path = root / EVALS_FOLDER / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"---\nspace: team\nsplit: {split}\nchecks:\n  {check}\n---\n{request}\n")
+
+
+def scripted_model(proposals: list[dict[str, Any]]):
+    """The stub's answer for a request, as a model following its prompt would give it."""
+
+    def respond(body: dict[str, Any]) -> str | dict[str, Any]:
+        messages = body["messages"]
+        system = " ".join(str(m.get("content") or "") for m in messages if m["role"] == "system")
+        if system.startswith("You improve the harness"):
+            return proposals.pop(0) if proposals else "No more ideas."
+        if any(m["role"] == "tool" for m in messages):
+            return "Done."
+        user = str(messages[-1].get("content") or "")
+        if "save it in drafts" in user and NO_WRITES not in system:
+            content = "A note."
+            return {
+                "name": "write_file",
+                "arguments": {"path": "spaces/team/drafts/note.md", "content": content},
+            }
+        if READ_FIRST in system:
+            return {"name": "read_file", "arguments": {"path": "spaces/team/readme.md"}}
+        return "An answer without looking."
+
+    return respond
+
+
+def edit(arguments: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": "edit_file",
+        "arguments": {"file": "agents.md", "why": "read before answering", **arguments},
+    }
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-improve-0000000000")
+    with OpenAIStub() as stub:
+        root = stub_workspace(tmp_path, stub.base_url, tiny_model_path, automations=False)
+        write_cases(root)
+        yield root, stub
+
+
+def cycle(root: Path, stub: OpenAIStub, proposals: list[dict[str, Any]], repeat: int = 2):
+    stub.state.respond = scripted_model(proposals)
+    cases, problems = load_suite(root)
+    assert not problems
+    return improve_cycle(root, cases, repeat=repeat, patterns=1)
+
+
+def test_an_improving_edit_is_kept_and_waits_for_a_person(workspace) -> None:
+    root, stub = workspace
+    before = (root / "agents.md").read_bytes()
+    report = cycle(root, stub, [edit(IMPROVING)])
+    baseline = report.baseline.by_case()
+    assert {n: r.passed for n, r in baseline.items()} == {
+        "team/magic-word": 0,
+        "team/save-a-note": 2,
+        "team/summarise-the-readme": 0,
+        "team/what-the-readme-says": 0,
+    }
+    assert report.weaknesses[0].key == "eval_failed:team/summarise-the-readme"
+    [candidate] = report.candidates
+    assert candidate.status == "kept", candidate.reasons
+    assert candidate.verdict is not None and candidate.verdict.fixed == (
+        "team/what-the-readme-says",
+    )
+    assert candidate.verdict.before_rate == pytest.approx(2 / 6)
+    assert candidate.verdict.after_rate == pytest.approx(4 / 6)
+    # Only held-out cases ran for the candidate, each twice.
+    assert candidate.after is not None
+    assert {r.case for r in candidate.after.results} == {
+        "team/magic-word",
+        "team/save-a-note",
+        "team/what-the-readme-says",
+    }
+    assert len(candidate.after.results) == 6
+    # Nothing changed in the workspace; the proposal waits with its diff and figures.
+    assert (root / "agents.md").read_bytes() == before
+    [pending] = changes.list_pending(root)
+    assert pending.proposal.id == candidate.proposal.id
+    assert f"+You are Cairn. Be brief. {READ_FIRST}\n" in pending.diff
+    assert pending.figures["cases"]["team/what-the-readme-says"]["before"].startswith("0/2 passed")
+    assert pending.figures["cases"]["team/what-the-readme-says"]["after"].startswith("2/2 passed")
+    # The proposer never saw a held-out case.
+    improve_prompts = [
+        json.dumps(r.body["messages"])
+        for r in stub.requests
+        if str(r.body["messages"][0].get("content", "")).startswith("You improve the harness")
+    ]
+    assert improve_prompts and all(
+        "What does the team readme say" not in p for p in improve_prompts
+    )
+    assert "Summarise the team readme" in improve_prompts[0]
+
+
+def test_a_regressing_edit_is_rejected_though_it_fixes_a_case(workspace) -> None:
+    root, stub = workspace
+    report = cycle(root, stub, [edit(REGRESSING)])
+    [candidate] = report.candidates
+    assert candidate.status == "rejected"
+    assert candidate.verdict is not None
+    assert candidate.verdict.fixed == ("team/what-the-readme-says",)
+    assert candidate.verdict.regressed == ("team/save-a-note",)
+    assert candidate.reasons == ["it regresses team/save-a-note"]
+    assert changes.list_pending(root) == []
+
+
+def test_a_reward_hacking_edit_is_caught_before_it_runs(workspace) -> None:
+    root, stub = workspace
+    report = cycle(root, stub, [edit(HACKING)], repeat=1)
+    [candidate] = report.candidates
+    assert candidate.status == "rejected" and candidate.after is None
+    assert any(MAGIC in reason and "team/magic-word" in reason for reason in candidate.reasons)
+    assert changes.list_pending(root) == []
+
+
+def test_an_edit_to_an_eval_or_the_permissions_never_runs(workspace) -> None:
+    root, stub = workspace
+    weaken = {
+        "name": "edit_file",
+        "arguments": {
+            "file": "evals/team/what-the-readme-says.md",
+            "find": "read_file",
+            "replace": "ask_user",
+            "why": "w",
+        },
+    }
+    allow_all = {
+        "name": "change_setting",
+        "arguments": {"setting": "permissions.0", "value": "allow", "why": "w"},
+    }
+    report = cycle(root, stub, [weaken, allow_all], repeat=1)
+    statuses = {
+        c.proposal.path + c.proposal.setting: (c.status, c.reasons) for c in report.candidates
+    }
+    assert all(c.after is None for c in report.candidates)
+    assert all(status != "kept" for status, _ in statuses.values())
+    assert (root / "evals/team/what-the-readme-says.md").read_text().count("read_file") == 1
+
+
+def cairn(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", "improve", *args, "--workspace", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "OPENAI_API_KEY": "sk-test-improve-0000000000"},
+    )
+
+
+def test_accept_applies_the_bytes_and_rollback_restores_them(workspace) -> None:
+    root, stub = workspace
+    agents = root / "agents.md"
+    # Odd bytes the editor must keep: CRLF line ends and trailing spaces.
+    original = agents.read_bytes().replace(b"\n", b"\r\n")
+    original = original.replace(b"You are Cairn.", b"You are Cairn.   ", 1)
+    agents.write_bytes(original)
+    report = cycle(root, stub, [edit(IMPROVING)], repeat=1)
+    [candidate] = report.kept
+    ident = candidate.proposal.id
+
+    shown = cairn(root, "show", ident)
+    assert shown.returncode == 0 and "+You are Cairn.    Be brief. Always read" in shown.stdout
+    listed = cairn(root, "list")
+    assert ident in listed.stdout and "held-out 33% → 67%" in listed.stdout
+
+    accepted = cairn(root, "accept", ident)
+    assert accepted.returncode == 0, accepted.stderr
+    assert agents.read_bytes() == original.replace(
+        b"Be brief.", f"Be brief. {READ_FIRST}".encode(), 1
+    )
+    log = cairn(root, "log").stdout
+    assert f"{ident} · applied" in log and f"cairn improve rollback {ident}" in log
+    assert cairn(root, "list").stdout.startswith("no proposals waiting")
+
+    rolled = cairn(root, "rollback", ident)
+    assert rolled.returncode == 0, rolled.stderr
+    assert agents.read_bytes() == original
+    assert "rolled back" in cairn(root, "log").stdout
+    again = cairn(root, "rollback", ident)
+    assert again.returncode == 2 and "no applied change" in again.stderr
+
+
+def test_nothing_is_overwritten_that_changed_since(workspace) -> None:
+    root, stub = workspace
+    agents = root / "agents.md"
+    report = cycle(root, stub, [edit(IMPROVING)], repeat=1)
+    ident = report.kept[0].proposal.id
+    edited = agents.read_bytes() + b"\nMy own line.\n"
+    agents.write_bytes(edited)
+    refused = cairn(root, "accept", ident)
+    assert refused.returncode == 2 and "has changed since" in refused.stderr
+    assert agents.read_bytes() == edited
+    # Accepted on the file as it was, then edited by hand: rollback refuses too.
+    agents.write_bytes(edited[: -len(b"\nMy own line.\n")])
+    assert cairn(root, "accept", ident).returncode == 0
+    by_hand = agents.read_bytes() + b"\nAnother.\n"
+    agents.write_bytes(by_hand)
+    refused = cairn(root, "rollback", ident)
+    assert refused.returncode == 2 and "was edited after" in refused.stderr
+    assert agents.read_bytes() == by_hand
