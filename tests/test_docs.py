@@ -15,11 +15,13 @@ from tests.conftest import REPO, copy_starter
 FENCE = re.compile(r"^```markdown (?P<info>[^\n]*)\n(?P<body>.*?)^```$", re.M | re.S)
 
 
-def examples(doc: Path) -> list[tuple[str, str | None, str]]:
+def examples(doc: Path, *, evals: bool = False) -> list[tuple[str, str | None, str]]:
+    """The `markdown file=PATH [expect=CODE]` examples of a page: workspace files, or with
+    `evals` the eval cases (evals/…, which the workspace model does not load)."""
     found = []
     for match in FENCE.finditer(doc.read_text(encoding="utf-8")):
         info = dict(part.split("=", 1) for part in match["info"].split() if "=" in part)
-        if "file" in info:
+        if "file" in info and info["file"].startswith("evals/") == evals:
             found.append((info["file"], info.get("expect"), match["body"]))
     return found
 
@@ -72,3 +74,17 @@ def test_mistake_examples_are_diagnosed(
     assert expect in codes, [d.format() for d in workspace.diagnostics]
     found = next(d for d in workspace.diagnostics if d.path == path and d.code == expect)
     assert found.fix, "every diagnostic says how to fix it"
+
+
+def test_eval_examples_parse_or_say_what_is_wrong() -> None:
+    from cairn.core.harness.evals import parse_eval
+
+    found = [e for d in DOCS for e in examples(d, evals=True)]
+    assert len(found) >= 2
+    for path, expect, body in found:
+        case, problems = parse_eval(path, body.encode("utf-8"))
+        if expect is None:
+            assert case is not None and not problems, [p.format() for p in problems]
+        else:
+            assert case is None and expect in {p.code for p in problems}
+            assert all(p.fix for p in problems)

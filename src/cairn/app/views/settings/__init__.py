@@ -1,4 +1,5 @@
-"""Settings view: models, API keys, budgets, routing roles, and the app's own preferences.
+"""Settings view: models, API keys, budgets, routing roles, improving the harness (evals and
+gated proposals, `improve.py`), and the app's own preferences.
 
 Everything here is the core's: a GGUF file is named in agents.md by
 `model_pull.add_local_model`, a pull is `model_pull.pull` (its progress reported per chunk,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from cairn.app.context import AppContext
 from cairn.app.theme import SCHEMES, saved_scheme
 from cairn.app.views.settings.common import KEEP_RUNNING_KEY, text_label
+from cairn.app.views.settings.improve import ImprovePanel
 from cairn.app.views.settings.keys import KeysPanel
 from cairn.app.views.settings.models import ModelsPanel
 from cairn.app.views.settings.policy import PolicyForms
@@ -46,6 +48,7 @@ class SettingsView(QWidget):
         self.models = ModelsPanel(context.root, self._workspace)
         self.keys = KeysPanel()
         self.policy = PolicyForms(context)
+        self.improve = ImprovePanel(context.root)
         self.keep_running = QCheckBox("Keep automations running when the window is closed")
         self.keep_running.setAccessibleName("Keep automations running when the window is closed")
         self.keep_running.setChecked(_keep_running())
@@ -75,6 +78,7 @@ class SettingsView(QWidget):
         self.tabs.addTab(self.models, "Models")
         self.tabs.addTab(self.keys, "API keys")
         self.tabs.addTab(self.policy, "Budgets and routing")
+        self.tabs.addTab(self.improve, "Improve")
         self.tabs.addTab(app, "App")
         self.stack = QStackedWidget()
         self.stack.addWidget(self.loading)
@@ -127,6 +131,7 @@ class SettingsView(QWidget):
     def shutdown(self) -> None:
         self.models.shutdown()
         self.keys.shutdown()
+        self.improve.shutdown()
 
 
 def _keep_running() -> bool:
