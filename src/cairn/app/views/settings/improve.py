@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -56,6 +57,7 @@ class ImprovePanel(QWidget):
         self.diff.setAccessibleName("Proposal diff")
         self.diff.setReadOnly(True)
         self.diff.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.accept_button = push_button("Accept", self.accept_chosen)
         self.reject_button = push_button("Reject", self.reject_chosen)
         self.applied = QTreeWidget()
@@ -73,6 +75,8 @@ class ImprovePanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.proposals)
         split.addWidget(self.diff)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)  # the diff is what a person reads
         waiting_layout.addWidget(split, 1)
         decide = QHBoxLayout()
         decide.addWidget(self.accept_button)
@@ -115,6 +119,8 @@ class ImprovePanel(QWidget):
             row = [str(record["id"]), str(record["path"]), str(record["applied"])[:16], state]
             self.applied.addTopLevelItem(QTreeWidgetItem(row))
         first = self.proposals.topLevelItem(0)
+        for column in range(self.proposals.columnCount()):
+            self.proposals.resizeColumnToContents(column)
         if first is not None:
             self.proposals.setCurrentItem(first)
         else:
