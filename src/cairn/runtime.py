@@ -303,8 +303,10 @@ def build_runner(
     automation: str | None = None,
     model_override: str | None = None,
     task_id: str | None = None,
+    connectors: bool = True,
 ) -> tuple[TaskRunner, Dispatcher]:
-    """A task runner over the real engines, router, budgets, ledger and approval queue."""
+    """A task runner over the real engines, router, budgets, ledger and approval queue;
+    `connectors=False` offers no connector's tools (an eval that did not ask for them)."""
     from cairn.core.tasks.guards import default_guards
     from cairn.core.tasks.loop import TaskRunner, model_risk_judge
     from cairn.core.tasks.run import new_task_id
@@ -322,7 +324,7 @@ def build_runner(
     dispatcher = build_dispatcher(policy, root, task=task, automation=automation)
     queue = ApprovalQueue(root)
     index, _, remember = memory_parts(model, root, dispatcher)
-    hub = connector_hub(root, policy)
+    hub = connector_hub(root, policy) if connectors else None
     sources = []
     if hub is not None:
         from cairn.connectors.tools import ConnectorTools

@@ -74,7 +74,7 @@ def test_a_kept_proposal_is_accepted_and_rolled_back(
     assert panel.proposals.topLevelItemCount() == 1
     shown = panel.diff.toPlainText()
     assert f"+You are Cairn. Be brief. {READ_FIRST}" in shown
-    assert "team/what-the-readme-says: 0/1 passed" in shown
+    assert "team/what-the-readme-says (held-out): 0/1 passed" in shown
     assert agents.read_bytes() == original  # nothing changes until Accept
 
     panel.accept_button.click()

@@ -9,7 +9,7 @@ import pytest
 
 from cairn.core.engine import Usage
 from cairn.core.harness import critic, gate
-from cairn.core.harness.checks import Observation, judge, observe
+from cairn.core.harness.checks import FoundFile, Observation, judge, observe
 from cairn.core.harness.evals import default_split, parse_eval
 from cairn.core.harness.mining import EvalFailure, digest, matching_skills, mine
 from cairn.core.harness.proposals import Proposal, ProposalError, apply_edit, from_tool_call
@@ -78,6 +78,12 @@ def test_an_eval_file_is_a_request_and_its_checks() -> None:
         ("checks:\n  - no_approval: false", "no_approval: true"),
         ("checks:\n  - answer: a\nsplit: test", "neither train nor held-out"),
         ("checks: {answer: a}", "must be a list"),
+        ("checks:\n  - file: .", "a path inside the workspace"),
+        ("checks:\n  - file: ../outside.md", "a path inside the workspace"),
+        ("checks:\n  - file: /etc/passwd", "a path inside the workspace"),
+        ("checks:\n  - file: notes**.md", "whole folder name"),
+        ("checks:\n  - file: x.json\n    schema: 5", "schema must be a mapping"),
+        ("checks:\n  - file: x.json\n    schema: {type: 7}", "the schema is not valid"),
     ],
 )
 def test_a_bad_eval_file_says_what_is_wrong(frontmatter: str, said: str) -> None:
@@ -101,10 +107,13 @@ def test_the_split_is_stable_and_holds_out_about_a_third() -> None:
 # --- checks -------------------------------------------------------------------------------
 
 
-def files(found: dict[str, bytes]):
+def files(found: dict[str, bytes], before: frozenset[str] = frozenset()):
+    """A file finder over `found`; the paths in `before` were there before the task."""
     import fnmatch
 
-    return lambda pattern: [(p, d) for p, d in found.items() if fnmatch.fnmatch(p, pattern)]
+    return lambda pattern: [
+        FoundFile(p, d, p not in before) for p, d in found.items() if fnmatch.fnmatch(p, pattern)
+    ]
 
 
 def test_every_check_holds_for_a_run_that_did_the_job() -> None:
@@ -144,6 +153,18 @@ def test_each_check_fails_for_its_own_reason() -> None:
     assert failed["no_approval"] == "1 actions needed approval"
 
 
+def test_a_file_that_was_there_before_the_task_does_not_count() -> None:
+    seen = Observation("finished", answer="Saved.", tools=("write_file",))
+    old = files(
+        {"spaces/team/drafts/r.md": b"See you Thursday"}, frozenset({"spaces/team/drafts/r.md"})
+    )
+    failed = {r.check: r.detail for r in judge(case(), seen, old).failures}
+    assert (
+        "a file that was there before does not count"
+        in failed["file spaces/team/drafts/*.md (matches: (?i)thursday)"]
+    )
+
+
 def test_a_task_that_did_not_finish_fails_whatever_the_checks_say() -> None:
     seen = Observation("failed", reason="guard: too many steps", answer="")
     only = parse_eval("evals/x.md", b"---\nchecks:\n  - answer_not: nope\n---\nx\n")[0]
@@ -168,7 +189,9 @@ Write the totals.
 """
     found = case(raw, "evals/json.md")
     seen = Observation("finished")
-    good = files({"out/data.json": b'{"total": 3}', "agents.md": b"rules"})
+    good = files(
+        {"out/data.json": b'{"total": 3}', "agents.md": b"rules"}, frozenset({"agents.md"})
+    )
     assert judge(found, seen, good).passed
     bad = files(
         {"out/data.json": b'{"total": "3"}', "out/secret.txt": b"x", "agents.md": b"Reviewed"}
@@ -176,7 +199,7 @@ Write the totals.
     details = [r.detail for r in judge(found, seen, bad).failures]
     assert "does not match the schema" in details[0]
     assert details[1] == "out/secret.txt exists"
-    assert "'Reviewed'" in details[2]
+    assert details[2] == "agents.md contains 'Reviewed'"  # written or not, it must not say it
     not_json = files({"out/data.json": b"{oops", "agents.md": b"rules"})
     assert "is not JSON" in judge(found, seen, not_json).failures[0].detail
 
@@ -257,6 +280,31 @@ def test_mining_groups_failures_into_patterns() -> None:
     assert "(sensitive)" in text and "Loops" in text and "`t2`" in text
 
 
+def test_damaged_records_and_early_failures_are_read_safely() -> None:
+    damaged = [
+        record("task_started", request="x", space="team"),
+        record("routed", decision="not a mapping"),
+        record("tool_called", call_id="1", name="read_file", arguments="not a mapping"),
+        record("budget_warning", verdict="not a mapping"),
+        "not a record at all",
+    ]
+    found = mine({"t": damaged})  # type: ignore[dict-item]
+    assert [w.key for w in found] == ["budget_pause"]
+    # A task that never reached the router, or ran in a private space, is sensitive.
+    never_routed = [
+        record("task_started", request="x", space="team"),
+        record("task_failed", kind="budget", reason="paused"),
+    ]
+    assert mine({"t": never_routed})[0].sensitive
+    private = [
+        record("task_started", request="x", space="me"),
+        record("routed", decision={"sensitive": False}),
+        record("task_failed", kind="budget", reason="paused"),
+    ]
+    assert mine({"t": private}, private_spaces=["me"])[0].sensitive
+    assert not mine({"t": private})[0].sensitive
+
+
 def test_a_skill_that_was_loaded_or_does_not_match_is_not_unused() -> None:
     loaded = [
         record("task_started", request="Draft a reply", skill=None),
@@ -331,10 +379,71 @@ def test_a_proposal_that_cannot_apply_says_why(arguments: dict[str, object], sai
         apply_edit(AGENTS, from_tool_call("p", tool, {**arguments, "why": "w"}))
 
 
+@pytest.mark.parametrize(
+    ("path", "text", "find", "replace"),
+    [
+        (
+            "operators/lens.md",
+            "---\ndescription: d\nsensitive: true\n---\nLook.\n",
+            "sensitive: true",
+            "sensitive: false",
+        ),
+        (
+            "skills/s/SKILL.md",
+            "---\nname: s\ndescription: d\n---\nStep.\n",
+            "description: d\n",
+            "description: d\nrouting:\n  work: cloud\n",
+        ),
+        ("agents.md", "---\nbudgets:\n  day: {usd: 1}\n---", "usd: 1", "usd: 1000"),
+        (
+            "AGENTS.md",
+            "# Instructions\nBe kind.\n",
+            "# Instructions\n",
+            "---\nbudgets: {day: {usd: 9}}\n---\n# Instructions\n",
+        ),
+    ],
+)
+def test_no_edit_reaches_a_files_frontmatter(path: str, text: str, find: str, replace: str) -> None:
+    with pytest.raises(ProposalError, match="never a file's frontmatter"):
+        apply_edit(text, Proposal("i", "p", "w", path, find=find, replace=replace))
+
+
+def test_protected_routing_kinds_and_odd_paths() -> None:
+    for kind in ("sensitive", "approval", "memory", "improve"):
+        proposal = from_tool_call(
+            "p", "change_setting", {"setting": f"routing.{kind}", "value": "fast", "why": ""}
+        )
+        with pytest.raises(ProposalError, match="not the harness's to change"):
+            apply_edit(
+                AGENTS.replace("  work: worker", f"  work: worker\r\n  {kind}: worker"), proposal
+            )
+    cleaned = from_tool_call(
+        "p", "edit_file", {"file": "./.claude/skills//x/SKILL.md", "find": "a", "replace": "b"}
+    )
+    assert cleaned.path == ".claude/skills/x/SKILL.md"
+    outside = from_tool_call(
+        "p", "edit_file", {"file": "skills/../../etc/passwd", "find": "a", "replace": "b"}
+    )
+    assert critic.path_problems(outside, ["skills/s/SKILL.md"])
+
+
+def test_a_multi_line_edit_applies_to_a_crlf_file() -> None:
+    proposal = Proposal(
+        "i",
+        "p",
+        "w",
+        "agents.md",
+        find="Be brief.  \nCite files.",
+        replace="Be brief.\nCite files by path.",
+    )
+    after = apply_edit(AGENTS, proposal)
+    assert after.endswith("---\r\nBe brief.\r\nCite files by path.\r\n")
+
+
 def test_a_skill_edit_must_leave_a_file_that_parses() -> None:
     skill = "---\nname: s\ndescription: d\n---\nStep one.\n"
     broken = Proposal("i", "p", "w", "skills/s/SKILL.md", find="---\nStep", replace="Step")
-    with pytest.raises(ProposalError, match="no longer parse"):
+    with pytest.raises(ProposalError, match="frontmatter"):
         apply_edit(skill, broken)
 
 
@@ -355,7 +464,11 @@ def test_the_critic_catches_edits_that_game_the_evals() -> None:
     for label, (find, replace) in edits.items():
         proposal = Proposal("i", "p", "w", "agents.md", find=find, replace=replace)
         reasons = critic.critique(
-            proposal, before=AGENTS, after=apply_edit(AGENTS, proposal), editable=[], cases=[held]
+            proposal,
+            before=AGENTS,
+            after=apply_edit(AGENTS, proposal),
+            editable=["agents.md"],
+            cases=[held],
         )
         assert reasons, label
     fine = Proposal(
@@ -363,7 +476,11 @@ def test_the_critic_catches_edits_that_game_the_evals() -> None:
     )
     assert (
         critic.critique(
-            fine, before=AGENTS, after=apply_edit(AGENTS, fine), editable=[], cases=[held]
+            fine,
+            before=AGENTS,
+            after=apply_edit(AGENTS, fine),
+            editable=["agents.md"],
+            cases=[held],
         )
         == []
     )
@@ -412,6 +529,20 @@ def test_the_gate_rejects_a_regression_even_with_a_fix() -> None:
         runs(a=(False, False), b=(True, True)), runs(a=(True, True), b=(True, False))
     )
     assert not verdict.kept and verdict.regressed == ("b",) and "regresses b" in verdict.reason
+
+
+def test_fixes_count_on_held_out_cases_and_regressions_everywhere() -> None:
+    before = runs(held=(False,), train=(True,), other=(False,))
+    only_train_fixed = gate.judge(
+        before, runs(held=(False,), train=(True,), other=(True,)), {"held"}
+    )
+    assert (
+        not only_train_fixed.kept and only_train_fixed.reason == "it fixes no failing held-out case"
+    )
+    train_broken = gate.judge(before, runs(held=(True,), train=(False,), other=(False,)), {"held"})
+    assert not train_broken.kept and train_broken.regressed == ("train",)
+    good = gate.judge(before, runs(held=(True,), train=(True,), other=(False,)), {"held"})
+    assert good.kept and (good.before_rate, good.after_rate) == (0.0, 1.0)
 
 
 def test_the_gate_wants_a_case_fixed_on_every_run() -> None:

@@ -73,14 +73,11 @@ def test_an_improving_edit_is_kept_and_waits_for_a_person(workspace) -> None:
     )
     assert candidate.verdict.before_rate == pytest.approx(2 / 6)
     assert candidate.verdict.after_rate == pytest.approx(4 / 6)
-    # Only held-out cases ran for the candidate, each twice.
+    # Every case ran for the candidate, each twice: the train case got fixed too, but
+    # only the held-out fix counts; any case getting worse would have refused it.
     assert candidate.after is not None
-    assert {r.case for r in candidate.after.results} == {
-        "team/magic-word",
-        "team/save-a-note",
-        "team/what-the-readme-says",
-    }
-    assert len(candidate.after.results) == 6
+    assert len(candidate.after.results) == 8
+    assert candidate.after.by_case()["team/summarise-the-readme"].passed == 2
     # Nothing changed in the workspace; the proposal waits with its diff and figures.
     assert (root / "agents.md").read_bytes() == before
     [pending] = changes.list_pending(root)
@@ -132,17 +129,32 @@ def test_an_edit_to_an_eval_or_the_permissions_never_runs(workspace) -> None:
             "why": "w",
         },
     }
+    unmark = {
+        "name": "edit_file",
+        "arguments": {
+            "file": "operators/security-reviewer.md",
+            "find": "description:",
+            "replace": "sensitive: false\ndescription:",
+            "why": "w",
+        },
+    }
     allow_all = {
         "name": "change_setting",
         "arguments": {"setting": "permissions.0", "value": "allow", "why": "w"},
     }
-    report = cycle(root, stub, [weaken, allow_all], repeat=1)
-    statuses = {
-        c.proposal.path + c.proposal.setting: (c.status, c.reasons) for c in report.candidates
+    expected = {
+        "evals/team/what-the-readme-says.md": "it edits an eval",
+        "operators/security-reviewer.md": "never a file's frontmatter",
+        "agents.md": "permissions.0 is not a harness or routing setting",
     }
-    assert all(c.after is None for c in report.candidates)
-    assert all(status != "kept" for status, _ in statuses.values())
-    assert (root / "evals/team/what-the-readme-says.md").read_text().count("read_file") == 1
+    before = {path: (root / path).read_bytes() for path in expected}
+    for proposal in (weaken, unmark, allow_all):
+        [candidate] = cycle(root, stub, [proposal], repeat=1).candidates
+        assert candidate.after is None  # refused before any case ran with it
+        assert candidate.status in ("rejected", "not applicable")
+        assert expected[candidate.proposal.path] in " ".join(candidate.reasons)
+    assert {path: (root / path).read_bytes() for path in expected} == before
+    assert changes.list_pending(root) == []
 
 
 def cairn(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -178,7 +190,9 @@ def test_accept_applies_the_bytes_and_rollback_restores_them(workspace) -> None:
         b"Be brief.", f"Be brief. {READ_FIRST}".encode(), 1
     )
     log = cairn(root, "log").stdout
-    assert f"{ident} · applied" in log and f"cairn improve rollback {ident}" in log
+    assert (
+        f"· {ident}-" in log and " · applied" in log and f"cairn improve rollback {ident}-" in log
+    )
     assert cairn(root, "list").stdout.startswith("no proposals waiting")
 
     rolled = cairn(root, "rollback", ident)
@@ -207,3 +221,22 @@ def test_nothing_is_overwritten_that_changed_since(workspace) -> None:
     refused = cairn(root, "rollback", ident)
     assert refused.returncode == 2 and "was edited after" in refused.stderr
     assert agents.read_bytes() == by_hand
+
+
+def test_a_planted_or_repeated_proposal_is_refused(workspace) -> None:
+    root, stub = workspace
+    report = cycle(root, stub, [edit(IMPROVING)], repeat=1)
+    ident = report.kept[0].proposal.id
+    pending = root / ".cairn/improve/pending" / f"{ident}.json"
+    # A record edited on disk to aim at a file that is not the harness's is refused.
+    record = json.loads(pending.read_text())
+    planted = dict(record, proposal=dict(record["proposal"], path="spaces/team/readme.md"))
+    pending.write_text(json.dumps(planted))
+    refused = cairn(root, "accept", ident)
+    assert refused.returncode == 2 and "not a skill, an operator or agents.md" in refused.stderr
+    pending.write_text(json.dumps(record))
+    assert cairn(root, "accept", ident).returncode == 0
+    # The same edit proposed again while applied cannot be applied twice.
+    changes.save_pending(root, changes.Pending.from_json(record))
+    again = cairn(root, "accept", ident)
+    assert again.returncode == 2 and "already applied" in again.stderr

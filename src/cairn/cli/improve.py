@@ -105,10 +105,11 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _report(result: Any, before: Any, path: Path) -> None:
+    # Tokens, cost and time are each case's mean per run; the overall line adds them up.
     print(f"{'case':<36} {'split':<9} {'passed':>7} {'tokens':>9} {'cost':>10} {'time':>8}")
     for name, runs in result.by_case().items():
         own = [r for r in result.results if r.case == name]
-        cost = sum(r.seen.cost_usd for r in own)
+        cost = sum(r.seen.cost_usd for r in own) / len(own)
         seconds = sum(r.seen.seconds for r in own) / len(own)
         tokens = sum(r.seen.tokens for r in own) // len(own)
         print(
@@ -138,7 +139,7 @@ def run_improve(args: argparse.Namespace) -> int:
     if action == "run":
         return _cycle(root, args)
     if action == "digest":
-        return _digest(root)
+        return _digest(root, args.suite)
     if action == "list":
         pending = changes.list_pending(root)
         if args.json:
@@ -148,20 +149,20 @@ def run_improve(args: argparse.Namespace) -> int:
             figures = item.figures
             print(
                 f"{item.proposal.id}  {item.proposal.summary}  "
-                f"held-out {figures.get('before_rate', 0):.0%} → "
-                f"{figures.get('after_rate', 0):.0%}  ({item.proposal.pattern})"
+                f"held-out {changes.rate(figures, 'before_rate'):.0%} → "
+                f"{changes.rate(figures, 'after_rate'):.0%}  ({item.proposal.pattern})"
             )
         if not pending:
             print("no proposals waiting; `cairn improve` looks for some")
         return 0
     if action == "show":
-        _show(changes.find_pending(root, args.id))
+        print(changes.describe(root, changes.find_pending(root, args.id)), end="")
         return 0
     if action == "accept":
         record = changes.accept(root, args.id)
         print(
             f"applied {record['id']} to {record['path']}; "
-            f"undo with `cairn improve rollback {record['id']}`"
+            f"undo with `cairn improve rollback {record['key']}`"
         )
         return 0
     if action == "reject":
@@ -172,47 +173,25 @@ def run_improve(args: argparse.Namespace) -> int:
         print(changes.changelog(root) or "no changes applied yet")
         return 0
     record = changes.rollback(root, args.id)
-    print(f"rolled back {record['id']}: {record['path']} is as it was before")
+    print(f"rolled back {record['key']}: {record['path']} is as it was before")
     return 0
 
 
-def _show(item: Any) -> None:
-    proposal = item.proposal
-    print(f"proposal {proposal.id}: {proposal.summary}")
-    print(f"addresses: {proposal.pattern}")
-    if proposal.why:
-        print(f"why: {proposal.why}")
-    figures = item.figures
-    print(
-        f"held-out: {figures.get('before_rate', 0):.0%} → {figures.get('after_rate', 0):.0%} "
-        f"— {figures.get('reason', '')}"
-    )
-    for name, rows in (figures.get("cases") or {}).items():
-        print(f"  {name}: {rows['before']}  →  {rows['after']}")
-    print()
-    print(item.diff, end="")
-    print(
-        f"\naccept: cairn improve accept {proposal.id}   reject: cairn improve reject {proposal.id}"
-    )
-
-
-def _digest(root: Path) -> int:
-    from cairn.core.harness.mining import digest, mine
+def _digest(root: Path, suite: str | None) -> int:
+    """The weakness digest from recent traces and the last stored eval run's train cases;
+    no model is called and nothing runs."""
     from cairn.core.workspace.loader import WorkspaceModel
-    from cairn.improve.changes import improve_folder
-    from cairn.improve.cycle import recent_traces
-    from cairn.infra.files import LocalFileStore, write_atomically
-    from cairn.infra.state import make_folder
+    from cairn.improve.cycle import mine_workspace
+    from cairn.improve.runner import stored_runs
+    from cairn.improve.suite import load_suite
+    from cairn.infra.files import LocalFileStore
 
     workspace = WorkspaceModel(LocalFileStore(root)).load()
-    traces = recent_traces(root)
-    skills = {name: s.description for name, s in workspace.skills.items()}
-    text = digest(mine(traces, skills=skills), traces=len(traces))
-    path = improve_folder(root) / "digest.md"
-    make_folder(path.parent)
-    write_atomically(path, text.encode("utf-8"))
+    runs = [r for r in stored_runs(root) if r.label in ("", "baseline")]
+    cases = load_suite(root, suite)[0] if (root / "evals").is_dir() else []
+    _, text = mine_workspace(root, workspace, runs[-1] if runs else None, cases)
     print(text, end="")
-    _err(f"(written to {path.relative_to(root)})")
+    _err("(written to .cairn/improve/digest.md)")
     return 0
 
 

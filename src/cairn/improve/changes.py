@@ -106,10 +106,71 @@ def list_pending(root: Path) -> list[Pending]:
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            found.append(Pending.from_json(_read_json(path)))
-        except (CairnError, KeyError, TypeError):
+            pending = Pending.from_json(_read_json(path))
+            rate(pending.figures, "before_rate")  # figures a person will read
+            rate(pending.figures, "after_rate")
+        except (CairnError, KeyError, TypeError, ValueError, AttributeError):
             continue  # a damaged record is skipped, not fatal; it stays on disk
+        found.append(pending)
     return sorted(found, key=lambda p: p.created)
+
+
+def rate(figures: dict[str, Any], key: str) -> float:
+    """A pass rate from a record's figures (0 when missing); ValueError when damaged."""
+    value = figures.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key} is not a number")
+    return float(value)
+
+
+def current_diff(root: Path, pending: Pending) -> str:
+    """The change `accept` would make now, computed from the file as it is (not the diff
+    stored with the proposal), or why it would be refused."""
+    proposal = pending.proposal
+    try:
+        before = _current(root, proposal.path)
+        if content_hash(before) != pending.base_hash:
+            return f"{proposal.path} has changed since this proposal was made: it cannot apply.\n"
+        text = before.decode("utf-8")
+        return diff_of(proposal.path, text, apply_edit(text, proposal))
+    except (CairnError, OSError, UnicodeDecodeError) as exc:
+        return f"cannot apply: {exc}\n"
+
+
+def describe(root: Path, item: Pending) -> str:
+    """A waiting proposal as a person reviews it: what, why, the figures case by case,
+    and the change `accept` would make to the file as it is now."""
+    proposal, figures = item.proposal, item.figures
+    lines = [f"proposal {proposal.id}: {proposal.summary}", f"addresses: {proposal.pattern}"]
+    if proposal.why:
+        lines.append(f"why: {proposal.why}")
+    lines.append(
+        f"held-out: {rate(figures, 'before_rate'):.0%} → "
+        f"{rate(figures, 'after_rate'):.0%} — {figures.get('reason', '')}"
+    )
+    for name, rows in (figures.get("cases") or {}).items():
+        if isinstance(rows, dict):
+            split = f" ({rows['split']})" if rows.get("split") else ""
+            lines.append(f"  {name}{split}: {rows.get('before')}  →  {rows.get('after')}")
+    lines += ["", current_diff(root, item).rstrip("\n"), ""]
+    lines.append(
+        f"accept: cairn improve accept {proposal.id}   reject: cairn improve reject {proposal.id}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _check_target(root: Path, proposal: Proposal) -> None:
+    """A pending record is a file on disk: what it would change is checked again, as the
+    cycle's critic checked it, before anything is written."""
+    from cairn.core.harness.critic import path_problems
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.improve.propose import editable_files
+    from cairn.infra.files import LocalFileStore
+
+    workspace = WorkspaceModel(LocalFileStore(root)).load()
+    problems = path_problems(proposal, editable_files(workspace))
+    if problems:
+        raise CairnError(f"proposal {proposal.id} is refused: {'; '.join(problems)}")
 
 
 def find_pending(root: Path, ident: str) -> Pending:
@@ -136,6 +197,13 @@ def accept(root: Path, ident: str) -> dict[str, Any]:
 
     pending = find_pending(root, ident)
     proposal = pending.proposal
+    _check_target(root, proposal)
+    live = [r for r in applied(root) if r["id"] == proposal.id and not r.get("rolled_back")]
+    if live:
+        raise CairnError(
+            f"proposal {proposal.id} is already applied; `cairn improve rollback "
+            f"{live[-1]['key']}` undoes it"
+        )
     before = _current(root, proposal.path)
     if content_hash(before) != pending.base_hash:
         raise CairnError(
@@ -151,12 +219,16 @@ def accept(root: Path, ident: str) -> dict[str, Any]:
     from cairn.infra.state import make_folder
 
     make_folder(history)
+    # Each application has its own record: the same edit proposed again later, after a
+    # rollback, never overwrites the bytes an earlier rollback needs.
+    key = f"{proposal.id}-{datetime.now():%Y%m%d%H%M%S%f}"
     # The exact bytes first: a rollback needs them even if the rest fails.
-    write_atomically(history / f"{proposal.id}.before", before)
-    write_atomically(history / f"{proposal.id}.after", after)
+    write_atomically(history / f"{key}.before", before)
+    write_atomically(history / f"{key}.after", after)
     LocalFileStore(root).write(proposal.path, after, base_hash=content_hash(before))
     record = {
-        "version": 1,
+        "version": 2,
+        "key": key,
         "id": proposal.id,
         "applied": _now(),
         "path": proposal.path,
@@ -167,7 +239,7 @@ def accept(root: Path, ident: str) -> dict[str, Any]:
         "diff": pending.diff,
         "rolled_back": None,
     }
-    _write_json(history / f"{proposal.id}.json", record)
+    _write_json(history / f"{key}.json", record)
     (improve_folder(root) / "pending" / f"{proposal.id}.json").unlink(missing_ok=True)
     _log(root, _applied_entry(record))
     return record
@@ -183,16 +255,23 @@ def reject(root: Path, ident: str) -> Pending:
     return pending
 
 
+_RECORD_KEYS = ("key", "id", "path", "applied", "before_hash", "after_hash", "proposal")
+
+
 def applied(root: Path) -> list[dict[str, Any]]:
-    """Every applied change, oldest first."""
+    """Every applied change, oldest first (damaged records are left out, and left be)."""
     folder = improve_folder(root) / "history"
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            found.append(_read_json(path))
+            record = _read_json(path)
         except CairnError:
             continue
-    return sorted(found, key=lambda r: str(r.get("applied", "")))
+        if all(isinstance(record.get(k), str | dict) for k in _RECORD_KEYS) and (
+            record["key"] == path.stem
+        ):
+            found.append(record)
+    return sorted(found, key=lambda r: str(r["applied"]))
 
 
 def rollback(root: Path, ident: str | None = None) -> dict[str, Any]:
@@ -201,7 +280,7 @@ def rollback(root: Path, ident: str | None = None) -> dict[str, Any]:
     from cairn.infra.files import LocalFileStore
 
     live = [r for r in applied(root) if not r.get("rolled_back")]
-    matches = [r for r in live if ident is None or str(r["id"]).startswith(ident)]
+    matches = [r for r in live if ident is None or str(r["key"]).startswith(ident)]
     if ident is None:
         matches = matches[-1:]
     if len(matches) != 1:
@@ -214,18 +293,18 @@ def rollback(root: Path, ident: str | None = None) -> dict[str, Any]:
     if content_hash(current) != record["after_hash"]:
         raise CairnError(
             f"{path} was edited after change {record['id']} was applied; nothing was rolled "
-            f"back. Its earlier text is in {history / (str(record['id']) + '.before')}"
+            f"back. Its earlier text is in {history / (str(record['key']) + '.before')}"
         )
     try:
-        before = (history / f"{record['id']}.before").read_bytes()
+        before = (history / f"{record['key']}.before").read_bytes()
     except OSError as exc:
         raise CairnError(f"the saved text of {path} before {record['id']} is gone: {exc}") from exc
     if content_hash(before) != record["before_hash"]:
         raise CairnError(f"the saved text of {path} before {record['id']} is damaged")
     LocalFileStore(root).write(path, before, base_hash=content_hash(current))
     record["rolled_back"] = _now()
-    _write_json(history / f"{record['id']}.json", record)
-    _log(root, f"## {_stamp()} · {record['id']} · rolled back\n\n{path} is as it was before.\n")
+    _write_json(history / f"{record['key']}.json", record)
+    _log(root, f"## {_stamp()} · {record['key']} · rolled back\n\n{path} is as it was before.\n")
     return record
 
 
@@ -238,7 +317,7 @@ def _applied_entry(record: dict[str, Any]) -> str:
     proposal = Proposal.from_json(record["proposal"])
     figures = record.get("figures") or {}
     lines = [
-        f"## {_stamp()} · {proposal.id} · applied",
+        f"## {_stamp()} · {record['key']} · applied",
         "",
         f"{proposal.summary[0].upper()}{proposal.summary[1:]}, for: {proposal.pattern}.",
     ]
@@ -246,24 +325,32 @@ def _applied_entry(record: dict[str, Any]) -> str:
         lines.append(f"Why: {proposal.why}")
     if figures.get("reason"):
         lines.append(
-            f"Held-out pass rate {figures.get('before_rate', 0):.0%} → "
-            f"{figures.get('after_rate', 0):.0%}: {figures['reason']}."
+            f"Held-out pass rate {rate(figures, 'before_rate'):.0%} → "
+            f"{rate(figures, 'after_rate'):.0%}: {figures['reason']}."
         )
-    lines += ["", f"Undo: `cairn improve rollback {proposal.id}`", ""]
+    lines += ["", f"Undo: `cairn improve rollback {record['key']}`", ""]
     return "\n".join(lines)
 
 
+CHANGELOG_HEADER = "# Harness changelog\n\nChanges `cairn improve` made with your approval.\n"
+
+
 def _log(root: Path, entry: str) -> None:
-    from cairn.infra.files import write_atomically
+    """Append an entry: one write in append mode, so two processes never lose one."""
+    import os
+
     from cairn.infra.state import make_folder
 
     path = improve_folder(root) / "changelog.md"
     make_folder(path.parent)
-    text = (
-        changelog(root)
-        or "# Harness changelog\n\nChanges `cairn improve` made with your approval.\n"
-    )
-    write_atomically(path, (text.rstrip("\n") + "\n\n" + entry.rstrip("\n") + "\n").encode("utf-8"))
+    text = "\n" + entry.rstrip("\n") + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_size == 0:
+            text = CHANGELOG_HEADER + text
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def _now() -> str:

@@ -6,18 +6,20 @@ person to decide (`cairn improve`).
    digest is written. Held-out cases are never shown to the proposing model.
 3. For the most frequent weaknesses, the `improve` model proposes edits.
 4. The critic refuses edits that could game the evals or reach beyond the harness.
-5. Each remaining edit is tried on workspace copies against the held-out cases; the gate
-   keeps it only if it fixes a failing case and regresses none.
+5. Each remaining edit is tried on workspace copies against the whole suite; the gate
+   keeps it only if it fixes a failing held-out case and regresses no case at all.
 6. Survivors wait under `.cairn/improve/pending/` with their diff and figures. Nothing in
    the workspace changes until a person runs `cairn improve accept ID`.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,9 @@ from cairn.core.harness.evals import EvalCase
 from cairn.core.harness.mining import EvalFailure, Weakness, digest, mine
 from cairn.core.harness.proposals import Proposal, ProposalError, apply_edit
 from cairn.core.workspace.documents import content_hash
-from cairn.improve.changes import Pending, diff_of, improve_folder, save_pending
-from cairn.improve.runner import Progress, SuiteResult, run_cases, save
+from cairn.core.workspace.entities import Workspace
+from cairn.improve.changes import MAX_FILE_BYTES, Pending, diff_of, improve_folder, save_pending
+from cairn.improve.runner import Progress, SuiteResult, copy_workspace, run_cases, save
 
 RECENT_TRACES = 200
 """How many of the latest task traces are mined."""
@@ -43,6 +46,7 @@ class Candidate:
     verdict: gate.GateVerdict | None = None
     after: SuiteResult | None = None
     diff: str = ""
+    base_hash: str = ""  # the content hash of the file the proposal was tried on
 
 
 @dataclass
@@ -130,6 +134,53 @@ def recent_traces(root: Path, limit: int = RECENT_TRACES) -> dict[str, list[dict
     return {p.stem: [dict(r) for r in read_trace(p)] for p in paths}
 
 
+def eval_evidence(
+    root: Path, result: SuiteResult, cases: list[EvalCase]
+) -> tuple[dict[str, list[dict[str, Any]]], list[EvalFailure]]:
+    """The train cases' runs of an eval run, as traces and failures to mine. Held-out
+    cases are left out: their evidence never reaches the proposing model."""
+    from cairn.infra.trace import read_trace
+
+    requests = {c.name: c.request for c in cases}
+    traces: dict[str, list[dict[str, Any]]] = {}
+    failures = []
+    for run in result.results:
+        if run.split != "train" or run.case not in requests:
+            continue
+        path = root / run.trace
+        traces[f"eval:{run.case}#{run.repeat}"] = (
+            [dict(r) for r in read_trace(path)] if path.is_file() else []
+        )
+        if not run.passed:
+            failed = tuple(f"{c.check}: {c.detail}" for c in run.checks if not c.passed)
+            failures.append(EvalFailure(run.case, requests[run.case], failed, run.sensitive))
+    return traces, failures
+
+
+def mine_workspace(
+    root: Path, workspace: Workspace, result: SuiteResult | None, cases: list[EvalCase]
+) -> tuple[list[Weakness], str]:
+    """Weaknesses in the recent traces and an eval run's train cases, and their digest
+    (written to `.cairn/improve/digest.md`)."""
+    from cairn.infra.files import write_atomically
+    from cairn.infra.state import make_folder
+
+    traces = recent_traces(root)
+    failures: list[EvalFailure] = []
+    if result is not None:
+        more, failures = eval_evidence(root, result, cases)
+        traces.update(more)
+    private = [s.name for s in workspace.spaces.values() if s.scope == "private"]
+    skills = {name: s.description for name, s in workspace.skills.items()}
+    weaknesses = mine(traces, skills=skills, eval_failures=failures, private_spaces=private)
+    evals = len(result.results) if result is not None else 0
+    text = digest(weaknesses, traces=len(traces), evals=evals)
+    path = improve_folder(root) / "digest.md"
+    make_folder(path.parent)
+    write_atomically(path, text.encode("utf-8"))
+    return weaknesses, text
+
+
 def improve_cycle(
     root: Path,
     cases: list[EvalCase],
@@ -145,60 +196,76 @@ def improve_cycle(
 ) -> CycleReport:
     """Run one cycle on the workspace at `root` (see the module's docstring). `model`
     runs the eval tasks (`--model`); `improve_model` answers the `improve` calls; both
-    default to what agents.md routes. `proposer` stands in for `propose.propose` (tests)."""
-    from cairn.core.workspace.loader import WorkspaceModel
-    from cairn.improve.propose import editable_files, propose
-    from cairn.infra.files import LocalFileStore, write_atomically
-    from cairn.infra.state import make_folder
-    from cairn.infra.trace import read_trace
-    from cairn.runtime import policy_with_model
+    default to what agents.md routes. `proposer` stands in for `propose.propose` (tests).
 
-    say = progress or (lambda _text: None)
-    cancel = cancel or CancelToken()
-    started = time.monotonic()
+    Every run of the cycle works from one snapshot of the workspace taken at its start, so
+    an edit made meanwhile (by you, or by a task) is never credited to a proposal; a kept
+    proposal records the snapshot's file, and `accept` refuses if the file moved on."""
     if not cases:
         raise CairnError("the suite has no cases to run")
+    with tempfile.TemporaryDirectory(prefix="cairn-cycle-") as temp:
+        snapshot = Path(temp) / "workspace"
+        copy_workspace(root, snapshot, {})
+        return _cycle(
+            root,
+            snapshot,
+            cases,
+            model=model,
+            improve_model=improve_model,
+            repeat=repeat,
+            patterns=patterns,
+            suite=suite,
+            say=progress or (lambda _text: None),
+            cancel=cancel or CancelToken(),
+            proposer=proposer,
+        )
+
+
+def _cycle(
+    root: Path,
+    snapshot: Path,
+    cases: list[EvalCase],
+    *,
+    model: str | None,
+    improve_model: str | None,
+    repeat: int,
+    patterns: int,
+    suite: str,
+    say: Progress,
+    cancel: CancelToken,
+    proposer: Callable[..., Any] | None,
+) -> CycleReport:
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.improve.propose import editable_files, propose
+    from cairn.infra.files import LocalFileStore
+    from cairn.runtime import policy_with_model
+
+    started = time.monotonic()
     say(f"baseline: {len(cases)} cases × {repeat}")
-    baseline = run_cases(
+    run = partial(
+        run_cases,
         root,
-        cases,
         model=model,
         repeat=repeat,
         suite=suite,
-        label="baseline",
-        progress=progress,
+        progress=say,
         cancel=cancel,
+        source=snapshot,
     )
+    baseline = run(cases, label="baseline")
     save(root, baseline)
-    workspace = WorkspaceModel(LocalFileStore(root)).load()
+    workspace = WorkspaceModel(LocalFileStore(snapshot)).load()
     if workspace.agents is None:
         raise CairnError("the workspace has no agents.md: run `cairn init` or create one")
     policy = workspace.agents.policy
     if improve_model:
         policy = policy_with_model(policy, improve_model, root)
-
-    traces = recent_traces(root)
-    failures = []
-    by_name = {c.name: c for c in cases}
-    for result in baseline.results:
-        if result.split != "train":
-            continue  # held-out evidence never reaches the proposing model
-        records = read_trace(root / result.trace) if (root / result.trace).exists() else []
-        traces[f"eval:{result.case}#{result.repeat}"] = [dict(r) for r in records]
-        if not result.passed:
-            failed = tuple(f"{c.check}: {c.detail}" for c in result.checks if not c.passed)
-            failures.append(
-                EvalFailure(result.case, by_name[result.case].request, failed, result.sensitive)
-            )
-    skills = {name: s.description for name, s in workspace.skills.items()}
-    weaknesses = mine(traces, skills=skills, eval_failures=failures)
-    cycle_id = baseline.id.replace("eval-", "cycle-", 1)
+    weaknesses, _ = mine_workspace(root, workspace, baseline, cases)
     digest_path = improve_folder(root) / "digest.md"
-    make_folder(digest_path.parent)
-    text = digest(weaknesses, traces=len(traces), evals=len(baseline.results))
-    write_atomically(digest_path, text.encode("utf-8"))
-    report = CycleReport(cycle_id, baseline, weaknesses, digest_path)
-    say(f"mined {len(traces)} traces: {len(weaknesses)} weaknesses; digest: {digest_path}")
+    report = CycleReport(
+        baseline.id.replace("eval-", "cycle-", 1), baseline, weaknesses, digest_path
+    )
+    say(f"{len(weaknesses)} weaknesses found; digest: {digest_path}")
 
     held_before = baseline.by_case("held-out")
     if not held_before:
@@ -212,7 +279,7 @@ def improve_cycle(
         return _finish(root, report, started)
 
     editable = editable_files(workspace)
-    held_out = [c for c in cases if c.split == "held-out"]
+    held_out = {c.name for c in cases if c.split == "held-out"}
     case_skills = {c.name: c.skill for c in cases if c.skill}
     ask = proposer or propose
     for weakness in weaknesses[:patterns]:
@@ -220,7 +287,15 @@ def improve_cycle(
             break
         say(f"asking for edits: {weakness.title}")
         try:
-            found = ask(root, workspace, policy, weakness, case_skills=case_skills, cancel=cancel)
+            found = ask(
+                snapshot,
+                workspace,
+                policy,
+                weakness,
+                case_skills=case_skills,
+                cancel=cancel,
+                ledger=root,
+            )
         except CairnError as exc:
             report.problems.append(f"{weakness.key}: {exc}")
             say(f"  no proposals: {exc}")
@@ -233,90 +308,89 @@ def improve_cycle(
         for proposal in found.proposals:
             if cancel.cancelled:
                 break
-            candidate = _try(
-                root,
-                proposal,
-                cases,
-                held_out,
-                editable,
-                baseline,
-                model,
-                repeat,
-                suite,
-                progress,
-                cancel,
-            )
+            candidate = _try(snapshot, proposal, cases, held_out, editable, baseline, run)
             report.candidates.append(candidate)
-            say(
-                f"  {proposal.id} ({proposal.summary}): {candidate.status}"
-                + (f" — {'; '.join(candidate.reasons)}" if candidate.reasons else "")
-            )
+            if candidate.after is not None:
+                save(root, candidate.after)
+            if candidate.status == "kept" and candidate.verdict is not None:
+                _keep(root, candidate, baseline, held_out)
+            reasons = f" — {'; '.join(candidate.reasons)}" if candidate.reasons else ""
+            say(f"  {proposal.id} ({proposal.summary}): {candidate.status}{reasons}")
     return _finish(root, report, started)
 
 
 def _try(  # noqa: PLR0917 (one candidate's whole trial)
-    root: Path,
+    snapshot: Path,
     proposal: Proposal,
     cases: list[EvalCase],
-    held_out: list[EvalCase],
+    held_out: set[str],
     editable: list[str],
     baseline: SuiteResult,
-    model: str | None,
-    repeat: int,
-    suite: str,
-    progress: Progress | None,
-    cancel: CancelToken,
+    run: Callable[..., SuiteResult],
 ) -> Candidate:
-    """Apply `proposal` to a copy, criticise it, run the held-out cases, ask the gate."""
+    """Check where the proposal writes, apply it to the snapshot's file, criticise it,
+    run the whole suite with it, and ask the gate."""
+    from cairn.infra.files import LocalFileStore
+
+    refused = critic.path_problems(proposal, editable)
+    if refused:  # before the file is even read
+        return Candidate(proposal, "rejected", refused)
     try:
-        raw = (root / proposal.path).read_bytes()
+        raw = LocalFileStore(snapshot).read(proposal.path, MAX_FILE_BYTES)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ProposalError(f"{proposal.path} is larger than 4 MiB")
         before = raw.decode("utf-8")
         after = apply_edit(before, proposal)
-    except (OSError, UnicodeDecodeError, ProposalError) as exc:
+    except (OSError, UnicodeDecodeError, CairnError) as exc:
         return Candidate(proposal, "not applicable", [str(exc)])
     diff = diff_of(proposal.path, before, after)
     reasons = critic.critique(proposal, before=before, after=after, editable=editable, cases=cases)
     if reasons:
-        return Candidate(proposal, "rejected", reasons, diff=diff)
-    tried = run_cases(
-        root,
-        held_out,
-        model=model,
-        repeat=repeat,
-        suite=suite,
-        changes={proposal.path: after.encode("utf-8")},
-        label=f"candidate {proposal.id}",
-        progress=progress,
-        cancel=cancel,
+        return Candidate(proposal, "rejected", reasons, diff=diff, base_hash=content_hash(raw))
+    # Every case runs: held-out ones can be fixed, and no case at all may get worse.
+    tried = run(
+        cases, changes={proposal.path: after.encode("utf-8")}, label=f"candidate {proposal.id}"
     )
-    save(root, tried)
-    before_runs = baseline.by_case("held-out")
-    after_runs = tried.by_case("held-out")
-    verdict = gate.judge(before_runs, after_runs)
-    candidate = Candidate(
+    verdict = gate.judge(baseline.by_case(), tried.by_case(), held_out)
+    return Candidate(
         proposal,
         "kept" if verdict.kept else "rejected",
         [] if verdict.kept else [verdict.reason],
         verdict,
         tried,
         diff,
+        content_hash(raw),
     )
-    if verdict.kept:
-        figures = {
-            "reason": verdict.reason,
-            "before_rate": verdict.before_rate,
-            "after_rate": verdict.after_rate,
-            "fixed": list(verdict.fixed),
-            "cases": {
-                name: {"before": before_runs[name].shown(), "after": after_runs[name].shown()}
-                for name in before_runs
-            },
-        }
-        save_pending(
-            root,
-            Pending(proposal, content_hash(raw), diff, figures, baseline.id, _now()),
-        )
-    return candidate
+
+
+def _keep(root: Path, candidate: Candidate, baseline: SuiteResult, held_out: set[str]) -> None:
+    """A kept candidate waits for a person, with its diff and figures."""
+    assert candidate.verdict is not None and candidate.after is not None
+    verdict, before_runs, after_runs = (
+        candidate.verdict,
+        baseline.by_case(),
+        candidate.after.by_case(),
+    )
+    figures = {
+        "reason": verdict.reason,
+        "before_rate": verdict.before_rate,
+        "after_rate": verdict.after_rate,
+        "fixed": list(verdict.fixed),
+        "cases": {
+            name: {
+                "split": "held-out" if name in held_out else "train",
+                "before": before_runs[name].shown(),
+                "after": after_runs[name].shown() if name in after_runs else "did not run",
+            }
+            for name in before_runs
+        },
+    }
+    save_pending(
+        root,
+        Pending(
+            candidate.proposal, candidate.base_hash, candidate.diff, figures, baseline.id, _now()
+        ),
+    )
 
 
 def _finish(root: Path, report: CycleReport, started: float) -> CycleReport:

@@ -28,6 +28,7 @@ from cairn.core.workspace.entities import Workspace
 from cairn.core.workspace.schema import HARNESS_KEYS, AgentsPolicy
 
 KIND = "improve"
+MAX_FILE_BYTES = 1024 * 1024  # the workspace's own limit for a markdown file
 FILE_CHARS = 6000
 """How much of each file the model is shown."""
 
@@ -104,8 +105,12 @@ def propose(
     *,
     case_skills: dict[str, str] | None = None,
     cancel: CancelToken | None = None,
+    ledger: Path | None = None,
 ) -> Proposed:
-    """Ask the `improve` model for proposals addressing `weakness` (none is applied)."""
+    """Ask the `improve` model for proposals addressing `weakness` (none is applied).
+    Files are read from `root` (the cycle's snapshot); spend and the trace go to the
+    workspace at `ledger` (default: `root`)."""
+    from cairn.core.routing.marks import file_sensitivity, space_of
     from cairn.core.routing.router import Step
     from cairn.core.tasks.run import new_task_id
     from cairn.infra.trace import TraceWriter
@@ -113,15 +118,26 @@ def propose(
 
     editable = editable_files(workspace)
     shown = []
+    carried = ["evidence from a sensitive task"] if weakness.sensitive else []
     for path in files_for(weakness, workspace, case_skills or {}):
         try:
-            text = (root / path).read_text(encoding="utf-8")
+            if (root / path).stat().st_size > MAX_FILE_BYTES:
+                continue
+            # The bytes as they are (CRLF kept): `find` must match the file exactly.
+            text = (root / path).read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             continue
+        why = file_sensitivity(workspace, path, text)
+        if why:
+            carried.append(why)
         shown.append((path, _instructions(text) if path == _policy_path(workspace) else text))
+    if not carried:
+        # Only sensitive calls (local models) may even see where private files are.
+        editable = [p for p in editable if space_of(workspace, p)[1] != "private"]
     text = prompt(weakness, policy, shown, editable)
-    carried = ("evidence from a sensitive task",) if weakness.sensitive else ()
-    step = Step(f"Propose edits for: {weakness.title}", kind=KIND, context=text, carried=carried)
+    step = Step(
+        f"Propose edits for: {weakness.title}", kind=KIND, context=text, carried=tuple(carried)
+    )
     # The file argument is held to the editable files (a grammar holds a small model to it).
     tools = (replace(EDIT_FILE, choices={"file": tuple(editable)}), CHANGE_SETTING)
     request = ChatRequest(
@@ -130,10 +146,11 @@ def propose(
         max_tokens=policy.token_limit(KIND),
     )
     task = new_task_id("improve-")
-    dispatcher = build_dispatcher(policy, root, task=task)
+    home = ledger or root
+    dispatcher = build_dispatcher(policy, home, task=task)
     found = Proposed()
     policy_path = _policy_path(workspace)
-    with TraceWriter(root, task) as trace:
+    with TraceWriter(home, task) as trace:
         trace.write("task_started", request=step.description, kind=KIND)
         try:
             for event in dispatcher.run(step, request, cancel=cancel or CancelToken()):

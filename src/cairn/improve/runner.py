@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from cairn.core.engine import CancelToken
-from cairn.core.harness.checks import CaseVerdict, CheckResult, Observation, judge, observe
+from cairn.core.harness.checks import (
+    CaseVerdict,
+    CheckResult,
+    FoundFile,
+    Observation,
+    judge,
+    observe,
+)
 from cairn.core.harness.evals import EVALS_FOLDER, EvalCase
 from cairn.core.harness.gate import CaseRuns, pass_rate
 from cairn.core.harness.mining import is_sensitive
@@ -194,9 +201,11 @@ def run_cases(
     label: str = "",
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    source: Path | None = None,
 ) -> SuiteResult:
-    """Run every case `repeat` times on copies of the workspace at `root` (with `changes`,
-    path → new bytes, written into each copy: a candidate edit), judged by its checks."""
+    """Run every case `repeat` times on copies of the workspace at `root` (or of `source`,
+    a snapshot of it, with results still kept under `root`), with `changes` (path → new
+    bytes: a candidate edit) written into each copy, judged by its checks."""
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
     cancel = cancel or CancelToken()
@@ -212,7 +221,9 @@ def run_cases(
             if cancel.cancelled:
                 break
             done += 1
-            one = run_case(root, case, n, run_id, model=model, changes=changes, cancel=cancel)
+            one = run_case(
+                root, case, n, run_id, model=model, changes=changes, cancel=cancel, source=source
+            )
             result.results.append(one)
             if progress is not None:
                 verdict = "passed" if one.passed else _first_failure(one)
@@ -241,52 +252,40 @@ def run_case(
     model: str | None = None,
     changes: Mapping[str, bytes] | None = None,
     cancel: CancelToken | None = None,
+    source: Path | None = None,
 ) -> RunResult:
-    """One run of `case` on a fresh copy of the workspace; the copy is removed after."""
-    from cairn.core.tasks.options import TaskOptions
-    from cairn.core.workspace.loader import WorkspaceModel
-    from cairn.infra.files import LocalFileStore
+    """One run of `case` on a fresh copy of the workspace (of `source`, a snapshot, when
+    given); the copy is removed after. Whatever goes wrong fails this run only."""
+    from cairn.core.tasks.events import TaskFailed
     from cairn.infra.state import make_folder
     from cairn.infra.trace import TraceWriter, read_trace
-    from cairn.runtime import build_runner, close_hub
 
     keep = runs_folder(root) / run_id / f"{case.name.replace('/', '--')}-{repeat}.jsonl"
     make_folder(keep.parent)
+    events: list[object] = []
+    verdict = CaseVerdict(False)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cairn-eval-") as temp:
         copy = Path(temp) / "workspace"
-        copy_workspace(root, copy, changes or {})
-        events: list[object] = []
-        started = time.monotonic()
-        trace = TraceWriter(copy, f"{run_id}-{repeat}")
+        trace = TraceWriter(Path(temp), f"{run_id}-{repeat}")
         try:
-            model_ = WorkspaceModel(LocalFileStore(copy))
-            model_.load()
-            runner, _ = build_runner(model_, copy, model_override=model)
-            runner.remember = None  # the memory step is not what an eval measures
-            options = TaskOptions(
-                space=case.space,
-                skill=case.skill,
-                operator=case.operator,
-                approvals="no",
-                plan=case.plan,
-            )
-            for event in runner.run(case.request, options, cancel):
-                trace.record(event)
-                events.append(event)
-        except Exception as exc:  # a case that cannot even start fails; the suite goes on
-            from cairn.core.tasks.events import TaskFailed
-
+            copy_workspace(source or root, copy, changes or {}, ledger=root)
+            before = _stats(copy)
+            _run_task(copy, case, model=model, cancel=cancel, trace=trace, events=events)
+            seen = observe(events, time.monotonic() - started)
+            verdict = judge(case, seen, lambda pattern: _find(copy, pattern, before))
+        except Exception as exc:  # a case that cannot run fails; the suite goes on
             failed = TaskFailed(case.name, f"{type(exc).__name__}: {exc}", "error")
             trace.record(failed)
             events.append(failed)
+            seen = observe(events, time.monotonic() - started)
+            verdict = judge(case, seen, lambda _pattern: [])
         finally:
             trace.close()
-            close_hub(copy)
-        seen = observe(events, time.monotonic() - started)
-        verdict: CaseVerdict = judge(case, seen, lambda pattern: _find(copy, pattern))
         with contextlib.suppress(OSError):
             shutil.copyfile(trace.path, keep)
-        records = read_trace(keep) if keep.exists() else []
+    records = read_trace(keep) if keep.exists() else []
+    private = {case.space} if case.space and _is_private(source or root, case.space) else set()
     return RunResult(
         case=case.name,
         split=case.split,
@@ -295,46 +294,119 @@ def run_case(
         checks=verdict.results,
         seen=seen,
         trace=keep.relative_to(root).as_posix(),
-        sensitive=is_sensitive(records),
+        sensitive=is_sensitive(records, private),
     )
 
 
-def _find(copy: Path, pattern: str) -> list[tuple[str, bytes]]:
-    """Files of the copy matching a glob (never outside it, never its `.cairn/`)."""
-    if pattern.startswith("/") or ".." in Path(pattern).parts:
-        return []
-    found = []
-    base = copy.resolve()
-    for path in sorted(copy.glob(pattern)):
-        relative = path.relative_to(copy).as_posix()
-        if relative.startswith(".cairn/") or not path.is_file():
-            continue
-        if not path.resolve().is_relative_to(base):
-            continue  # a link out of the workspace is not the task's output
+def _run_task(
+    copy: Path,
+    case: EvalCase,
+    *,
+    model: str | None,
+    cancel: CancelToken | None,
+    trace: Any,
+    events: list[object],
+) -> None:
+    from cairn.core.tasks.options import TaskOptions
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.infra.files import LocalFileStore
+    from cairn.runtime import build_runner, close_hub
+
+    try:
+        workspace = WorkspaceModel(LocalFileStore(copy))
+        workspace.load()
+        runner, _ = build_runner(workspace, copy, model_override=model, connectors=case.connectors)
+        runner.remember = None  # the memory step is not what an eval measures
+        options = TaskOptions(
+            space=case.space,
+            skill=case.skill,
+            operator=case.operator,
+            approvals="no",
+            plan=case.plan,
+        )
+        for event in runner.run(case.request, options, cancel):
+            trace.record(event)
+            events.append(event)
+    finally:
+        close_hub(copy)
+
+
+def _is_private(root: Path, space: str) -> bool:
+    """Whether `space` is a private space of the workspace at `root` (unknown: yes)."""
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.infra.files import LocalFileStore
+
+    try:
+        found = WorkspaceModel(LocalFileStore(root)).load().spaces.get(space)
+    except Exception:
+        return True
+    return found is None or found.scope == "private"
+
+
+Stats = dict[str, tuple[int, int]]
+READ_LIMIT = 4 * 1024 * 1024
+"""A `file:` check reads at most this much of a file."""
+
+
+def _stats(copy: Path) -> Stats:
+    """Size and modification time of every file in the copy, before the task."""
+    found: Stats = {}
+    for path in copy.rglob("*"):
         with contextlib.suppress(OSError):
-            found.append((relative, path.read_bytes()[: 4 * 1024 * 1024]))
+            if path.is_file() and not path.is_symlink():
+                info = path.stat()
+                found[path.relative_to(copy).as_posix()] = (info.st_size, info.st_mtime_ns)
     return found
 
 
-def copy_workspace(root: Path, dest: Path, changes: Mapping[str, bytes]) -> None:
+def _find(copy: Path, pattern: str, before: Stats) -> list[FoundFile]:
+    """Files of the copy matching a glob after the task, each marked written when the
+    task created or changed it (never outside the copy, never a link, never `.cairn/`)."""
+    try:
+        paths = sorted(copy.glob(pattern))
+    except (ValueError, IndexError, NotImplementedError):
+        return []  # not a pattern Python can match (the parser refuses most)
+    found = []
+    for path in paths:
+        relative = path.relative_to(copy).as_posix()
+        if relative.startswith(".cairn/") or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            info = path.stat()
+            with path.open("rb") as handle:
+                data = handle.read(READ_LIMIT)
+        except OSError:
+            continue
+        written = before.get(relative) != (info.st_size, info.st_mtime_ns)
+        found.append(FoundFile(relative, data, written))
+    return found
+
+
+def copy_workspace(
+    root: Path, dest: Path, changes: Mapping[str, bytes], *, ledger: Path | None = None
+) -> None:
     """Copy what a task can see of `root` into `dest` (no `.cairn/`, `evals/`, hidden
-    folders other than `.claude`/`.agents`, dependencies or virtual environments), write
-    `changes` over it, and point its spend ledger at the workspace's own."""
+    files or folders other than `.claude`/`.agents`, dependencies or virtual
+    environments), write `changes` over it, and point its spend ledger at the one of the
+    workspace at `ledger` (default: `root`)."""
     root = root.resolve()
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         relative = here.relative_to(root)
+        top = relative == Path()
         dirs[:] = [
             d
             for d in dirs
-            if not (relative == Path() and d in (".cairn", EVALS_FOLDER))
-            and (not d.startswith(".") or (relative == Path() and d in TOOL_FOLDERS))
+            if not (top and d in (".cairn", EVALS_FOLDER))
+            and (not d.startswith(".") or (top and d in TOOL_FOLDERS))
             and d not in DEPENDENCY_FOLDERS
             and not (here / d / VENV_MARKER).exists()
         ]
         target = dest / relative
         target.mkdir(parents=True, exist_ok=True)
         for name in files:
+            if name.startswith("."):
+                continue  # hidden files are never a task's to read (`.env`)
             source = here / name
             if source.is_symlink():
                 with contextlib.suppress(OSError):
@@ -355,8 +427,9 @@ def copy_workspace(root: Path, dest: Path, changes: Mapping[str, bytes]) -> None
         changed.write_bytes(data)
     state = dest / ".cairn"
     state.mkdir(exist_ok=True)
-    (root / ".cairn").mkdir(exist_ok=True)
-    (state / "spend.jsonl").symlink_to(root / ".cairn" / "spend.jsonl")
+    own = (ledger or root).resolve() / ".cairn"
+    own.mkdir(exist_ok=True)
+    (state / "spend.jsonl").symlink_to(own / "spend.jsonl")
 
 
 def _link(source: Path, target: Path) -> None:

@@ -20,9 +20,18 @@ from cairn.core.tasks.events import (
     ToolCalled,
     ToolResult,
 )
+from cairn.core.workspace.documents import thaw
 
-FindFiles = Callable[[str], Sequence[tuple[str, bytes]]]
-"""A glob, relative to the workspace copy → the files it matches, with their bytes."""
+
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    path: str  # workspace-relative
+    data: bytes
+    written: bool  # the task created or changed it
+
+
+FindFiles = Callable[[str], Sequence[FoundFile]]
+"""A glob, relative to the workspace copy → the files it matches after the task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +147,37 @@ def _one(check: Check, seen: Observation, find: FindFiles) -> CheckResult:
 
 
 def _file(check: Check, find: FindFiles) -> tuple[bool, str]:
-    matches = find(str(check.value))
-    if check.options.get("exists") is False:
-        return (not matches, f"{matches[0][0]} exists" if matches else "")
-    if not matches:
-        return False, "no such file was written"
+    """`exists: false`: no file matches. Only `not_matches:`: no matching file, written or
+    not, contains the text. Otherwise a file the task wrote (not one that was there
+    before) must match and pass every option."""
+    found = find(str(check.value))
+    options = check.options
+    if options.get("exists") is False:
+        return (not found, f"{found[0].path} exists" if found else "")
+    unwanted = options.get("not_matches")
+    positive = any(k in options for k in ("matches", "json", "schema"))
+    if unwanted is not None and not positive:
+        bad = [f for f in found if _contains(f.data, str(unwanted))]
+        return (
+            not bad,
+            f"{bad[0].path} contains {_contains(bad[0].data, str(unwanted))!r}" if bad else "",
+        )
+    written = [f for f in found if f.written]
+    if not written:
+        there = " (a file that was there before does not count)" if found else ""
+        return False, f"the task wrote no such file{there}"
     problems: list[str] = []
-    for path, data in matches:
-        problem = _file_problem(check, data)
+    for item in written:
+        problem = _file_problem(check, item.data)
         if problem is None:
-            return True, ""  # one matching file that passes is enough
-        problems.append(f"{path}: {problem}")
+            return True, ""  # one written file that passes is enough
+        problems.append(f"{item.path}: {problem}")
     return False, "; ".join(problems[:3])
+
+
+def _contains(data: bytes, pattern: str) -> str | None:
+    found = re.search(pattern, data.decode("utf-8", errors="replace"))
+    return found.group(0) if found else None
 
 
 def _file_problem(check: Check, data: bytes) -> str | None:
@@ -158,8 +186,8 @@ def _file_problem(check: Check, data: bytes) -> str | None:
     if pattern is not None and re.search(str(pattern), text) is None:
         return f"does not match {pattern!r}: {_short(text)}"
     unwanted = check.options.get("not_matches")
-    if unwanted is not None and (found := re.search(str(unwanted), text)) is not None:
-        return f"contains {found.group(0)!r}, which it must not"
+    if unwanted is not None and (hit := _contains(data, str(unwanted))) is not None:
+        return f"contains {hit!r}, which it must not"
     if check.options.get("json") or "schema" in check.options:
         try:
             parsed: Any = json.loads(text)
@@ -170,21 +198,12 @@ def _file_problem(check: Check, data: bytes) -> str | None:
             import jsonschema
 
             try:
-                jsonschema.validate(parsed, _thawed(schema))
+                jsonschema.validate(parsed, thaw(schema))
             except jsonschema.ValidationError as exc:
                 return f"does not match the schema: {exc.message}"
-            except jsonschema.SchemaError as exc:
-                return f"the check's schema is not valid: {exc.message}"
+            except Exception as exc:  # a schema that cannot be used (an unresolvable $ref)
+                return f"the check's schema cannot be used: {exc}"
     return None
-
-
-def _thawed(value: Any) -> Any:
-    """Frontmatter arrives frozen (read-only mappings, tuples): jsonschema wants dicts."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {k: _thawed(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_thawed(v) for v in value]
-    return value
 
 
 def _short(text: str, limit: int = 160) -> str:

@@ -30,14 +30,8 @@ def critique(
     cases: Sequence[EvalCase],
 ) -> list[str]:
     """Why `proposal` (turning `before` into `after`) must not be kept; empty if none."""
-    reasons: list[str] = []
+    reasons = path_problems(proposal, editable)
     path = proposal.path
-    if path.startswith(f"{EVALS_FOLDER}/") or path == EVALS_FOLDER:
-        reasons.append("it edits an eval: checks are not the harness's to change")
-    elif not is_policy(path) and path not in set(editable):
-        reasons.append(f"{path} is not a skill, an operator or agents.md")
-    if proposal.setting and not proposal.setting.startswith(("harness.", "routing.")):
-        reasons.append(f"{proposal.setting} is not a harness or routing setting")
     added = _added(before, after)
     if len(added) > MAX_EDIT_CHARS:
         reasons.append(f"it adds {len(added):,} characters: not a small, targeted edit")
@@ -49,11 +43,34 @@ def critique(
         quoted = _quote(case.request, added, before)
         if quoted:
             reasons.append(f"it quotes eval {case.name}'s request: {quoted!r}")
-        if case.name.lower() in lowered_added and case.name.lower() not in lowered_before:
-            reasons.append(f"it names eval {case.name}")
+        for name in _names(case.name):
+            if name in lowered_added and name not in lowered_before:
+                reasons.append(f"it names eval {case.name}")
     if "evals/" in lowered_added and "evals/" not in lowered_before:
         reasons.append("it refers to the evals folder")
     return list(dict.fromkeys(reasons))
+
+
+def path_problems(proposal: Proposal, editable: Iterable[str]) -> list[str]:
+    """Why the file `proposal` changes is not the harness's to change (checked before the
+    file is even read): only the policy file, skills and operators are."""
+    path = proposal.path
+    reasons = []
+    if path.startswith(f"{EVALS_FOLDER}/") or path == EVALS_FOLDER:
+        reasons.append("it edits an eval: checks are not the harness's to change")
+    elif path not in set(editable):
+        reasons.append(f"{path} is not a skill, an operator or agents.md")
+    if proposal.setting and (
+        not is_policy(path) or not proposal.setting.startswith(("harness.", "routing."))
+    ):
+        reasons.append(f"{proposal.setting} is not a harness or routing setting")
+    return reasons
+
+
+def _names(name: str) -> list[str]:
+    """How an edit could name a case: its full name, or its own name when distinctive."""
+    own = name.rpartition("/")[2].lower()
+    return [name.lower()] + ([own] if len(own) >= 8 and own != name.lower() else [])
 
 
 def _expected(case: EvalCase) -> list[str]:

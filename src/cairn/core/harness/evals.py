@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from cairn.core.errors import CairnError
 from cairn.core.workspace.diagnostics import Diagnostic, error
-from cairn.core.workspace.documents import parse_document
+from cairn.core.workspace.documents import parse_document, thaw
 
 EVALS_FOLDER = "evals"
 Split = Literal["train", "held-out"]
@@ -93,6 +93,7 @@ class EvalCase:
     skill: str | None = None
     operator: str | None = None
     plan: Literal["auto", "always", "never"] = "never"
+    connectors: bool = False  # offer agents.md's connectors (their tools really run)
 
     @property
     def suite(self) -> str:
@@ -132,6 +133,7 @@ def parse_eval(path: str, raw: bytes) -> tuple[EvalCase | None, list[Diagnostic]
         skill=_optional(data.get("skill")),
         operator=_optional(data.get("operator")),
         plan=plan,
+        connectors=data.get("connectors") is True,
     )
     return case, problems
 
@@ -195,14 +197,39 @@ def _check(item: Any, number: int) -> Check:
         raise EvalError(f"check {number}: write `no_approval: true`")
     if kind in ("file", "tool_used", "tool_not_used") and not str(value or "").strip():
         raise EvalError(f"check {number}: {kind} needs a name")
+    if kind == "file":
+        _glob(str(value), number)
+        if "schema" in options:
+            _schema(options["schema"], number)
     return Check(kind, value, options)
+
+
+def _glob(pattern: str, number: int) -> None:
+    """A `file:` glob must stay inside the workspace and be one Python can match."""
+    parts = pattern.replace("\\", "/").split("/")
+    if pattern.startswith(("/", "~")) or ".." in parts or not pattern.strip(" ./"):
+        raise EvalError(f"check {number}: file {pattern!r} must be a path inside the workspace")
+    if any("**" in part and part != "**" for part in parts):
+        raise EvalError(f"check {number}: in {pattern!r}, ** must be a whole folder name")
+
+
+def _schema(schema: Any, number: int) -> None:
+    import jsonschema
+
+    if not isinstance(schema, Mapping):
+        raise EvalError(f"check {number}: schema must be a mapping (a JSON schema)")
+    thawed = thaw(schema)
+    try:
+        jsonschema.validators.validator_for(thawed).check_schema(thawed)
+    except jsonschema.SchemaError as exc:
+        raise EvalError(f"check {number}: the schema is not valid: {exc.message}") from exc
 
 
 _REGEX_META = re.compile(r"\\[dDsSwWbB]|[.^$*+?{}\[\]|()\\]")
 
 
 def _literals(pattern: str) -> list[str]:
-    """Runs of plain text of four or more characters inside a regular expression
-    (`(?i)launch.*thursday` → `launch`, `thursday`)."""
+    """Runs of plain text of three or more characters inside a regular expression
+    (`(?i)launch.*thursday` → `launch`, `thursday`; `\\bana\\b` → `ana`)."""
     text = re.sub(r"\(\?[a-zA-Z]+\)", " ", pattern)
-    return [part.strip() for part in _REGEX_META.split(text) if len(part.strip()) >= 4]
+    return [part.strip() for part in _REGEX_META.split(text) if len(part.strip()) >= 3]

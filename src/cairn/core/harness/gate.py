@@ -1,10 +1,11 @@
-"""The regression gate: is a candidate edit better on held-out cases, and worse on none?
+"""The regression gate: does a candidate edit fix a held-out case, and break none at all?
 
 Each case runs `repeat` times before and after. The comparison is by pass counts, so it
 is deterministic for given runs, and strict where runs vary:
-- *fixed*: the case did not pass every run before, and passes every run after;
-- *regressed*: it passes fewer runs after than before (a flaky case can only hold or
-  improve; a case that loses one pass out of three counts as a regression);
+- *fixed*: a held-out case did not pass every run before, and passes every run after
+  (only held-out cases count: the proposer saw the train cases' failures);
+- *regressed*: any case, train or held-out, passes fewer runs after than before (a case
+  that loses one pass out of three counts);
 - the candidate is kept only with at least one fix and no regression.
 Spreads of tokens and time are reported beside the verdict, not judged.
 """
@@ -12,7 +13,7 @@ Spreads of tokens and time are reported beside the verdict, not judged.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -73,14 +74,24 @@ def pass_rate(runs: Mapping[str, CaseRuns]) -> float:
     return sum(r.passed for r in runs.values()) / total if total else 0.0
 
 
-def judge(before: Mapping[str, CaseRuns], after: Mapping[str, CaseRuns]) -> GateVerdict:
-    """The gate's verdict on the same held-out cases run before and after an edit."""
-    rates = pass_rate(before), pass_rate(after)
+def judge(
+    before: Mapping[str, CaseRuns],
+    after: Mapping[str, CaseRuns],
+    held_out: Collection[str] | None = None,
+) -> GateVerdict:
+    """The gate's verdict on the same cases run before and after an edit. Fixes count on
+    `held_out` cases only (every case when None); regressions count everywhere. The
+    rates reported are the held-out cases'."""
+    judged = set(before) if held_out is None else set(held_out) & set(before)
+    rates = (
+        pass_rate({c: r for c, r in before.items() if c in judged}),
+        pass_rate({c: r for c, r in after.items() if c in judged}),
+    )
 
     def refused(reason: str) -> GateVerdict:
         return GateVerdict(False, reason, before_rate=rates[0], after_rate=rates[1])
 
-    if not before:
+    if not judged:
         return refused("there are no held-out cases to judge it on")
     missing = sorted(set(before) - set(after))
     if missing:
@@ -88,7 +99,7 @@ def judge(before: Mapping[str, CaseRuns], after: Mapping[str, CaseRuns]) -> Gate
     uneven = sorted(c for c in before if before[c].runs != after[c].runs)
     if uneven:
         return refused(f"different repeat counts for {', '.join(uneven)}")
-    fixed = tuple(c for c in sorted(before) if not before[c].always and after[c].always)
+    fixed = tuple(c for c in sorted(judged) if not before[c].always and after[c].always)
     regressed = tuple(c for c in sorted(before) if after[c].passed < before[c].passed)
     if regressed:
         reason = f"it regresses {', '.join(regressed)}"

@@ -4,8 +4,10 @@ Each trace is a task's events as its JSONL records (`{"event": "tool_result", ..
 docs/tasks.md). The patterns are fixed and deterministic, so the same traces always give
 the same digest; a model only comes in later, to propose edits for what was found.
 
-A trace is *sensitive* when any of its model calls was routed as sensitive: evidence from
-it may only be shown to local models (`Weakness.sensitive`).
+A trace is *sensitive* when any of its model calls was routed as sensitive, when its task
+ran in a private space, or when it never reached the router (`is_sensitive`): evidence
+from it may only be shown to local models (`Weakness.sensitive`). Damaged records are
+read as far as they make sense, never trusted to have the right shape.
 """
 
 from __future__ import annotations
@@ -117,11 +119,21 @@ class _Found:
         self.by_key.setdefault((pattern, subject), []).append(evidence)
 
 
-def is_sensitive(records: Sequence[Record]) -> bool:
-    return any(
-        r.get("event") == "routed" and bool((r.get("decision") or {}).get("sensitive"))
-        for r in records
-    )
+def _map(value: Any) -> Mapping[str, Any]:
+    """A record's field as a mapping; anything else (a damaged line) as an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def is_sensitive(records: Sequence[Record], private_spaces: Iterable[str] = ()) -> bool:
+    """Whether a task's content must stay on local models: one of its calls was routed as
+    sensitive, it ran in a private space, or it never reached the router (a task that
+    failed before its first call: what it held is unknown, so it counts as sensitive)."""
+    records = [r for r in records if isinstance(r, Mapping)]
+    started = next((r for r in records if r.get("event") == "task_started"), {})
+    if started.get("space") and started.get("space") in set(private_spaces):
+        return True
+    decisions = [_map(r.get("decision")) for r in records if r.get("event") == "routed"]
+    return not decisions or any(bool(d.get("sensitive")) for d in decisions)
 
 
 def mine(
@@ -129,12 +141,21 @@ def mine(
     *,
     skills: Mapping[str, str] | None = None,
     eval_failures: Iterable[EvalFailure] = (),
+    private_spaces: Iterable[str] = (),
 ) -> list[Weakness]:
     """Weaknesses in `traces` (task id → records) and failed eval runs, most frequent
-    first. `skills` is name → description, for noticing a skill that was not used."""
+    first. `skills` is name → description, for noticing a skill that was not used;
+    tasks in `private_spaces` are sensitive."""
     found = _Found()
+    private = frozenset(private_spaces)
     for task, records in traces.items():
-        _mine_trace(task, records, skills or {}, found)
+        _mine_trace(
+            task,
+            [r for r in records if isinstance(r, Mapping)],
+            skills or {},
+            found,
+            is_sensitive(records, private),
+        )
     for failure in eval_failures:
         detail = f"{failure.request[:120]!r} failed: {'; '.join(failure.failures)[:300]}"
         evidence = Evidence(f"eval:{failure.case}", detail, failure.sensitive)
@@ -149,16 +170,17 @@ def mine(
 
 
 def _mine_trace(
-    task: str, records: Sequence[Record], skills: Mapping[str, str], found: _Found
+    task: str,
+    records: Sequence[Record],
+    skills: Mapping[str, str],
+    found: _Found,
+    sensitive: bool,
 ) -> None:
-    sensitive = is_sensitive(records)
-
     def note(pattern: str, detail: str, subject: str = "") -> None:
         found.add(pattern, subject, Evidence(task, detail[:300], sensitive))
 
     started = next((r for r in records if r.get("event") == "task_started"), {})
     request = str(started.get("request") or "")
-    calls: dict[str, tuple[str, dict[str, Any]]] = {}
     written: dict[str, int] = {}
     read_back: set[str] = set()
     failing: dict[str, int] = {}
@@ -167,7 +189,6 @@ def _mine_trace(
         event = record.get("event")
         if event == "tool_called":
             name = str(record.get("name") or "")
-            calls[str(record.get("call_id"))] = (name, dict(record.get("arguments") or {}))
             used_tools.add(name)
         elif event == "tool_result":
             name = str(record.get("name") or "")
@@ -203,7 +224,7 @@ def _mine_trace(
             elif kind == "budget":
                 note("budget_pause", str(record.get("reason") or ""))
         elif event in ("budget_warning", "paused"):
-            verdict = record.get("verdict") or {}
+            verdict = _map(record.get("verdict"))
             note("budget_pause", str(verdict.get("reason") or record.get("reason") or event))
     for path in written:
         if path not in read_back:

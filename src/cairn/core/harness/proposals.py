@@ -29,6 +29,9 @@ from cairn.core.workspace.schema import HARNESS_KEYS, AgentsPolicy
 POLICY_FILE = "agents.md"
 MAX_EDIT_CHARS = 1200
 """An edit adds at most this much text: proposals are small and targeted."""
+PROTECTED_KINDS = frozenset({"sensitive", "approval", "memory", "improve"})
+"""Step kinds whose routing no proposal may change: where private content goes, who
+judges approvals, who writes memory, and who proposes the edits themselves."""
 
 
 class ProposalError(CairnError):
@@ -86,7 +89,8 @@ CHANGE_SETTING = ToolSpec(
     description="Propose changing one setting in agents.md: harness.max_steps, "
     "harness.max_model_calls, harness.max_repeats, harness.max_failures, "
     "harness.tool_output_share, harness.plan_steps, harness.recall_tokens, "
-    "harness.answer_after_guard, or routing.KIND (a role name).",
+    "harness.answer_after_guard, or routing.KIND (a role name; not the sensitive, "
+    "approval, memory or improve kinds).",
     parameters={
         "type": "object",
         "properties": {
@@ -111,7 +115,7 @@ def from_tool_call(
     """A proposal from the `improve` model's tool call (its arguments as given)."""
     why = str(arguments.get("why") or "").strip()
     if name == "edit_file":
-        path = str(arguments.get("file") or "").strip().lstrip("./")
+        path = _clean_path(str(arguments.get("file") or ""))
         find, replace = str(arguments.get("find") or ""), str(arguments.get("replace") or "")
         ident = proposal_id(pattern, path, find, replace, "", None)
         return Proposal(ident, pattern, why, path, find=find, replace=replace)
@@ -123,32 +127,63 @@ def from_tool_call(
     raise ProposalError(f"'{name}' is not a proposal tool")
 
 
+def _clean_path(raw: str) -> str:
+    """A workspace-relative path as the workspace names it (`./a//b` → `a/b`); a path
+    that could leave the workspace is kept as written, for the critic to refuse."""
+    from cairn.core.errors import PathOutsideWorkspaceError
+    from cairn.core.workspace.names import path_parts
+
+    try:
+        return "/".join(path_parts(raw.strip()))
+    except PathOutsideWorkspaceError:
+        return raw.strip()
+
+
 def apply_edit(text: str, proposal: Proposal) -> str:
     """The file's text with the proposal applied; every other byte as it was."""
-    if proposal.setting:
-        return _apply_setting(text, proposal)
-    if not proposal.find:
+    try:
+        if proposal.setting:
+            return _apply_setting(text, proposal)
+        return _apply_text(text, proposal)
+    except EditError as exc:  # the file itself is broken (an unclosed frontmatter)
+        raise ProposalError(f"{proposal.path} cannot be edited safely: {exc}") from exc
+
+
+def _apply_text(text: str, proposal: Proposal) -> str:
+    find, replace = proposal.find, proposal.replace
+    if "\r\n" in text and "\r\n" not in find:
+        # A model copies the passage with plain line ends; the file has CRLF.
+        find, replace = find.replace("\n", "\r\n"), replace.replace("\n", "\r\n")
+    if not find:
         raise ProposalError("the edit names no passage to replace")
-    if proposal.find == proposal.replace:
+    if find == replace:
         raise ProposalError("the edit changes nothing")
-    if len(proposal.replace) > len(proposal.find) + MAX_EDIT_CHARS:
+    if len(replace) > len(find) + MAX_EDIT_CHARS:
         raise ProposalError(f"the edit adds more than {MAX_EDIT_CHARS} characters")
-    count = text.count(proposal.find)
+    count = text.count(find)
     if count != 1:
         where = "does not occur" if count == 0 else f"occurs {count} times"
         raise ProposalError(f"the passage to replace {where} in {proposal.path}")
-    start = text.index(proposal.find)
-    if is_policy(proposal.path):
-        span = frontmatter_span(text)
-        body = text.find("\n", span[1]) + 1 if span is not None else 0
-        if start < body:
-            raise ProposalError(
-                "edits to agents.md's settings go through change_setting, and only "
-                "harness and routing values may change"
-            )
-    new = text[:start] + proposal.replace + text[start + len(proposal.find) :]
+    start = text.index(find)
+    new = text[:start] + replace + text[start + len(find) :]
+    if _settings_block(new) != _settings_block(text):
+        # A file's frontmatter holds what the loop must not edit for itself: a skill's
+        # routing, an operator's `sensitive:`, agents.md's permissions and budgets.
+        raise ProposalError(
+            "edits may change instructions only, never a file's frontmatter; harness and "
+            "routing values go through change_setting"
+        )
     _still_parses(proposal.path, new)
     return new
+
+
+def _settings_block(text: str) -> str:
+    """The frontmatter with its `---` lines ("" for a file without one)."""
+    span = frontmatter_span(text)
+    if span is None:
+        return ""
+    end = text.find("\n", span[1])
+    return text[: len(text) if end < 0 else end + 1]
 
 
 def _apply_setting(text: str, proposal: Proposal) -> str:
@@ -166,6 +201,8 @@ def _apply_setting(text: str, proposal: Proposal) -> str:
     except EditError as exc:
         raise ProposalError(f"cannot set {proposal.setting}: {exc}") from exc
     policy = _policy(new)
+    if section == "routing" and key in PROTECTED_KINDS:
+        raise ProposalError(f"routing.{key} is not the harness's to change")
     if section == "routing" and str(proposal.value) not in policy.roles:
         raise ProposalError(f"routing.{key}: '{proposal.value}' is not a role in agents.md")
     if new == text:

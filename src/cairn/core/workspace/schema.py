@@ -201,6 +201,15 @@ class HarnessSettings(Schema):
     recall_tokens: Annotated[int, Field(ge=0, le=8000)] = 800  # memory recalled per task
     answer_after_guard: bool = True  # one last call for an answer when a guard ends a step
 
+    @model_validator(mode="after")
+    def _plans_fit(self) -> HarnessSettings:
+        if self.plan_steps > self.max_steps:
+            raise ValueError(
+                f"plan_steps ({self.plan_steps}) is more than max_steps ({self.max_steps}): "
+                "every longer plan would be stopped part-way"
+            )
+        return self
+
 
 HARNESS_KEYS = tuple(HarnessSettings.model_fields)
 

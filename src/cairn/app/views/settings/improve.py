@@ -107,7 +107,9 @@ class ImprovePanel(QWidget):
         self.proposals.clear()
         for pending in changes.list_pending(self.root):
             figures = pending.figures
-            rates = f"{figures.get('before_rate', 0):.0%} → {figures.get('after_rate', 0):.0%}"
+            rates = " → ".join(
+                f"{changes.rate(figures, key):.0%}" for key in ("before_rate", "after_rate")
+            )
             item = QTreeWidgetItem(
                 [pending.proposal.id, pending.proposal.summary, rates, pending.proposal.pattern]
             )
@@ -117,7 +119,9 @@ class ImprovePanel(QWidget):
         for record in reversed(changes.applied(self.root)):
             state = "rolled back" if record.get("rolled_back") else "applied"
             row = [str(record["id"]), str(record["path"]), str(record["applied"])[:16], state]
-            self.applied.addTopLevelItem(QTreeWidgetItem(row))
+            entry = QTreeWidgetItem(row)
+            entry.setData(0, Qt.ItemDataRole.UserRole, record["key"])
+            self.applied.addTopLevelItem(entry)
         first = self.proposals.topLevelItem(0)
         for column in range(self.proposals.columnCount()):
             self.proposals.resizeColumnToContents(column)
@@ -132,7 +136,9 @@ class ImprovePanel(QWidget):
             self.diff.setPlainText("")
             return
         pending = item.data(0, Qt.ItemDataRole.UserRole)
-        self.diff.setPlainText(describe(pending))
+        from cairn.improve.changes import describe
+
+        self.diff.setPlainText(describe(self.root, pending))
         self._enable()
 
     def _enable(self) -> None:
@@ -239,7 +245,7 @@ class ImprovePanel(QWidget):
             return
         try:
             record = changes.accept(self.root, pending.proposal.id)
-        except CairnError as exc:
+        except (CairnError, OSError) as exc:
             self.message.setText(str(exc))
         else:
             self.message.setText(
@@ -256,7 +262,7 @@ class ImprovePanel(QWidget):
             return
         try:
             changes.reject(self.root, pending.proposal.id)
-        except CairnError as exc:
+        except (CairnError, OSError) as exc:
             self.message.setText(str(exc))
         else:
             self.message.setText(f"Set {pending.proposal.id} aside; nothing changed.")
@@ -266,10 +272,12 @@ class ImprovePanel(QWidget):
         from cairn.improve import changes
 
         item = self.applied.currentItem()
-        ident = item.text(0) if item is not None and item.text(3) == "applied" else None
+        if item is None or item.text(3) != "applied":
+            self.message.setText("Choose an applied change to roll back.")
+            return
         try:
-            record = changes.rollback(self.root, ident)
-        except CairnError as exc:
+            record = changes.rollback(self.root, item.data(0, Qt.ItemDataRole.UserRole))
+        except (CairnError, OSError) as exc:
             self.message.setText(str(exc))
         else:
             self.message.setText(f"Rolled back {record['id']}: {record['path']} is as it was.")
@@ -278,18 +286,3 @@ class ImprovePanel(QWidget):
     def shutdown(self) -> None:
         self.stop()
         self.jobs.shutdown()
-
-
-def describe(pending: Any) -> str:
-    """A waiting proposal as a person reviews it: what, why, the figures, the diff."""
-    proposal, figures = pending.proposal, pending.figures
-    lines = [f"{proposal.summary} — for: {proposal.pattern}"]
-    if proposal.why:
-        lines.append(f"Why: {proposal.why}")
-    lines.append(
-        f"Held-out pass rate {figures.get('before_rate', 0):.0%} → "
-        f"{figures.get('after_rate', 0):.0%}: {figures.get('reason', '')}"
-    )
-    for name, rows in (figures.get("cases") or {}).items():
-        lines.append(f"  {name}: {rows['before']}  →  {rows['after']}")
-    return "\n".join(lines) + "\n\n" + str(pending.diff)
