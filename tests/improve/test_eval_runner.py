@@ -206,3 +206,24 @@ def test_sensitive_evidence_never_reaches_a_cloud_model(stubbed) -> None:
     ]
     assert any(d["sensitive"] and d["local"] for d in routed)
     assert not any(d["sensitive"] and not d["local"] for d in routed)
+
+
+def test_digest_reads_traces_and_the_last_evals_train_failures(stubbed) -> None:
+    root, stub = stubbed
+    add_case(
+        root, "train-fails", "---\nspace: team\nsplit: train\nchecks:\n  - answer: zz\n---\nHi.\n"
+    )
+    add_case(
+        root, "held-fails", "---\nspace: team\nsplit: held-out\nchecks:\n  - answer: zz\n---\nYo.\n"
+    )
+    stub.state.reply = "Hello."
+    assert cairn("eval", "--workspace", str(root)).returncode == 1
+    digest = cairn("improve", "digest", "--workspace", str(root))
+    assert digest.returncode == 0, digest.stderr
+    assert "Eval cases that failed their checks (train-fails)" in digest.stdout
+    assert "held-fails" not in digest.stdout  # held-out evidence is never mined
+    assert (root / ".cairn/improve/digest.md").read_text() == digest.stdout
+    bad = cairn("eval", "--workspace", str(root), "--repeat", "0")
+    assert bad.returncode == 2 and "--repeat must be at least 1" in bad.stderr
+    none = cairn("improve", "show", "--workspace", str(root))
+    assert none.returncode == 2 and "needs a proposal ID" in none.stderr

@@ -35,6 +35,7 @@ from cairn.core.harness.gate import CaseRuns, pass_rate
 from cairn.core.harness.mining import is_sensitive
 from cairn.core.workspace.ignore import DEPENDENCY_FOLDERS, VENV_MARKER
 from cairn.core.workspace.layouts import TOOL_FOLDERS
+from cairn.core.workspace.names import path_parts
 
 Progress = Callable[[str], None]
 LINK_ABOVE = 16 * 1024 * 1024
@@ -420,7 +421,7 @@ def copy_workspace(
             except OSError:
                 continue  # unreadable: the task could not have read it either
     for path, data in changes.items():
-        changed = dest / path
+        changed = dest.joinpath(*path_parts(path))  # refuses a path that leaves the copy
         changed.parent.mkdir(parents=True, exist_ok=True)
         if changed.is_symlink() or changed.exists():
             changed.unlink()
