@@ -296,9 +296,10 @@ def _cycle(
                 cancel=cancel,
                 ledger=root,
             )
-        except CairnError as exc:
-            report.problems.append(f"{weakness.key}: {exc}")
-            say(f"  no proposals: {exc}")
+        except Exception as exc:  # no model could answer (routing, an engine failed): go on
+            said = str(exc) if isinstance(exc, CairnError) else f"{type(exc).__name__}: {exc}"
+            report.problems.append(f"{weakness.key}: {said}")
+            say(f"  no proposals: {said}")
             continue
         report.proposer_tokens += found.input_tokens + found.output_tokens
         report.proposer_cost_usd += found.cost_usd
@@ -308,6 +309,8 @@ def _cycle(
         for proposal in found.proposals:
             if cancel.cancelled:
                 break
+            if any(c.proposal.id == proposal.id for c in report.candidates):
+                continue  # the same edit again: tried once is enough
             candidate = _try(snapshot, proposal, cases, held_out, editable, baseline, run)
             report.candidates.append(candidate)
             if candidate.after is not None:

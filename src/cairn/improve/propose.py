@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cairn.core.engine import CancelToken, ChatRequest, Message, ToolCallRequested, Usage
+from cairn.core.engine import (
+    CancelToken,
+    ChatRequest,
+    Message,
+    TextDelta,
+    ToolCallRequested,
+    Usage,
+)
 from cairn.core.harness.mining import Weakness
 from cairn.core.harness.proposals import (
     CHANGE_SETTING,
@@ -46,6 +53,7 @@ SYSTEM = (
 class Proposed:
     proposals: list[Proposal] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # calls that were not proposals
+    said: str = ""  # what the model wrote besides its calls
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
@@ -169,10 +177,17 @@ def propose(
                         found.problems.append(str(exc))
                 elif isinstance(event, Routed) and event.decision.chosen:
                     found.model = event.decision.chosen
+                elif isinstance(event, TextDelta):
+                    found.said += event.text
         except Exception as exc:
             trace.failed(exc)
             raise
         trace.write("finished", proposals=len(found.proposals))
+    if not found.proposals and not found.problems:
+        said = " ".join(found.said.split())
+        found.problems.append(
+            "the model proposed nothing" + (f"; it wrote: {said[:200]!r}" if said else "")
+        )
     return found
 
 

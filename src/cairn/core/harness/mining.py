@@ -255,7 +255,8 @@ def digest(weaknesses: Sequence[Weakness], *, traces: int, evals: int = 0) -> st
     lines = [
         "# What went wrong lately",
         "",
-        f"From {traces} task traces and {evals} eval runs. Patterns are found by fixed rules "
+        f"From {_count(traces, 'task trace')} and {_count(evals, 'eval run')}. Patterns are "
+        "found by fixed rules "
         "(docs/improving.md); evidence from sensitive tasks is marked and is only shown to "
         "local models.",
         "",
@@ -277,3 +278,7 @@ def digest(weaknesses: Sequence[Weakness], *, traces: int, evals: int = 0) -> st
             lines.append(f"- … and {len(weakness.evidence) - 5} more")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
