@@ -140,6 +140,11 @@ def test_tool_calls_are_parsed(stub: OpenAIStub) -> None:
     assert result.tool_calls[0].name == "read_file"
     assert result.tool_calls[0].arguments == {"path": "agents.md"}
     assert stub.requests[-1].body["tools"][0]["function"]["name"] == "read_file"
+    assert "tool_choice" not in stub.requests[-1].body  # auto: the provider's default
+    for choice in ("none", "required"):
+        request = ChatRequest((Message("user", "open it"),), tools=tools, tool_choice=choice)  # type: ignore[arg-type]
+        collect(engine.stream(request))
+        assert stub.requests[-1].body["tool_choice"] == choice
 
 
 @pytest.mark.parametrize(

@@ -203,3 +203,27 @@ def test_named_chat_format(tiny_model_path: Path) -> None:
         wrong.load()
     assert caught.value.kind == "bad_request" and "chatml" in str(caught.value)
     assert not wrong.loaded
+
+
+def test_tool_choice_required_makes_even_a_random_model_call_a_tool(engine: LocalEngine) -> None:
+    from cairn.core.engine import ToolCallRequested
+
+    pick = ToolSpec(
+        "pick",
+        "Pick one.",
+        {
+            "type": "object",
+            "properties": {"x": {"type": "string", "enum": ["a", "b"]}},
+            "required": ["x"],
+        },
+    )
+    for seed in (1, 2, 3):
+        request = ChatRequest(
+            (Message("user", "Choose."),),
+            tools=(pick,),
+            tool_choice="required",
+            max_tokens=200,
+            seed=seed,
+        )
+        calls = [e.call for e in engine.stream(request) if isinstance(e, ToolCallRequested)]
+        assert calls and calls[0].name == "pick" and calls[0].arguments["x"] in ("a", "b")

@@ -99,7 +99,8 @@ class ChatRequest:
     prompt_tokens: int | None = None  # already counted by whoever built it (saves a count)
     # "none": the tools stay in the request (the history has calls) but the model must
     # answer now; engines that cannot force it still get told, and calls are ignored.
-    tool_choice: Literal["auto", "none"] = "auto"
+    # "required": the model must call one of the tools (a grammar holds a local model).
+    tool_choice: Literal["auto", "none", "required"] = "auto"
 
 
 # --- events -----------------------------------------------------------------------------

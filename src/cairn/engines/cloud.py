@@ -239,8 +239,8 @@ class CloudEngine:
                 }
                 for t in request.tools
             ]
-            if request.tool_choice == "none":
-                kwargs["tool_choice"] = "none"
+            if request.tool_choice != "auto":
+                kwargs["tool_choice"] = request.tool_choice
         if request.json_schema is not None:
             kwargs["response_format"] = self._response_format(dict(request.json_schema))
         return kwargs

@@ -494,7 +494,8 @@ class LocalEngine:
                     answer = ANSWER_ONLY if dialect.name == "json" else None
                     grammar = self._grammar(answer) if answer else None
                 else:
-                    grammar = self._gbnf(llm, dialect.grammar(request.tools))
+                    required = request.tool_choice == "required"
+                    grammar = self._gbnf(llm, dialect.grammar(request.tools, require_call=required))
             else:
                 schema = request.json_schema
                 grammar = self._grammar(schema) if schema else None  # stateless: safe to reuse

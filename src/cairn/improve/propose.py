@@ -151,6 +151,9 @@ def propose(
     request = ChatRequest(
         (Message("system", SYSTEM), Message("user", text)),
         tools=tools,
+        # A proposal is a call: a small model held by a grammar makes one rather than
+        # answering in prose (a cloud model is asked the same way).
+        tool_choice="required",
         max_tokens=policy.token_limit(KIND),
     )
     task = new_task_id("improve-")
