@@ -37,13 +37,21 @@ def add_parser(commands: Any) -> None:
         "improve",
         help="find weaknesses in recent tasks and evals, and propose gated edits",
         description="`cairn improve` (run): baseline evals, weakness mining, proposals from "
-        "the model agents.md routes `improve` to, the critic and the held-out gate. Kept "
-        "proposals wait for you: `list`, `show ID`, `accept ID`, `reject ID`. `log` shows "
-        "the harness changelog; `rollback [ID]` undoes an applied change byte for byte. "
-        "`digest` mines the traces only (no model, no evals).",
+        "the model agents.md routes `improve` to, the critic and the gate (a held-out case "
+        "fixed, no case worse). Nothing in the workspace changes: kept proposals wait for "
+        "you: `list`, `show ID`, `accept ID`, `reject ID`. `log` shows the harness "
+        "changelog; `rollback [ID]` undoes an applied change byte for byte. `digest` writes "
+        "the weakness digest from recent traces and the last eval run (no model runs).",
     )
-    imp.add_argument("action", nargs="?", default="run", choices=ACTIONS, metavar="ACTION")
-    imp.add_argument("id", nargs="?", metavar="ID")
+    imp.add_argument(
+        "action",
+        nargs="?",
+        default="run",
+        choices=ACTIONS,
+        metavar="ACTION",
+        help=f"{', '.join(ACTIONS)} (default: run)",
+    )
+    imp.add_argument("id", nargs="?", metavar="ID", help="a proposal or change (or its start)")
     imp.add_argument("--workspace", default=".", metavar="DIR")
     imp.add_argument("--suite", metavar="SUITE", help="eval cases to use (default: all)")
     imp.add_argument("--model", metavar="MODEL", help="run the eval tasks on this model")
