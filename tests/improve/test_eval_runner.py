@@ -227,3 +227,16 @@ def test_digest_reads_traces_and_the_last_evals_train_failures(stubbed) -> None:
     assert bad.returncode == 2 and "--repeat must be at least 1" in bad.stderr
     none = cairn("improve", "show", "--workspace", str(root))
     assert none.returncode == 2 and "needs a proposal ID" in none.stderr
+
+
+def test_a_small_model_is_held_to_settings_that_may_change() -> None:
+    from cairn.improve.propose import settings_offered
+    from tests.conftest import REPO
+
+    policy = WorkspaceModel(LocalFileStore(REPO)).load().agents
+    assert policy is not None
+    offered = settings_offered(policy.policy)
+    assert "harness.max_repeats" in offered and "routing.work" in offered
+    assert not {"routing.sensitive", "routing.approval", "routing.memory", "routing.improve"} & set(
+        offered
+    )

@@ -25,6 +25,7 @@ from cairn.core.harness.mining import Weakness
 from cairn.core.harness.proposals import (
     CHANGE_SETTING,
     EDIT_FILE,
+    PROTECTED_KINDS,
     Proposal,
     ProposalError,
     from_tool_call,
@@ -70,6 +71,13 @@ def editable_files(workspace: Workspace) -> list[str]:
         paths += [s.path for s in space.skills.values()]
         paths += [o.path for o in space.operators.values()]
     return sorted(dict.fromkeys(paths))
+
+
+def settings_offered(policy: AgentsPolicy) -> tuple[str, ...]:
+    """The settings a proposal may change: every harness value, and the routing of each
+    step kind agents.md routes, except the protected ones."""
+    kinds = sorted(set(policy.routing) - PROTECTED_KINDS)
+    return (*(f"harness.{k}" for k in HARNESS_KEYS), *(f"routing.{k}" for k in kinds))
 
 
 def files_for(weakness: Weakness, workspace: Workspace, case_skills: dict[str, str]) -> list[str]:
@@ -146,8 +154,12 @@ def propose(
     step = Step(
         f"Propose edits for: {weakness.title}", kind=KIND, context=text, carried=tuple(carried)
     )
-    # The file argument is held to the editable files (a grammar holds a small model to it).
-    tools = (replace(EDIT_FILE, choices={"file": tuple(editable)}), CHANGE_SETTING)
+    # The file and setting arguments are held to what may change (a grammar holds a small
+    # model to them; a cloud model is told in the description).
+    tools = (
+        replace(EDIT_FILE, choices={"file": tuple(editable)}),
+        replace(CHANGE_SETTING, choices={"setting": settings_offered(policy)}),
+    )
     request = ChatRequest(
         (Message("system", SYSTEM), Message("user", text)),
         tools=tools,
