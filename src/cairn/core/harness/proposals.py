@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from cairn.core.engine import ToolSpec
 from cairn.core.errors import CairnError
 from cairn.core.workspace.documents import parse_document
@@ -216,9 +218,11 @@ def _policy(text: str) -> AgentsPolicy:
         raise ProposalError("agents.md would no longer parse: " + problems[0].message)
     try:
         return AgentsPolicy.model_validate(dict(doc.frontmatter))
-    except ValueError as exc:
-        first = str(exc).splitlines()
-        raise ProposalError(f"agents.md would not be valid: {' '.join(first[:3])}") from exc
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        said = str(error["msg"]).removeprefix("Value error, ")
+        raise ProposalError(f"agents.md would not be valid: {where}: {said}") from exc
 
 
 def _still_parses(path: str, text: str) -> None:
