@@ -296,6 +296,19 @@ def policy_for_automation(policy: AgentsPolicy, meta: AutomationMeta) -> AgentsP
     return policy.model_copy(update=update) if update else policy
 
 
+def policy_missing(workspace: Workspace) -> str:
+    """Why there is no policy to run with: no agents.md, or one with errors."""
+    from cairn.core.workspace.layouts import POLICY_FILES
+
+    broken = [d for d in workspace.errors if d.path in POLICY_FILES]
+    if broken:
+        return (
+            f"{broken[0].path} has errors, so no task can run: {broken[0].format()} "
+            "(`cairn check` lists them all)"
+        )
+    return "the workspace has no agents.md: run `cairn init` or create one"
+
+
 def build_runner(
     model: WorkspaceModel,
     root: Path,
@@ -314,7 +327,7 @@ def build_runner(
 
     agents = model.workspace.agents
     if agents is None:
-        raise CairnError("the workspace has no agents.md: run `cairn init` or create one")
+        raise CairnError(policy_missing(model.workspace))
     policy = agents.policy
     if automation is not None and automation in model.workspace.automations:
         policy = policy_for_automation(policy, model.workspace.automations[automation].meta)

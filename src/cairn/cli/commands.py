@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.core.errors import CairnError, WorkspaceNotFoundError
-from cairn.core.workspace.diagnostics import Diagnostic
+from cairn.core.workspace.diagnostics import Diagnostic, Severity
 from cairn.core.workspace.entities import Workspace
 from cairn.core.workspace.layouts import LAYOUT_NAMES
 from cairn.core.workspace.loader import EntityEvent, WorkspaceEvent, WorkspaceModel
@@ -96,13 +96,17 @@ def _adopt(folder: Path) -> int:
 def run_check(args: argparse.Namespace) -> int:
     root, model = _open(args.dir, strict=getattr(args, "strict", False))
     workspace = model.workspace
-    errors, warnings = len(workspace.errors), len(workspace.warnings)
+    cases, eval_problems = _eval_cases(root)
+    diagnostics = (*workspace.diagnostics, *eval_problems)
+    errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)
     layouts = summarise(workspace)
     if args.json:
         _emit(
             {
                 "root": str(root.resolve()),
                 "files": len(workspace.files),
+                "eval_cases": cases,
                 "errors": errors,
                 "warnings": warnings,
                 "layouts": [
@@ -110,24 +114,37 @@ def run_check(args: argparse.Namespace) -> int:
                     for s in layouts
                 ],
                 "skipped": dict(workspace.skipped),
-                "diagnostics": [d.to_json() for d in workspace.diagnostics],
+                "diagnostics": [d.to_json() for d in diagnostics],
             }
         )
         return 1 if errors else 0
-    for line in _diagnostic_lines(workspace.diagnostics, everything=getattr(args, "all", False)):
+    for line in _diagnostic_lines(diagnostics, everything=getattr(args, "all", False)):
         print(line)
-    if workspace.diagnostics:
+    if diagnostics:
         print()
     for summary in layouts:
         print(summary.line())
     if workspace.skipped:
         print(_skipped_line(workspace))
-    notes = len(workspace.diagnostics) - errors - warnings
+    notes = len(diagnostics) - errors - warnings
     parts = [_count(errors, "error"), _count(warnings, "warning")]
     parts += [_count(notes, "note")] if notes else []
-    verdict = ", ".join(parts) if workspace.diagnostics else "clean"
-    print(f"checked {len(workspace.files)} files in {root}: {verdict}")
+    verdict = ", ".join(parts) if diagnostics else "clean"
+    evals = f" and {_count(cases, 'eval case')}" if cases or eval_problems else ""
+    print(f"checked {len(workspace.files)} files{evals} in {root}: {verdict}")
     return 1 if errors else 0
+
+
+def _eval_cases(root: Path) -> tuple[int, list[Diagnostic]]:
+    """The eval cases under `evals/` that parse, and the problems of those that do not.
+    Only in Cairn's own workspaces: another tool's `evals/` folder is not Cairn's format."""
+    own = any((root / name).is_file() for name in ("agents.md", "cairn.md"))
+    if not own or not (root / "evals").is_dir():
+        return 0, []
+    from cairn.improve.suite import load_suite
+
+    cases, problems = load_suite(root)
+    return len(cases), problems
 
 
 def _diagnostic_lines(diagnostics: tuple[Diagnostic, ...], *, everything: bool) -> list[str]:

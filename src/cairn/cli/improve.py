@@ -74,6 +74,18 @@ def _root(text: str) -> Path:
     return root
 
 
+def _policy_ready(root: Path) -> None:
+    """Refuse at once, saying why, when no task could run (agents.md missing or broken)
+    rather than failing every case with the same error."""
+    from cairn.core.workspace.loader import WorkspaceModel
+    from cairn.infra.files import LocalFileStore
+    from cairn.runtime import policy_missing
+
+    workspace = WorkspaceModel(LocalFileStore(root)).load()
+    if workspace.agents is None:
+        raise CairnError(policy_missing(workspace))
+
+
 def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -91,11 +103,26 @@ def run_eval(args: argparse.Namespace) -> int:
     for problem in problems:
         _err(problem.format())
     if args.list:
-        for case in cases:
-            print(f"{case.name:<36} {case.split:<9} {case.description or case.request[:60]}")
-        return 0
+        if args.json:
+            listed = [
+                {
+                    "name": c.name,
+                    "split": c.split,
+                    "space": c.space,
+                    "skill": c.skill,
+                    "description": c.description,
+                    "request": c.request,
+                }
+                for c in cases
+            ]
+            print(json.dumps({"cases": listed, "problems": [p.format() for p in problems]}))
+        else:
+            for case in cases:
+                print(f"{case.name:<36} {case.split:<9} {case.description or case.request[:60]}")
+        return 1 if problems else 0
     if not cases:
         raise CairnError("no eval case could be read; fix the files above")
+    _policy_ready(root)
     result = run_cases(
         root,
         cases,
@@ -144,6 +171,8 @@ def run_improve(args: argparse.Namespace) -> int:
     action = args.action
     if action in ("show", "accept", "reject") and not args.id:
         raise CairnError(f"`cairn improve {action}` needs a proposal ID (`cairn improve list`)")
+    if action in ("run", "digest", "list", "log") and args.id:
+        raise CairnError(f"`cairn improve {action}` takes no ID (got '{args.id}')")
     if action == "run":
         return _cycle(root, args)
     if action == "digest":
@@ -214,6 +243,7 @@ def _cycle(root: Path, args: argparse.Namespace) -> int:
     cases, problems = load_suite(root, args.suite)
     for problem in problems:
         _err(problem.format())
+    _policy_ready(root)
     report = improve_cycle(
         root,
         cases,

@@ -176,8 +176,8 @@ def _check_target(root: Path, proposal: Proposal) -> None:
 def find_pending(root: Path, ident: str) -> Pending:
     matches = [p for p in list_pending(root) if p.proposal.id.startswith(ident)]
     if len(matches) != 1:
-        said = "no pending proposal" if not matches else "several pending proposals"
-        raise CairnError(f"{said} match '{ident}'; `cairn improve list` shows them")
+        said = "no pending proposal matches" if not matches else "several pending proposals match"
+        raise CairnError(f"{said} '{ident}'; `cairn improve list` shows them")
     return matches[0]
 
 
@@ -283,9 +283,11 @@ def rollback(root: Path, ident: str | None = None) -> dict[str, Any]:
     matches = [r for r in live if ident is None or str(r["key"]).startswith(ident)]
     if ident is None:
         matches = matches[-1:]
+    if not live:
+        raise CairnError("no change is applied (or all were rolled back); nothing to roll back")
     if len(matches) != 1:
-        said = "no applied change" if not matches else "several applied changes"
-        raise CairnError(f"{said} match '{ident or ''}'; `cairn improve log` lists them")
+        said = "no applied change matches" if not matches else "several applied changes match"
+        raise CairnError(f"{said} '{ident}'; `cairn improve log` lists them")
     record = matches[0]
     history = improve_folder(root) / "history"
     path = str(record["path"])

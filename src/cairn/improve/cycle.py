@@ -256,7 +256,9 @@ def _cycle(
     save(root, baseline)
     workspace = WorkspaceModel(LocalFileStore(snapshot)).load()
     if workspace.agents is None:
-        raise CairnError("the workspace has no agents.md: run `cairn init` or create one")
+        from cairn.runtime import policy_missing
+
+        raise CairnError(policy_missing(workspace))
     policy = workspace.agents.policy
     if improve_model:
         policy = policy_with_model(policy, improve_model, root)

@@ -43,7 +43,15 @@ def load_suite(root: Path, suite: str | None = None) -> tuple[list[EvalCase], li
             cases.append(case)
     if suite:
         wanted = suite.strip("/").removeprefix(f"{EVALS_FOLDER}/").removesuffix(".md")
-        chosen = [c for c in cases if c.name == wanted or c.name.startswith(f"{wanted}/")]
+
+        def chosen_path(path: str) -> bool:
+            name = path.removeprefix(f"{EVALS_FOLDER}/").removesuffix(".md")
+            return name == wanted or name.startswith(f"{wanted}/")
+
+        chosen = [c for c in cases if chosen_path(c.path)]
+        problems = [p for p in problems if chosen_path(p.path)]
+        if not chosen and problems:
+            raise CairnError(f"no case of '{suite}' could be read: {problems[0].format()}")
         if not chosen:
             names = ", ".join(sorted({c.suite or c.name for c in cases})) or "none"
             raise CairnError(f"no eval suite or case '{suite}' under {EVALS_FOLDER}/ ({names})")

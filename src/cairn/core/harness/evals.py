@@ -52,7 +52,26 @@ _FILE_OPTIONS = ("matches", "not_matches", "json", "schema", "exists")
 
 
 class EvalError(CairnError):
-    """An eval file that cannot be run as written."""
+    """An eval file that cannot be run as written; `loc` is where, in its frontmatter."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+CASE_KEYS = (
+    "description",
+    "space",
+    "skill",
+    "operator",
+    "plan",
+    "split",
+    "connectors",
+    "checks",
+    "task",
+)
+"""The keys an eval file's frontmatter may have (`task:` is the request when the body is
+empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +137,9 @@ def parse_eval(path: str, raw: bytes) -> tuple[EvalCase | None, list[Diagnostic]
     try:
         checks, split, plan = _settings(name, request, data)
     except EvalError as exc:
-        problems.append(
-            error(path, "eval-invalid", str(exc), "see docs/improving.md for the format", 1)
-        )
+        line = doc.line_of(exc.loc) if exc.loc else 1
+        fix = "see evals/README.md and docs/improving.md for the format"
+        problems.append(error(path, "eval-invalid", str(exc), fix, line))
         return None, problems
     case = EvalCase(
         name=name,
@@ -128,7 +147,7 @@ def parse_eval(path: str, raw: bytes) -> tuple[EvalCase | None, list[Diagnostic]
         request=request,
         checks=checks,
         split=split,
-        description=str(data.get("description") or ""),
+        description=" ".join(str(data.get("description") or "").split()),
         space=_optional(data.get("space")),
         skill=_optional(data.get("skill")),
         operator=_optional(data.get("operator")),
@@ -141,18 +160,37 @@ def parse_eval(path: str, raw: bytes) -> tuple[EvalCase | None, list[Diagnostic]
 def _settings(
     name: str, request: str, data: Mapping[str, Any]
 ) -> tuple[tuple[Check, ...], Split, Any]:
+    unknown = [k for k in data if k not in CASE_KEYS]
+    if unknown:
+        raise EvalError(
+            f"unknown key {unknown[0]!r}{_did_you_mean(unknown[0], CASE_KEYS)}; an eval "
+            f"file's keys are: {', '.join(CASE_KEYS)}",
+            (unknown[0],),
+        )
     if not request:
         raise EvalError("the file has no task: write the request below the frontmatter")
+    for key in ("space", "skill", "operator", "description"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise EvalError(f"`{key}:` must be text", (key,))
+    if "connectors" in data and not isinstance(data["connectors"], bool):
+        raise EvalError("write `connectors: true` or `connectors: false`", ("connectors",))
     checks = tuple(_check(item, n) for n, item in enumerate(_list(data.get("checks")), 1))
     if not checks:
         raise EvalError("no checks: add at least one under `checks:`")
     split = data.get("split") or default_split(name)
     if split not in ("train", "held-out"):
-        raise EvalError(f"split '{split}' is neither train nor held-out")
+        raise EvalError(f"split '{split}' is neither train nor held-out", ("split",))
     plan = data.get("plan", "never")
     if plan not in ("auto", "always", "never"):
-        raise EvalError(f"plan '{plan}' is not auto, always or never")
+        raise EvalError(f"plan '{plan}' is not auto, always or never", ("plan",))
     return checks, split, plan
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _optional(value: Any) -> str | None:
@@ -163,11 +201,18 @@ def _list(value: Any) -> Sequence[Any]:
     if value is None:
         return ()
     if not isinstance(value, list | tuple):
-        raise EvalError("`checks:` must be a list")
+        raise EvalError("`checks:` must be a list", ("checks",))
     return value
 
 
 def _check(item: Any, number: int) -> Check:
+    try:
+        return _one_check(item, number)
+    except EvalError as exc:
+        raise EvalError(str(exc), ("checks", number - 1)) from None
+
+
+def _one_check(item: Any, number: int) -> Check:
     if not isinstance(item, Mapping):
         raise EvalError(f"check {number} is not a mapping such as `- tool_used: write_file`")
     kinds = [k for k in item if k in CHECK_KINDS]
@@ -177,15 +222,19 @@ def _check(item: Any, number: int) -> Check:
     kind = kinds[0]
     value = item[kind]
     options = {k: v for k, v in item.items() if k != kind}
-    unknown = [k for k in options if kind != "file" or k not in _FILE_OPTIONS]
+    allowed = _FILE_OPTIONS if kind == "file" else ()
+    unknown = [k for k in options if k not in allowed]
     if unknown:
-        raise EvalError(f"check {number} ({kind}): unknown key {unknown[0]!r}")
+        hint = _did_you_mean(str(unknown[0]), allowed) if allowed else ""
+        raise EvalError(f"check {number} ({kind}): unknown key {unknown[0]!r}{hint}")
     patterns = [value] if kind in ("answer", "answer_not") else []
     if kind == "file":
         patterns += [options[k] for k in ("matches", "not_matches") if k in options]
     for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern:
+            raise EvalError(f"check {number}: a regular expression must be non-empty text")
         try:
-            re.compile(str(pattern))
+            re.compile(pattern)
         except re.error as exc:
             message = f"check {number}: {pattern!r} is not a regular expression: {exc}"
             raise EvalError(message) from exc
@@ -195,8 +244,15 @@ def _check(item: Any, number: int) -> Check:
         raise EvalError(f"check {number}: {kind} must be a number of at least 0")
     if kind == "no_approval" and value is not True:
         raise EvalError(f"check {number}: write `no_approval: true`")
-    if kind in ("file", "tool_used", "tool_not_used") and not str(value or "").strip():
+    if kind in ("file", "tool_used", "tool_not_used") and (
+        not isinstance(value, str) or not value.strip()
+    ):
         raise EvalError(f"check {number}: {kind} needs a name")
+    for flag in ("json", "exists"):
+        if flag in options and not isinstance(options[flag], bool):
+            raise EvalError(f"check {number}: write `{flag}: true` or `{flag}: false`")
+    if options.get("exists") is False and len(options) > 1:
+        raise EvalError(f"check {number}: `exists: false` cannot be combined with other options")
     if kind == "file":
         _glob(str(value), number)
         if "schema" in options:

@@ -90,23 +90,52 @@ def validate(
             where = ".".join(str(p) for p in loc) or "frontmatter"
             key = str(loc[-1]) if loc else "key"
             message = err["msg"]
+            fix = _FIXES.get(err["type"], "correct the value").format(key=key)
             if err["type"] == "missing":
                 message = "required key is missing"
             elif err["type"] == "value_error":
                 message = message.removeprefix("Value error, ")
-            problems.append(
-                error(
-                    doc.path,
-                    _code(err["type"]),
-                    f"'{where}': {message}",
-                    _FIXES.get(err["type"], "correct the value").format(key=key),
-                    doc.line_of(loc),
+            elif err["type"] == "extra_forbidden":
+                known = _known_keys(schema, loc[:-1])
+                close = difflib.get_close_matches(key, known, n=1)
+                message = f"unknown key '{key}'" + (
+                    f" (did you mean '{close[0]}'?)" if close else ""
                 )
+                fix = "fix the spelling or remove it" + (
+                    f"; the keys here are: {', '.join(known)}" if known else ""
+                )
+            problems.append(
+                error(doc.path, _code(err["type"]), f"'{where}': {message}", fix, doc.line_of(loc))
             )
         return None
     if warn_unknown:
         _warn_unknown_keys(meta, (), doc, problems)
     return meta
+
+
+def _known_keys(schema: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the schema allows at `loc` (a nested model's fields), or [] if unknown."""
+    model: type[BaseModel] | None = schema
+    for part in loc:
+        fields = model.model_fields if model is not None else {}
+        if isinstance(part, str) and part in fields:
+            model = _model_in(fields[part].annotation)
+        # Otherwise a map's key (a connector's name) or a list index: `_model_in` already
+        # went through the map or list to the model of its values.
+    return [f.alias or n for n, f in model.model_fields.items()] if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (`X | None`, `Mapping[str, X]`…), if any."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _warn_unknown_keys(
