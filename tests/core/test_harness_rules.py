@@ -84,12 +84,28 @@ def test_an_eval_file_is_a_request_and_its_checks() -> None:
         ("checks:\n  - file: notes**.md", "whole folder name"),
         ("checks:\n  - file: x.json\n    schema: 5", "schema must be a mapping"),
         ("checks:\n  - file: x.json\n    schema: {type: 7}", "the schema is not valid"),
+        ("spaec: team\nchecks:\n  - answer: a", "unknown key 'spaec' (did you mean 'space'?)"),
+        ("checks:\n  - file: x.md\n    exists: 'false'", "write `exists: true` or `exists: false`"),
+        ("checks:\n  - file: x.md\n    exists: false\n    matches: a", "cannot be combined"),
+        ("connectors: maybe\nchecks:\n  - answer: a", "connectors: true"),
+        ("checks:\n  - answer: ''", "non-empty text"),
+        ("space: [a, b]\nchecks:\n  - answer: a", "`space:` must be text"),
+        (
+            "checks:\n  - file: x.md\n    matchs: a",
+            "unknown key 'matchs' (did you mean 'matches'?)",
+        ),
     ],
 )
 def test_a_bad_eval_file_says_what_is_wrong(frontmatter: str, said: str) -> None:
     parsed, problems = parse_eval("evals/bad.md", f"---\n{frontmatter}\n---\nDo it.\n".encode())
     assert parsed is None
     assert said in problems[-1].message and problems[-1].path == "evals/bad.md"
+
+
+def test_a_problem_points_at_its_line() -> None:
+    raw = b"---\ndescription: d\nchecks:\n  - answer: a\n  - answer: '('\n---\nx\n"
+    _, problems = parse_eval("evals/lines.md", raw)
+    assert problems[-1].line == 5 and "check 2" in problems[-1].message
 
 
 def test_an_eval_with_no_task_is_refused() -> None:

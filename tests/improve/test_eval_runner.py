@@ -132,7 +132,7 @@ def test_bad_cases_are_reported_and_the_rest_still_run(stubbed) -> None:
     add_case(root, "broken", "---\nchecks:\n  - answer: '('\n---\nHi.\n")
     stub.state.reply = "Hello there."
     result = cairn("eval", "--workspace", str(root))
-    assert "evals/broken.md:1: error: check 1: '(' is not a regular expression" in result.stderr
+    assert "evals/broken.md:3: error: check 1: '(' is not a regular expression" in result.stderr
     assert "good" in result.stdout and "1/1" in result.stdout
     assert "no-space" in result.stdout and "0/1" in result.stdout
     missing = cairn("eval", "nothing-here", "--workspace", str(root))
@@ -240,3 +240,27 @@ def test_a_small_model_is_held_to_settings_that_may_change() -> None:
     assert not {"routing.sensitive", "routing.approval", "routing.memory", "routing.improve"} & set(
         offered
     )
+
+
+def test_check_and_list_report_broken_cases_and_a_broken_policy_stops_evals(stubbed) -> None:
+    root, stub = stubbed
+    add_case(root, "good", "---\nchecks:\n  - answer: a\n---\nHi.\n")
+    add_case(root, "typo", "---\nspaec: team\nchecks:\n  - answer: a\n---\nHi.\n")
+    checked = cairn("check", str(root))
+    assert checked.returncode == 1
+    assert "evals/typo.md:2: error: unknown key 'spaec' (did you mean 'space'?)" in checked.stdout
+    assert "and 1 eval case in" in checked.stdout
+    listed = cairn("eval", "--list", "--json", "--workspace", str(root))
+    assert listed.returncode == 1
+    data = json.loads(listed.stdout)
+    assert [c["name"] for c in data["cases"]] == ["good"] and "spaec" in data["problems"][0]
+    named = cairn("eval", "typo", "--workspace", str(root))
+    assert named.returncode == 2 and "no case of 'typo' could be read" in named.stderr
+    # A typo in agents.md stops the eval at once, naming it (not "no agents.md").
+    agents = root / "agents.md"
+    agents.write_text(agents.read_text().replace("  max_repeats: 3 ", "  max_repeat: 3 ", 1))
+    stopped = cairn("eval", "good", "--workspace", str(root))
+    assert stopped.returncode == 2
+    assert "agents.md has errors, so no task can run" in stopped.stderr
+    assert "unknown key 'max_repeat' (did you mean 'max_repeats'?)" in stopped.stderr
+    assert stub.requests == []  # nothing ran

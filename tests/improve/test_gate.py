@@ -200,7 +200,7 @@ def test_accept_applies_the_bytes_and_rollback_restores_them(workspace) -> None:
     assert agents.read_bytes() == original
     assert "rolled back" in cairn(root, "log").stdout
     again = cairn(root, "rollback", ident)
-    assert again.returncode == 2 and "no applied change" in again.stderr
+    assert again.returncode == 2 and "nothing to roll back" in again.stderr
 
 
 def test_nothing_is_overwritten_that_changed_since(workspace) -> None:
