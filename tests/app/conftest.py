@@ -14,6 +14,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 if TYPE_CHECKING:
+    from cairn.app.views.settings import SettingsView
     from cairn.app.window import MainWindow
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -90,6 +91,23 @@ def window(qtbot: QtBot, app_workspace: Path) -> Iterator[MainWindow]:
         context.start()
     yield window
     window.shutdown()
+
+
+@pytest.fixture
+def settings_view(qtbot: QtBot, app_workspace: Path) -> Iterator[SettingsView]:
+    """The Settings view over `app_workspace`, loaded, automations off."""
+    from cairn.app.context import AppContext
+    from cairn.app.views.settings import SettingsView
+
+    context = AppContext(app_workspace, run_automations=False)
+    view = SettingsView(context)
+    qtbot.addWidget(view)
+    view.show()
+    with qtbot.waitSignal(context.loaded, timeout=15_000):
+        context.start()
+    yield view
+    view.shutdown()
+    context.close()
 
 
 @pytest.fixture

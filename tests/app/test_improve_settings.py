@@ -11,7 +11,6 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from cairn.app.bridge import EventWorker
-from cairn.app.context import AppContext
 from cairn.app.views.settings import SettingsView
 from cairn.testing.openai_stub import OpenAIStub
 from tests.improve.scripted import IMPROVING, READ_FIRST, edit, scripted_model, write_cases
@@ -33,16 +32,8 @@ def app_workspace(tmp_path: Path, tiny_model_path: Path, stub: OpenAIStub) -> Pa
 
 
 @pytest.fixture
-def view(qtbot: QtBot, app_workspace: Path) -> Iterator[SettingsView]:
-    context = AppContext(app_workspace, run_automations=False)
-    view = SettingsView(context)
-    qtbot.addWidget(view)
-    view.show()
-    with qtbot.waitSignal(context.loaded, timeout=15_000):
-        context.start()
-    yield view
-    view.shutdown()
-    context.close()
+def view(settings_view: SettingsView) -> SettingsView:
+    return settings_view
 
 
 def finish(qtbot: QtBot, worker: EventWorker) -> None:

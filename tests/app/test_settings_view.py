@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,16 +49,8 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def view(qtbot: QtBot, app_workspace: Path) -> Iterator[SettingsView]:
-    context = AppContext(app_workspace, run_automations=False)
-    view = SettingsView(context)
-    qtbot.addWidget(view)
-    view.show()
-    with qtbot.waitSignal(context.loaded, timeout=15_000):
-        context.start()
-    yield view
-    view.shutdown()
-    context.close()
+def view(settings_view: SettingsView) -> SettingsView:
+    return settings_view
 
 
 def finish(qtbot: QtBot, worker: EventWorker | None, timeout: int = 60_000) -> None:

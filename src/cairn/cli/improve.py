@@ -86,22 +86,29 @@ def _policy_ready(root: Path) -> None:
         raise CairnError(policy_missing(workspace))
 
 
+def _suite(root: Path, suite: str | None) -> tuple[list[Any], list[Any]]:
+    """The cases of `suite`, each broken file's problem said on stderr."""
+    from cairn.improve.suite import load_suite
+
+    cases, problems = load_suite(root, suite)
+    for problem in problems:
+        _err(problem.format())
+    return cases, problems
+
+
 def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from cairn.improve.runner import previous_run, run_cases, save
-    from cairn.improve.suite import load_suite
     from cairn.infra.redaction import install_log_redaction
 
     install_log_redaction()
     if args.repeat < 1:
         raise CairnError("--repeat must be at least 1")
     root = _root(args.workspace)
-    cases, problems = load_suite(root, args.suite)
-    for problem in problems:
-        _err(problem.format())
+    cases, problems = _suite(root, args.suite)
     if args.list:
         if args.json:
             listed = [
@@ -234,15 +241,12 @@ def _digest(root: Path, suite: str | None) -> int:
 
 def _cycle(root: Path, args: argparse.Namespace) -> int:
     from cairn.improve.cycle import improve_cycle
-    from cairn.improve.suite import load_suite
     from cairn.infra.redaction import install_log_redaction
 
     install_log_redaction()
     if args.repeat < 1 or args.patterns < 0:
         raise CairnError("--repeat must be at least 1 and --patterns at least 0")
-    cases, problems = load_suite(root, args.suite)
-    for problem in problems:
-        _err(problem.format())
+    cases, _ = _suite(root, args.suite)
     _policy_ready(root)
     report = improve_cycle(
         root,

@@ -23,9 +23,7 @@ from typing import Any
 
 from cairn.core.errors import CairnError
 from cairn.core.harness.proposals import Proposal, ProposalError, apply_edit
-from cairn.core.workspace.documents import content_hash
-
-MAX_FILE_BYTES = 4 * 1024 * 1024
+from cairn.core.workspace.documents import MAX_FILE_BYTES, content_hash
 
 
 def improve_folder(root: Path) -> Path:
@@ -128,7 +126,7 @@ def current_diff(root: Path, pending: Pending) -> str:
     stored with the proposal), or why it would be refused."""
     proposal = pending.proposal
     try:
-        before = _current(root, proposal.path)
+        before = read_target(root, proposal.path)
         if content_hash(before) != pending.base_hash:
             return f"{proposal.path} has changed since this proposal was made: it cannot apply.\n"
         text = before.decode("utf-8")
@@ -181,12 +179,14 @@ def find_pending(root: Path, ident: str) -> Pending:
     return matches[0]
 
 
-def _current(root: Path, path: str) -> bytes:
+def read_target(root: Path, path: str) -> bytes:
+    """The exact bytes of a file a proposal changes, read as the workspace reads files
+    (confined to it, links resolved, at most the 1 MiB a markdown file may have)."""
     from cairn.infra.files import LocalFileStore
 
     raw = LocalFileStore(root).read(path, MAX_FILE_BYTES)
     if len(raw) > MAX_FILE_BYTES:
-        raise CairnError(f"{path} is larger than 4 MiB; Cairn does not edit it")
+        raise CairnError(f"{path} is larger than 1 MiB, the limit for a workspace file")
     return raw
 
 
@@ -204,7 +204,7 @@ def accept(root: Path, ident: str) -> dict[str, Any]:
             f"proposal {proposal.id} is already applied; `cairn improve rollback "
             f"{live[-1]['key']}` undoes it"
         )
-    before = _current(root, proposal.path)
+    before = read_target(root, proposal.path)
     if content_hash(before) != pending.base_hash:
         raise CairnError(
             f"{proposal.path} has changed since proposal {proposal.id} was made; nothing was "
@@ -291,7 +291,7 @@ def rollback(root: Path, ident: str | None = None) -> dict[str, Any]:
     record = matches[0]
     history = improve_folder(root) / "history"
     path = str(record["path"])
-    current = _current(root, path)
+    current = read_target(root, path)
     if content_hash(current) != record["after_hash"]:
         raise CairnError(
             f"{path} was edited after change {record['id']} was applied; nothing was rolled "

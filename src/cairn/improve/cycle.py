@@ -28,10 +28,10 @@ from cairn.core.errors import CairnError
 from cairn.core.harness import critic, gate
 from cairn.core.harness.evals import EvalCase
 from cairn.core.harness.mining import EvalFailure, Weakness, digest, mine
-from cairn.core.harness.proposals import Proposal, ProposalError, apply_edit
+from cairn.core.harness.proposals import Proposal, apply_edit
 from cairn.core.workspace.documents import content_hash
 from cairn.core.workspace.entities import Workspace
-from cairn.improve.changes import MAX_FILE_BYTES, Pending, diff_of, improve_folder, save_pending
+from cairn.improve.changes import Pending, diff_of, improve_folder, read_target, save_pending
 from cairn.improve.runner import Progress, SuiteResult, copy_workspace, run_cases, save
 
 RECENT_TRACES = 200
@@ -335,15 +335,11 @@ def _try(  # noqa: PLR0917 (one candidate's whole trial)
 ) -> Candidate:
     """Check where the proposal writes, apply it to the snapshot's file, criticise it,
     run the whole suite with it, and ask the gate."""
-    from cairn.infra.files import LocalFileStore
-
     refused = critic.path_problems(proposal, editable)
     if refused:  # before the file is even read
         return Candidate(proposal, "rejected", refused)
     try:
-        raw = LocalFileStore(snapshot).read(proposal.path, MAX_FILE_BYTES)
-        if len(raw) > MAX_FILE_BYTES:
-            raise ProposalError(f"{proposal.path} is larger than 4 MiB")
+        raw = read_target(snapshot, proposal.path)
         before = raw.decode("utf-8")
         after = apply_edit(before, proposal)
     except (OSError, UnicodeDecodeError, CairnError) as exc:

@@ -21,6 +21,7 @@ from cairn.core.engine import (
     ToolCallRequested,
     Usage,
 )
+from cairn.core.errors import CairnError
 from cairn.core.harness.mining import Weakness
 from cairn.core.harness.proposals import (
     CHANGE_SETTING,
@@ -34,9 +35,9 @@ from cairn.core.routing.dispatch import Routed
 from cairn.core.tasks.context import as_data
 from cairn.core.workspace.entities import Workspace
 from cairn.core.workspace.schema import HARNESS_KEYS, AgentsPolicy
+from cairn.improve.changes import read_target
 
 KIND = "improve"
-MAX_FILE_BYTES = 1024 * 1024  # the workspace's own limit for a markdown file
 FILE_CHARS = 6000
 """How much of each file the model is shown."""
 
@@ -137,11 +138,9 @@ def propose(
     carried = ["evidence from a sensitive task"] if weakness.sensitive else []
     for path in files_for(weakness, workspace, case_skills or {}):
         try:
-            if (root / path).stat().st_size > MAX_FILE_BYTES:
-                continue
             # The bytes as they are (CRLF kept): `find` must match the file exactly.
-            text = (root / path).read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_target(root, path).decode("utf-8")
+        except (CairnError, OSError, UnicodeDecodeError):
             continue
         why = file_sensitivity(workspace, path, text)
         if why:

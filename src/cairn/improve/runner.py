@@ -216,6 +216,7 @@ def run_cases(
     )
     started = time.monotonic()
     total = len(cases) * repeat
+    shared = shared_spaces(source or root)  # read once, not once per run
     done = 0
     for case in cases:
         for n in range(1, repeat + 1):
@@ -223,7 +224,15 @@ def run_cases(
                 break
             done += 1
             one = run_case(
-                root, case, n, run_id, model=model, changes=changes, cancel=cancel, source=source
+                root,
+                case,
+                n,
+                run_id,
+                model=model,
+                changes=changes,
+                cancel=cancel,
+                source=source,
+                shared=shared,
             )
             result.results.append(one)
             if progress is not None:
@@ -254,6 +263,7 @@ def run_case(
     changes: Mapping[str, bytes] | None = None,
     cancel: CancelToken | None = None,
     source: Path | None = None,
+    shared: frozenset[str] | None = None,
 ) -> RunResult:
     """One run of `case` on a fresh copy of the workspace (of `source`, a snapshot, when
     given); the copy is removed after. Whatever goes wrong fails this run only."""
@@ -286,7 +296,9 @@ def run_case(
         with contextlib.suppress(OSError):
             shutil.copyfile(trace.path, keep)
     records = read_trace(keep) if keep.exists() else []
-    private = {case.space} if case.space and _is_private(source or root, case.space) else set()
+    if shared is None:
+        shared = shared_spaces(source or root)
+    private = {case.space} if case.space and case.space not in shared else set()
     return RunResult(
         case=case.name,
         split=case.split,
@@ -332,16 +344,17 @@ def _run_task(
         close_hub(copy)
 
 
-def _is_private(root: Path, space: str) -> bool:
-    """Whether `space` is a private space of the workspace at `root` (unknown: yes)."""
+def shared_spaces(root: Path) -> frozenset[str]:
+    """The spaces of the workspace at `root` that are not private (a space not among them,
+    or any space when the workspace cannot be read, counts as private)."""
     from cairn.core.workspace.loader import WorkspaceModel
     from cairn.infra.files import LocalFileStore
 
     try:
-        found = WorkspaceModel(LocalFileStore(root)).load().spaces.get(space)
+        spaces = WorkspaceModel(LocalFileStore(root)).load().spaces.values()
     except Exception:
-        return True
-    return found is None or found.scope == "private"
+        return frozenset()
+    return frozenset(s.name for s in spaces if s.scope != "private")
 
 
 Stats = dict[str, tuple[int, int]]

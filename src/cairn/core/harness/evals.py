@@ -36,18 +36,17 @@ from cairn.core.workspace.documents import parse_document, thaw
 EVALS_FOLDER = "evals"
 Split = Literal["train", "held-out"]
 
-CHECK_KINDS: Mapping[str, str] = {
-    "file": "a file (a glob) exists; with `matches:` its text matches a regular expression, "
-    "with `not_matches:` it does not, with `json: true` it is JSON, with `schema:` it "
-    "validates against that JSON schema; `exists: false` says it must not exist",
-    "answer": "the task's answer matches this regular expression",
-    "answer_not": "the task's answer does not match this regular expression",
-    "no_approval": "no action needed a person's approval",
-    "max_cost_usd": "the task cost at most this many dollars",
-    "max_tokens": "the task used at most this many tokens, in and out",
-    "tool_used": "the task called this tool",
-    "tool_not_used": "the task did not call this tool",
-}
+CHECK_KINDS = (
+    "file",
+    "answer",
+    "answer_not",
+    "no_approval",
+    "max_cost_usd",
+    "max_tokens",
+    "tool_used",
+    "tool_not_used",
+)
+"""What a check may look at (docs/improving.md says what each holds for)."""
 _FILE_OPTIONS = ("matches", "not_matches", "json", "schema", "exists")
 
 
@@ -76,7 +75,7 @@ empty)."""
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One deterministic check: `kind` (a key of `CHECK_KINDS`), its value and, for
+    """One deterministic check: `kind` (one of `CHECK_KINDS`), its value and, for
     `file`, its options."""
 
     kind: str

@@ -181,11 +181,11 @@ def _mine_trace(
 
     started = next((r for r in records if r.get("event") == "task_started"), {})
     request = str(started.get("request") or "")
-    written: dict[str, int] = {}
+    written: dict[str, None] = {}  # in the order written (a dict keeps it)
     read_back: set[str] = set()
     failing: dict[str, int] = {}
     used_tools: set[str] = set()
-    for n, record in enumerate(records):
+    for record in records:
         event = record.get("event")
         if event == "tool_called":
             name = str(record.get("name") or "")
@@ -197,7 +197,7 @@ def _mine_trace(
             if record.get("ok"):
                 failing.pop(name, None)
                 if name in _WRITES and path:
-                    written[str(path)] = n
+                    written[str(path)] = None
                 elif name in _READS and path and str(path) in written:
                     read_back.add(str(path))
                 continue
